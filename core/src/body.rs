@@ -1,0 +1,959 @@
+//! Response bodies: token responses (RFC 6749 §5.1), error responses
+//! (RFC 6749 §5.2, RFC 6750 §3, Fentu's `status` member), device
+//! authorization responses (RFC 8628 §3.2) and revocation responses
+//! (RFC 7009 §2.2).
+//!
+//! A [`BodyParser`] takes the body in chunks of any size and writes the text
+//! members it reads (decoded) into caller storage, one after another, recording
+//! where each lies. Nothing else is copied; nothing is allocated. When the
+//! body is complete, [`BodyParser::finish`] classifies and validates it and
+//! returns an [`Outcome`]: small `Copy` metadata that, together with the
+//! storage, gives typed views ([`Response`], [`TokenResponse`],
+//! [`ErrorResponse`], [`DeviceAuthorization`]) borrowing from the storage.
+//!
+//! # Rules
+//! - Status 200–299 is success (200 and 201 both occur). An `error` member
+//!   makes any body an error response, whatever the status.
+//! - Duplicate members: fieldauth reads each member at most once. A member it
+//!   reads that appears twice is rejected with
+//!   [`ResponseError::DuplicateMember`]; duplicates of members it ignores are
+//!   ignored. Rejecting is the only rule that cannot be steered by a server
+//!   or proxy that adds a second copy.
+//! - `null` counts as absent (but still as an occurrence for the duplicate rule).
+//! - `expires_in` may be a JSON integer or a string of digits (`"3600"`);
+//!   zero, negative, fractional, exponent forms and values over
+//!   [`MAX_LIFETIME_SECS`](crate::MAX_LIFETIME_SECS) are
+//!   [`ResponseError::InvalidNumber`].
+//! - Informational members (`scope`, `error_description`, `error_uri`,
+//!   `status`, `message`) of an unexpected type are ignored; the members the
+//!   protocol depends on are checked strictly.
+//! - An error status whose body is not JSON (an HTML 502 page, an empty body)
+//!   or whose JSON is malformed still yields an [`ErrorResponse`] that keeps
+//!   the status, with [`ErrorBody`] saying what was wrong with the body.
+
+use core::fmt;
+
+use crate::error::{Error, JsonError, Member, ResponseError, Result};
+use crate::json::{Literal, Number, Scanner, Sink};
+
+/// A key table: the JSON member names a provider uses, and what they mean.
+pub type KeyTable = &'static [(&'static [u8], Member)];
+
+/// Member names of RFC 6749, RFC 6750, RFC 7009, RFC 8628, plus common
+/// extensions (`refresh_expires_in`, `verification_url`) and Fentu's `status`.
+pub const STANDARD_KEYS: KeyTable = &[
+    (b"access_token", Member::AccessToken),
+    (b"token_type", Member::TokenType),
+    (b"expires_in", Member::ExpiresIn),
+    (b"refresh_token", Member::RefreshToken),
+    (b"scope", Member::Scope),
+    (b"error", Member::Error),
+    (b"error_description", Member::ErrorDescription),
+    (b"error_uri", Member::ErrorUri),
+    (b"refresh_token_expires_in", Member::RefreshExpiresIn),
+    (b"refresh_expires_in", Member::RefreshExpiresIn),
+    (b"status", Member::Status),
+    (b"message", Member::Message),
+    (b"device_code", Member::DeviceCode),
+    (b"user_code", Member::UserCode),
+    (b"verification_uri", Member::VerificationUri),
+    (b"verification_url", Member::VerificationUri),
+    (
+        b"verification_uri_complete",
+        Member::VerificationUriComplete,
+    ),
+    (b"interval", Member::Interval),
+];
+
+/// Patchworks `/fabric/api/login`: the access token is in `token`, with
+/// `message` and `expires_in`.
+pub const PATCHWORKS_KEYS: KeyTable = &[
+    (b"token", Member::AccessToken),
+    (b"expires_in", Member::ExpiresIn),
+    (b"message", Member::Message),
+    (b"token_type", Member::TokenType),
+    (b"error", Member::Error),
+    (b"error_description", Member::ErrorDescription),
+    (b"status", Member::Status),
+];
+
+/// What a response body is expected to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expect {
+    /// A token response (any grant, including login).
+    Token,
+    /// A device authorization response (RFC 8628 §3.2).
+    DeviceAuthorization,
+    /// A revocation response (RFC 7009 §2.2): a 200 body is ignored.
+    Revocation,
+}
+
+/// Where a text member lies in the storage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    start: u16,
+    len: u16,
+}
+
+impl Span {
+    fn get<'s>(&self, storage: &'s [u8]) -> Option<&'s str> {
+        let end = usize::from(self.start).checked_add(usize::from(self.len))?;
+        let bytes = storage.get(usize::from(self.start)..end)?;
+        core::str::from_utf8(bytes).ok()
+    }
+}
+
+/// The members read from a body: text spans into the storage and numbers.
+/// Small and `Copy`; holds no text itself.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Fields {
+    spans: [Span; Member::COUNT],
+    /// Members that carried a non-null value.
+    present: u32,
+    expires_in: u32,
+    refresh_expires_in: u32,
+    interval: u32,
+    status: u16,
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fields")
+            .field("present", &format_args!("{:#x}", self.present))
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fields {
+    fn has(&self, m: Member) -> bool {
+        self.present & bit(m) != 0
+    }
+
+    fn text<'s>(&self, m: Member, storage: &'s [u8]) -> Option<&'s str> {
+        if !self.has(m) {
+            return None;
+        }
+        self.spans.get(m as usize)?.get(storage)
+    }
+
+    fn num(&self, m: Member) -> Option<u32> {
+        if !self.has(m) {
+            return None;
+        }
+        match m {
+            Member::ExpiresIn => Some(self.expires_in),
+            Member::RefreshExpiresIn => Some(self.refresh_expires_in),
+            Member::Interval => Some(self.interval),
+            Member::Status => Some(u32::from(self.status)),
+            _ => None,
+        }
+    }
+
+    fn set_num(&mut self, m: Member, v: u64) {
+        let v32 = u32::try_from(v).unwrap_or(u32::MAX);
+        match m {
+            Member::ExpiresIn => self.expires_in = v32,
+            Member::RefreshExpiresIn => self.refresh_expires_in = v32,
+            Member::Interval => self.interval = v32,
+            Member::Status => self.status = u16::try_from(v).unwrap_or(u16::MAX),
+            _ => return,
+        }
+        self.present |= bit(m);
+    }
+}
+
+#[inline]
+const fn bit(m: Member) -> u32 {
+    1u32 << (m as u32)
+}
+
+const fn is_numeric(m: Member) -> bool {
+    matches!(
+        m,
+        Member::ExpiresIn | Member::RefreshExpiresIn | Member::Interval | Member::Status
+    )
+}
+
+/// Members whose wrong type is ignored rather than rejected.
+const fn is_lenient(m: Member) -> bool {
+    matches!(
+        m,
+        Member::Scope
+            | Member::ErrorDescription
+            | Member::ErrorUri
+            | Member::Status
+            | Member::Message
+    )
+}
+
+/// Largest value accepted per numeric member.
+const fn num_max(m: Member) -> u64 {
+    match m {
+        Member::Interval => 86_400,
+        Member::Status => 999,
+        _ => crate::MAX_LIFETIME_SECS,
+    }
+}
+
+/// What was wrong with the body of an error response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorBody {
+    /// A JSON object (its members are in the [`ErrorResponse`]).
+    Json,
+    /// Empty body.
+    Empty,
+    /// Not JSON (e.g. an HTML error page).
+    NotJson,
+    /// JSON that could not be read; the error says why.
+    Malformed(Error),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Parsing JSON.
+    Json,
+    /// Error status with an unusable body: the rest is ignored.
+    Ignore(ErrorBody),
+    /// Revocation success: the body is ignored.
+    IgnoreSuccess,
+    /// Finished or failed.
+    Closed,
+}
+
+/// The streaming body parser. See the module documentation.
+///
+/// Holds only parser state (about 120 bytes); the decoded text goes into the
+/// storage passed to every [`feed`](BodyParser::feed) call, which must be the
+/// same buffer each time.
+#[derive(Clone, Debug)]
+pub struct BodyParser {
+    scanner: Scanner,
+    s: State,
+}
+
+/// Everything but the scanner (so both can be borrowed at once).
+#[derive(Clone, Debug)]
+struct State {
+    fields: Fields,
+    expect: Expect,
+    status: u16,
+    mode: Mode,
+    /// Member whose value is being read.
+    cur: Option<Member>,
+    /// The current string value is stored as text (not parsed as a number).
+    cur_text: bool,
+    /// Members seen (including null), for the duplicate rule.
+    seen: u32,
+    used: u16,
+    /// Bytes the text members need in total (may exceed the storage).
+    needed: usize,
+    num_acc: u64,
+    num_ok: bool,
+    num_digits: u8,
+}
+
+/// Storage plus the parser's bookkeeping, as the JSON sink.
+struct Into<'p, 's> {
+    p: &'p mut State,
+    storage: &'s mut [u8],
+}
+
+impl BodyParser {
+    /// A parser for a body of the given kind, received with HTTP `status`,
+    /// using the member names in `keys` (e.g. [`STANDARD_KEYS`]).
+    pub const fn new(expect: Expect, status: u16, keys: KeyTable) -> Self {
+        let mode = if matches!(expect, Expect::Revocation) && status >= 200 && status <= 299 {
+            Mode::IgnoreSuccess
+        } else {
+            Mode::Json
+        };
+        BodyParser {
+            scanner: Scanner::new(keys),
+            s: State {
+                fields: Fields {
+                    spans: [Span { start: 0, len: 0 }; Member::COUNT],
+                    present: 0,
+                    expires_in: 0,
+                    refresh_expires_in: 0,
+                    interval: 0,
+                    status: 0,
+                },
+                expect,
+                status,
+                mode,
+                cur: None,
+                cur_text: false,
+                seen: 0,
+                used: 0,
+                needed: 0,
+                num_acc: 0,
+                num_ok: false,
+                num_digits: 0,
+            },
+        }
+    }
+
+    /// The HTTP status this parser was created with.
+    pub fn status(&self) -> u16 {
+        self.s.status
+    }
+
+    fn is_success(&self) -> bool {
+        (200..=299).contains(&self.s.status)
+    }
+
+    /// Feeds the next chunk of the body. `storage` receives the decoded text
+    /// members and must be the same buffer on every call and at
+    /// [`finish`](Self::finish).
+    ///
+    /// On error the parser is closed; what it returned stays the error.
+    pub fn feed(&mut self, storage: &mut [u8], chunk: &[u8]) -> Result<()> {
+        match self.s.mode {
+            Mode::Json => {}
+            Mode::Ignore(_) | Mode::IgnoreSuccess => return Ok(()),
+            Mode::Closed => return Err(Error::WrongState),
+        }
+        let r = self.scanner.feed(
+            chunk,
+            &mut Into {
+                p: &mut self.s,
+                storage,
+            },
+        );
+        if let Err(e) = r {
+            self.fail(e)?;
+        }
+        Ok(())
+    }
+
+    /// Handles a parse error: error statuses keep going as an error response
+    /// with an unusable body; anything else fails.
+    fn fail(&mut self, e: Error) -> Result<()> {
+        if self.is_success() || matches!(e, Error::WrongState) {
+            self.s.mode = Mode::Closed;
+            return Err(e);
+        }
+        let body = match e {
+            Error::Response(ResponseError::NotJson) => {
+                if self.scanner.offset() == 0 && self.scanner.at_start() {
+                    ErrorBody::Empty
+                } else {
+                    ErrorBody::NotJson
+                }
+            }
+            other => ErrorBody::Malformed(other),
+        };
+        self.s.fields = Fields::default();
+        self.s.used = 0;
+        self.s.needed = 0;
+        self.s.mode = Mode::Ignore(body);
+        Ok(())
+    }
+
+    /// Ends the body and classifies it. Call once, after the last chunk.
+    pub fn finish(&mut self, storage: &[u8]) -> Result<Outcome> {
+        let _ = storage;
+        let status = self.s.status;
+        match self.s.mode {
+            Mode::Closed => return Err(Error::WrongState),
+            Mode::IgnoreSuccess => {
+                self.s.mode = Mode::Closed;
+                return Ok(Outcome {
+                    status,
+                    kind: Kind::Revoked,
+                    fields: Fields::default(),
+                });
+            }
+            Mode::Ignore(body) => {
+                self.s.mode = Mode::Closed;
+                return Ok(Outcome {
+                    status,
+                    kind: Kind::Error(body),
+                    fields: Fields::default(),
+                });
+            }
+            Mode::Json => {}
+        }
+        if let Err(e) = self.scanner.finish() {
+            // An empty body at the very start is "empty", not "not JSON".
+            let e = if self.scanner.offset() == 0 {
+                Error::Response(ResponseError::NotJson)
+            } else {
+                e
+            };
+            if let Err(e) = self.fail(e) {
+                return Err(e);
+            }
+            let body = match self.s.mode {
+                Mode::Ignore(b) => b,
+                _ => ErrorBody::NotJson,
+            };
+            self.s.mode = Mode::Closed;
+            return Ok(Outcome {
+                status,
+                kind: Kind::Error(body),
+                fields: Fields::default(),
+            });
+        }
+        self.s.mode = Mode::Closed;
+        let capacity = storage.len().min(usize::from(u16::MAX));
+        if self.s.needed > capacity {
+            return Err(Error::CapacityExceeded {
+                needed: self.s.needed,
+                capacity,
+            });
+        }
+        let f = self.s.fields;
+        if f.has(Member::Error) || !self.is_success() {
+            if !self.is_success() && !(400..=599).contains(&status) && !f.has(Member::Error) {
+                return Err(Error::Response(ResponseError::UnexpectedStatus));
+            }
+            return Ok(Outcome {
+                status,
+                kind: Kind::Error(ErrorBody::Json),
+                fields: f,
+            });
+        }
+        let kind = match self.s.expect {
+            Expect::Token => {
+                validate_token(&f, storage)?;
+                Kind::Token
+            }
+            Expect::DeviceAuthorization => {
+                for m in [
+                    Member::DeviceCode,
+                    Member::UserCode,
+                    Member::VerificationUri,
+                    Member::ExpiresIn,
+                ] {
+                    if !f.has(m) {
+                        return Err(Error::Response(ResponseError::MissingMember(m)));
+                    }
+                }
+                for m in [Member::DeviceCode, Member::UserCode] {
+                    check_vschar(m, f.text(m, storage))?;
+                }
+                Kind::Device
+            }
+            Expect::Revocation => Kind::Revoked,
+        };
+        Ok(Outcome {
+            status,
+            kind,
+            fields: f,
+        })
+    }
+}
+
+/// RFC 6749 Appendix A: tokens and codes are VSCHAR (0x20–0x7E).
+fn check_vschar(m: Member, text: Option<&str>) -> Result<()> {
+    match text {
+        Some(t) if t.is_empty() => Err(Error::Response(ResponseError::MissingMember(m))),
+        Some(t) if !t.bytes().all(|b| (0x20..=0x7e).contains(&b)) => {
+            Err(Error::Response(ResponseError::InvalidCharacters(m)))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_token(f: &Fields, storage: &[u8]) -> Result<()> {
+    if !f.has(Member::AccessToken) {
+        return Err(Error::Response(ResponseError::MissingMember(
+            Member::AccessToken,
+        )));
+    }
+    check_vschar(Member::AccessToken, f.text(Member::AccessToken, storage))?;
+    check_vschar(Member::RefreshToken, f.text(Member::RefreshToken, storage))?;
+    if let Some(tt) = f.text(Member::TokenType, storage) {
+        if !tt.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Response(ResponseError::UnsupportedTokenType));
+        }
+    }
+    Ok(())
+}
+
+impl Sink for Into<'_, '_> {
+    fn member(&mut self, member: Option<Member>) -> Result<bool> {
+        let p = &mut *self.p;
+        let Some(m) = member else {
+            p.cur = None;
+            return Ok(false);
+        };
+        if p.seen & bit(m) != 0 {
+            return Err(Error::Response(ResponseError::DuplicateMember(m)));
+        }
+        p.seen |= bit(m);
+        p.cur = Some(m);
+        Ok(true)
+    }
+
+    fn str_start(&mut self) -> Result<()> {
+        let p = &mut *self.p;
+        let Some(m) = p.cur else { return Ok(()) };
+        if is_numeric(m) {
+            p.cur_text = false;
+            p.num_acc = 0;
+            p.num_ok = true;
+            p.num_digits = 0;
+        } else {
+            p.cur_text = true;
+            if let Some(span) = p.fields.spans.get_mut(m as usize) {
+                *span = Span {
+                    start: p.used,
+                    len: 0,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn str_part(&mut self, part: &[u8]) -> Result<()> {
+        let p = &mut *self.p;
+        if p.cur.is_none() {
+            return Ok(());
+        }
+        if !p.cur_text {
+            for &b in part {
+                let ok = b.is_ascii_digit() && p.num_digits < 19;
+                p.num_ok &= ok;
+                if ok {
+                    p.num_digits = p.num_digits.saturating_add(1);
+                    p.num_acc = p
+                        .num_acc
+                        .saturating_mul(10)
+                        .saturating_add(u64::from(b.wrapping_sub(b'0')));
+                }
+            }
+            return Ok(());
+        }
+        p.needed = p.needed.saturating_add(part.len());
+        let start = usize::from(p.used);
+        let cap = self.storage.len().min(usize::from(u16::MAX));
+        if p.needed <= cap {
+            if let Some(dst) = start
+                .checked_add(part.len())
+                .and_then(|end| self.storage.get_mut(start..end))
+            {
+                dst.copy_from_slice(part);
+                p.used = u16::try_from(p.needed).unwrap_or(u16::MAX);
+            }
+        }
+        Ok(())
+    }
+
+    fn str_end(&mut self) -> Result<()> {
+        let p = &mut *self.p;
+        let Some(m) = p.cur.take() else { return Ok(()) };
+        if p.cur_text {
+            if let Some(span) = p.fields.spans.get_mut(m as usize) {
+                span.len = p.used.saturating_sub(span.start);
+            }
+            p.fields.present |= bit(m);
+            return Ok(());
+        }
+        let v = p.num_acc;
+        if p.num_ok && p.num_digits > 0 {
+            p.number_value(m, false, Some(v))
+        } else if is_lenient(m) {
+            Ok(())
+        } else {
+            Err(Error::Response(ResponseError::InvalidNumber(m)))
+        }
+    }
+
+    fn number(&mut self, n: Number) -> Result<()> {
+        let p = &mut *self.p;
+        let Some(m) = p.cur.take() else { return Ok(()) };
+        if !is_numeric(m) {
+            return wrong_type(m);
+        }
+        p.number_value(m, n.negative, n.integer)
+    }
+
+    fn literal(&mut self, l: Literal) -> Result<()> {
+        let p = &mut *self.p;
+        let Some(m) = p.cur.take() else { return Ok(()) };
+        match l {
+            Literal::Null => Ok(()),
+            _ => wrong_type(m),
+        }
+    }
+
+    fn nested(&mut self) -> Result<()> {
+        let p = &mut *self.p;
+        let Some(m) = p.cur.take() else { return Ok(()) };
+        wrong_type(m)
+    }
+}
+
+fn wrong_type(m: Member) -> Result<()> {
+    if is_lenient(m) {
+        Ok(())
+    } else {
+        Err(Error::Response(ResponseError::WrongType(m)))
+    }
+}
+
+impl State {
+    fn number_value(&mut self, m: Member, negative: bool, v: Option<u64>) -> Result<()> {
+        let ok = match v {
+            Some(v) if !negative || v == 0 => {
+                let min = u64::from(matches!(m, Member::ExpiresIn));
+                (v >= min && v <= num_max(m)).then_some(v)
+            }
+            _ => None,
+        };
+        match ok {
+            // refresh expiry 0: "no expiry known" (Keycloak offline tokens).
+            Some(0) if m == Member::RefreshExpiresIn => Ok(()),
+            Some(v) => {
+                self.fields.set_num(m, v);
+                Ok(())
+            }
+            None if is_lenient(m) => Ok(()),
+            None => Err(Error::Response(ResponseError::InvalidNumber(m))),
+        }
+    }
+}
+
+/// What kind of response a body was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    Token,
+    Device,
+    Revoked,
+    Error(ErrorBody),
+}
+
+/// The result of a finished parse: classification and where the members lie
+/// in the storage. `Copy` and small; view it with [`Outcome::view`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    status: u16,
+    kind: Kind,
+    fields: Fields,
+}
+
+impl Outcome {
+    /// The HTTP status of the response.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Whether the response is a success (token, device authorization, or
+    /// revocation) rather than an error.
+    pub fn is_success(&self) -> bool {
+        !matches!(self.kind, Kind::Error(_))
+    }
+
+    /// Typed view of the response, borrowing text from `storage` (the buffer
+    /// the parser wrote into).
+    pub fn view<'s>(&self, storage: &'s [u8]) -> Response<'s> {
+        let f = &self.fields;
+        match self.kind {
+            Kind::Token => Response::Token(TokenResponse {
+                access_token: f.text(Member::AccessToken, storage).unwrap_or(""),
+                token_type: f.text(Member::TokenType, storage),
+                expires_in: f.num(Member::ExpiresIn),
+                refresh_token: f.text(Member::RefreshToken, storage),
+                refresh_expires_in: f.num(Member::RefreshExpiresIn),
+                scope: f.text(Member::Scope, storage),
+                message: f.text(Member::Message, storage),
+            }),
+            Kind::Device => Response::DeviceAuthorization(DeviceAuthorization {
+                device_code: f.text(Member::DeviceCode, storage).unwrap_or(""),
+                user_code: f.text(Member::UserCode, storage).unwrap_or(""),
+                verification_uri: f.text(Member::VerificationUri, storage).unwrap_or(""),
+                verification_uri_complete: f.text(Member::VerificationUriComplete, storage),
+                expires_in: f.num(Member::ExpiresIn).unwrap_or(0),
+                interval: f.num(Member::Interval),
+            }),
+            Kind::Revoked => Response::Revoked,
+            Kind::Error(body) => {
+                let error = f.text(Member::Error, storage);
+                Response::Error(ErrorResponse {
+                    status: self.status,
+                    code: error.map_or(ErrorCode::None, ErrorCode::from_str),
+                    error,
+                    description: f.text(Member::ErrorDescription, storage),
+                    uri: f.text(Member::ErrorUri, storage),
+                    status_member: f.num(Member::Status).and_then(|s| u16::try_from(s).ok()),
+                    message: f.text(Member::Message, storage),
+                    body,
+                })
+            }
+        }
+    }
+
+    /// The token response, if this is one.
+    pub fn token<'s>(&self, storage: &'s [u8]) -> Option<TokenResponse<'s>> {
+        match self.view(storage) {
+            Response::Token(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The error response, if this is one.
+    pub fn error<'s>(&self, storage: &'s [u8]) -> Option<ErrorResponse<'s>> {
+        match self.view(storage) {
+            Response::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A classified response body, borrowing its text from the parser storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Response<'s> {
+    /// A successful token response.
+    Token(TokenResponse<'s>),
+    /// A successful device authorization response.
+    DeviceAuthorization(DeviceAuthorization<'s>),
+    /// A successful revocation (body ignored, RFC 7009 §2.2).
+    Revoked,
+    /// An error response (any status, or an `error` member in a 2xx body).
+    Error(ErrorResponse<'s>),
+}
+
+/// A successful token response (RFC 6749 §5.1).
+///
+/// `Debug` shows the lengths of the tokens, never the tokens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenResponse<'s> {
+    /// The access token (Patchworks: `token`). Printable ASCII.
+    pub access_token: &'s str,
+    /// `token_type` as sent (already checked to be `Bearer`, any case), or
+    /// `None` when absent (Patchworks sends none; Bearer is assumed).
+    pub token_type: Option<&'s str>,
+    /// Lifetime in seconds, 1 ..= [`MAX_LIFETIME_SECS`](crate::MAX_LIFETIME_SECS).
+    pub expires_in: Option<u32>,
+    /// The refresh token, if issued.
+    pub refresh_token: Option<&'s str>,
+    /// Refresh-token lifetime in seconds, when the server gives one.
+    pub refresh_expires_in: Option<u32>,
+    /// Granted scope, if the server states it.
+    pub scope: Option<&'s str>,
+    /// Informational message (Patchworks: "You have successfully logged in.").
+    pub message: Option<&'s str>,
+}
+
+impl fmt::Debug for TokenResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field(
+                "access_token",
+                &format_args!("<redacted, {} bytes>", self.access_token.len()),
+            )
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.map(|t| Redacted(t.len())),
+            )
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .field("scope", &self.scope)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+/// Debug stand-in for a secret of the given length.
+pub(crate) struct Redacted(pub(crate) usize);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<redacted, {} bytes>", self.0)
+    }
+}
+
+/// A device authorization response (RFC 8628 §3.2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DeviceAuthorization<'s> {
+    /// The device verification code (secret; used to poll the token endpoint).
+    pub device_code: &'s str,
+    /// The code the user enters.
+    pub user_code: &'s str,
+    /// Where the user enters it.
+    pub verification_uri: &'s str,
+    /// A URI that includes the user code, if given.
+    pub verification_uri_complete: Option<&'s str>,
+    /// Lifetime of the codes in seconds.
+    pub expires_in: u32,
+    /// Minimum polling interval in seconds (RFC 8628 default when absent: 5).
+    pub interval: Option<u32>,
+}
+
+impl fmt::Debug for DeviceAuthorization<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuthorization")
+            .field("device_code", &Redacted(self.device_code.len()))
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("verification_uri_complete", &self.verification_uri_complete)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// The `error` codes of RFC 6749 §5.2 and §4.1.2.1, RFC 6750 §3.1, RFC 7009
+/// §2.2.1 and RFC 8628 §3.5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// No `error` member.
+    None,
+    /// `invalid_request`
+    InvalidRequest,
+    /// `invalid_client`
+    InvalidClient,
+    /// `invalid_grant`
+    InvalidGrant,
+    /// `unauthorized_client`
+    UnauthorizedClient,
+    /// `unsupported_grant_type`
+    UnsupportedGrantType,
+    /// `invalid_scope`
+    InvalidScope,
+    /// `invalid_token` (RFC 6750)
+    InvalidToken,
+    /// `insufficient_scope` (RFC 6750)
+    InsufficientScope,
+    /// `unsupported_token_type` (RFC 7009)
+    UnsupportedTokenType,
+    /// `authorization_pending` (RFC 8628)
+    AuthorizationPending,
+    /// `slow_down` (RFC 8628)
+    SlowDown,
+    /// `access_denied`
+    AccessDenied,
+    /// `expired_token` (RFC 8628)
+    ExpiredToken,
+    /// `server_error`
+    ServerError,
+    /// `temporarily_unavailable`
+    TemporarilyUnavailable,
+    /// Any other code; the text is in [`ErrorResponse::error`].
+    Other,
+}
+
+impl ErrorCode {
+    /// Maps an `error` value (case-sensitive, as RFC 6749 defines it).
+    pub fn from_str(s: &str) -> Self {
+        match s {
+            "invalid_request" => ErrorCode::InvalidRequest,
+            "invalid_client" => ErrorCode::InvalidClient,
+            "invalid_grant" => ErrorCode::InvalidGrant,
+            "unauthorized_client" => ErrorCode::UnauthorizedClient,
+            "unsupported_grant_type" => ErrorCode::UnsupportedGrantType,
+            "invalid_scope" => ErrorCode::InvalidScope,
+            "invalid_token" => ErrorCode::InvalidToken,
+            "insufficient_scope" => ErrorCode::InsufficientScope,
+            "unsupported_token_type" => ErrorCode::UnsupportedTokenType,
+            "authorization_pending" => ErrorCode::AuthorizationPending,
+            "slow_down" => ErrorCode::SlowDown,
+            "access_denied" => ErrorCode::AccessDenied,
+            "expired_token" => ErrorCode::ExpiredToken,
+            "server_error" => ErrorCode::ServerError,
+            "temporarily_unavailable" => ErrorCode::TemporarilyUnavailable,
+            _ => ErrorCode::Other,
+        }
+    }
+
+    /// The code as RFC text (`"invalid_grant"`), `""` for `None` and `Other`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::None | ErrorCode::Other => "",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// An error response (RFC 6749 §5.2; Fentu adds `status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorResponse<'s> {
+    /// HTTP status of the response.
+    pub status: u16,
+    /// The `error` code, mapped.
+    pub code: ErrorCode,
+    /// The `error` text as sent.
+    pub error: Option<&'s str>,
+    /// `error_description`.
+    pub description: Option<&'s str>,
+    /// `error_uri`.
+    pub uri: Option<&'s str>,
+    /// A `status` member in the body (Fentu), if numeric.
+    pub status_member: Option<u16>,
+    /// A `message` member (Patchworks and others).
+    pub message: Option<&'s str>,
+    /// Whether the body was JSON, empty, or unreadable.
+    pub body: ErrorBody,
+}
+
+/// Parses a complete body in one call: a convenience over [`BodyParser`].
+pub fn parse_body(
+    expect: Expect,
+    status: u16,
+    keys: KeyTable,
+    body: &[u8],
+    storage: &mut [u8],
+) -> Result<Outcome> {
+    let mut p = BodyParser::new(expect, status, keys);
+    p.feed(storage, body)?;
+    p.finish(storage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(status: u16, body: &str) -> Result<(Outcome, [u8; 512])> {
+        let mut storage = [0u8; 512];
+        let o = parse_body(
+            Expect::Token,
+            status,
+            STANDARD_KEYS,
+            body.as_bytes(),
+            &mut storage,
+        )?;
+        Ok((o, storage))
+    }
+
+    #[test]
+    fn rfc6749_5_1_example() {
+        let body = r#"{
+       "access_token":"2YotnFZFEjr1zCsicMWpAA",
+       "token_type":"example",
+       "expires_in":3600,
+       "refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA",
+       "example_parameter":"example_value"
+     }"#;
+        // token_type "example" is not Bearer.
+        assert_eq!(
+            parse(200, body).err(),
+            Some(Error::Response(ResponseError::UnsupportedTokenType))
+        );
+        let body = body.replace("\"example\"", "\"bearer\"");
+        let (o, s) = parse(200, &body).unwrap();
+        let t = o.token(&s).unwrap();
+        assert_eq!(t.access_token, "2YotnFZFEjr1zCsicMWpAA");
+        assert_eq!(t.refresh_token, Some("tGzv3JOkF0XG5Qx2TlKWIA"));
+        assert_eq!(t.expires_in, Some(3600));
+    }
+}

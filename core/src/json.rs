@@ -1,0 +1,928 @@
+//! A streaming, allocation-free, non-recursive JSON scanner.
+//!
+//! The scanner validates a complete JSON text whose top level is an object
+//! (RFC 8259: UTF-8, every escape, number grammar, nesting) and reports the
+//! members of the top-level object to a [`Sink`]. Input arrives in chunks of
+//! any size, from one byte to the whole body; results do not depend on where
+//! the chunks split. State is a few dozen bytes; nesting is tracked in a
+//! 32-bit stack, so deeper input is rejected with [`JsonError::TooDeep`]
+//! instead of exhausting a stack.
+//!
+//! Only members of the top-level object whose (decoded) name appears in the
+//! key table are reported; everything else, including nested values, is
+//! validated and skipped. String values are delivered decoded (escapes
+//! resolved, surrogate pairs joined), as borrowed runs of the input where no
+//! escape intervenes.
+
+use crate::error::{Error, JsonError, ResponseError, Result};
+
+/// Maximum nesting depth of arrays and objects (the top-level object is 1).
+pub const MAX_DEPTH: u8 = 32;
+
+/// A JSON number delivered to a sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Number {
+    /// A leading minus sign.
+    pub negative: bool,
+    /// The integer value if the number is an integer (no fraction or exponent
+    /// part) that fits in a `u64`; `None` otherwise.
+    pub integer: Option<u64>,
+}
+
+/// A JSON literal delivered to a sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Literal {
+    True,
+    False,
+    Null,
+}
+
+/// Receiver of the top-level object's members.
+pub(crate) trait Sink {
+    /// A top-level member's name ended; `member` is what the key table maps
+    /// it to, `None` if it is not in the table. Returns whether the value
+    /// should be delivered.
+    fn member(&mut self, member: Option<crate::error::Member>) -> Result<bool>;
+    /// The wanted value is a string; it begins.
+    fn str_start(&mut self) -> Result<()>;
+    /// A decoded piece of the wanted string value.
+    fn str_part(&mut self, part: &[u8]) -> Result<()>;
+    /// The wanted string value ended.
+    fn str_end(&mut self) -> Result<()>;
+    /// The wanted value is a number.
+    fn number(&mut self, n: Number) -> Result<()>;
+    /// The wanted value is `true`, `false` or `null`.
+    fn literal(&mut self, l: Literal) -> Result<()>;
+    /// The wanted value is an object or array (skipped by the scanner).
+    fn nested(&mut self) -> Result<()>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    /// Before the top-level value (whitespace, optional BOM).
+    Start,
+    Bom1,
+    Bom2,
+    /// After `{`: a key or `}`.
+    ObjOpen,
+    /// After `,` in an object: a key.
+    Key,
+    /// After a key: `:`.
+    Colon,
+    /// A value.
+    Value,
+    /// After `[`: a value or `]`.
+    ArrOpen,
+    /// After a value: `,` or the closing bracket.
+    After,
+    /// Inside a string.
+    Str,
+    /// After a backslash.
+    Esc,
+    /// Inside `\uXXXX`.
+    Hex,
+    /// After a high surrogate escape: expecting `\`.
+    LowBackslash,
+    /// After a high surrogate escape and `\`: expecting `u`.
+    LowU,
+    /// Inside a number.
+    Num,
+    /// Inside `true`, `false` or `null`.
+    Lit,
+    /// After the top-level object: only whitespace.
+    Done,
+    /// An error was returned; nothing more is accepted.
+    Failed,
+}
+
+// Number sub-states.
+const N_MINUS: u8 = 0; // after '-'
+const N_ZERO: u8 = 1; // after a leading '0'
+const N_INT: u8 = 2; // in integer digits
+const N_DOT: u8 = 3; // after '.'
+const N_FRAC: u8 = 4; // in fraction digits
+const N_E: u8 = 5; // after 'e' / 'E'
+const N_ESIGN: u8 = 6; // after exponent sign
+const N_EXP: u8 = 7; // in exponent digits
+
+const LITERALS: [&[u8]; 3] = [b"true", b"false", b"null"];
+
+/// The scanner state. See the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Scanner {
+    keys: &'static [(&'static [u8], crate::error::Member)],
+    offset: u32,
+    st: St,
+    depth: u8,
+    /// Bit `d` set: the container at depth `d + 1` is an array.
+    stack: u32,
+    in_key: bool,
+    /// The current top-level member's value is wanted by the sink.
+    want: bool,
+    key_mask: u32,
+    key_len: u8,
+    esc_acc: u16,
+    esc_n: u8,
+    high: u16,
+    utf8_need: u8,
+    utf8_lo: u8,
+    utf8_hi: u8,
+    num_st: u8,
+    num_neg: bool,
+    num_int: bool,
+    num_overflow: bool,
+    num_acc: u64,
+    lit: u8,
+    lit_pos: u8,
+}
+
+#[inline]
+const fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Length of the leading run of `s` that is plain string content: printable
+/// ASCII other than `"` and `\`. Eight bytes at a time.
+#[inline]
+fn plain_run(s: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut n = 0usize;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let Ok(arr) = <[u8; 8]>::try_from(c) else {
+            break;
+        };
+        let v = u64::from_le_bytes(arr);
+        let ctl = v.wrapping_sub(LO.wrapping_mul(0x20)) & !v;
+        let q = v ^ LO.wrapping_mul(u64::from(b'"'));
+        let bs = v ^ LO.wrapping_mul(u64::from(b'\\'));
+        let quote = q.wrapping_sub(LO) & !q;
+        let back = bs.wrapping_sub(LO) & !bs;
+        let m = (ctl | quote | back | v) & HI;
+        if m != 0 {
+            return n.saturating_add((m.trailing_zeros() / 8) as usize);
+        }
+        n = n.saturating_add(8);
+    }
+    for &b in chunks.remainder() {
+        if b < 0x20 || b >= 0x80 || b == b'"' || b == b'\\' {
+            break;
+        }
+        n = n.saturating_add(1);
+    }
+    n
+}
+
+impl Scanner {
+    /// A scanner reporting the members named in `keys` (at most 32).
+    pub(crate) const fn new(keys: &'static [(&'static [u8], crate::error::Member)]) -> Self {
+        Scanner {
+            keys,
+            offset: 0,
+            st: St::Start,
+            depth: 0,
+            stack: 0,
+            in_key: false,
+            want: false,
+            key_mask: 0,
+            key_len: 0,
+            esc_acc: 0,
+            esc_n: 0,
+            high: 0,
+            utf8_need: 0,
+            utf8_lo: 0,
+            utf8_hi: 0,
+            num_st: 0,
+            num_neg: false,
+            num_int: true,
+            num_overflow: false,
+            num_acc: 0,
+            lit: 0,
+            lit_pos: 0,
+        }
+    }
+
+    /// Whether the top-level object is complete.
+    pub(crate) fn is_done(&self) -> bool {
+        self.st == St::Done
+    }
+
+    /// Whether nothing but whitespace has been seen.
+    pub(crate) fn at_start(&self) -> bool {
+        matches!(self.st, St::Start)
+    }
+
+    /// Bytes consumed so far.
+    pub(crate) fn offset(&self) -> u32 {
+        self.offset
+    }
+
+    /// Whether the value currently delivered belongs to a wanted top-level member.
+    #[inline]
+    fn emitting(&self) -> bool {
+        self.want && self.depth == 1 && !self.in_key
+    }
+
+    fn err(&mut self, kind: JsonError, at: usize) -> Error {
+        self.st = St::Failed;
+        Error::Json {
+            kind,
+            offset: self
+                .offset
+                .saturating_add(u32::try_from(at).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// Ends input: succeeds only if a complete top-level object was read.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        match self.st {
+            St::Done => Ok(()),
+            St::Failed => Err(Error::WrongState),
+            St::Start => {
+                self.st = St::Failed;
+                Err(Error::Response(ResponseError::NotJson))
+            }
+            _ => Err(self.err(JsonError::Truncated, 0)),
+        }
+    }
+
+    fn push(&mut self, array: bool, at: usize) -> Result<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.err(JsonError::TooDeep, at));
+        }
+        let bit = 1u32.checked_shl(u32::from(self.depth)).unwrap_or(0);
+        if array {
+            self.stack |= bit;
+        } else {
+            self.stack &= !bit;
+        }
+        self.depth = self.depth.saturating_add(1);
+        Ok(())
+    }
+
+    #[inline]
+    fn in_array(&self) -> bool {
+        let d = self.depth.saturating_sub(1);
+        (self.stack >> d) & 1 == 1
+    }
+
+    /// A value ended; decide what follows.
+    #[inline]
+    fn value_done(&mut self) {
+        if self.depth == 1 {
+            self.want = false;
+        }
+        self.st = if self.depth == 0 { St::Done } else { St::After };
+    }
+
+    fn begin_key(&mut self) {
+        self.in_key = true;
+        self.st = St::Str;
+        if self.depth == 1 {
+            let n = self.keys.len().min(32);
+            self.key_mask = if n == 32 {
+                u32::MAX
+            } else {
+                (1u32 << n).wrapping_sub(1)
+            };
+            self.key_len = 0;
+        }
+    }
+
+    /// Feeds decoded key bytes to the key matcher.
+    #[inline]
+    fn key_bytes(&mut self, part: &[u8]) {
+        if self.depth != 1 || self.key_mask == 0 {
+            return;
+        }
+        let pos = usize::from(self.key_len);
+        let mut mask = self.key_mask;
+        let mut m = mask;
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            m &= m.wrapping_sub(1);
+            let matches = match (self.keys.get(i), pos.checked_add(part.len())) {
+                (Some((name, _)), Some(end)) => name.get(pos..end) == Some(part),
+                _ => false,
+            };
+            if !matches {
+                mask &= !(1u32 << i);
+            }
+        }
+        self.key_mask = mask;
+        self.key_len = u8::try_from(pos.saturating_add(part.len())).unwrap_or(u8::MAX);
+    }
+
+    fn key_end(&mut self, sink: &mut impl Sink) -> Result<()> {
+        self.in_key = false;
+        self.st = St::Colon;
+        if self.depth != 1 {
+            return Ok(());
+        }
+        let len = usize::from(self.key_len);
+        let mut m = self.key_mask;
+        let mut found = None;
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            m &= m.wrapping_sub(1);
+            if let Some(&(name, m)) = self.keys.get(i) {
+                if name.len() == len {
+                    found = Some(m);
+                    break;
+                }
+            }
+        }
+        self.want = sink.member(found)?;
+        Ok(())
+    }
+
+    /// Delivers decoded string bytes to the key matcher or the sink.
+    #[inline]
+    fn str_bytes(&mut self, part: &[u8], sink: &mut impl Sink) -> Result<()> {
+        if part.is_empty() {
+            return Ok(());
+        }
+        if self.in_key {
+            self.key_bytes(part);
+            Ok(())
+        } else if self.emitting() {
+            sink.str_part(part)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn emit_char(&mut self, cp: u32, sink: &mut impl Sink) -> Result<()> {
+        let mut tmp = [0u8; 4];
+        let s = char::from_u32(cp)
+            .map(|c| c.encode_utf8(&mut tmp).len())
+            .unwrap_or(0);
+        let part = tmp.get(..s).unwrap_or(&[]);
+        self.str_bytes(part, sink)
+    }
+
+    fn number_done(&mut self, sink: &mut impl Sink, at: usize) -> Result<()> {
+        if !matches!(self.num_st, N_ZERO | N_INT | N_FRAC | N_EXP) {
+            return Err(self.err(JsonError::Syntax, at));
+        }
+        if self.emitting() {
+            let integer = if self.num_int && !self.num_overflow {
+                Some(self.num_acc)
+            } else {
+                None
+            };
+            sink.number(Number {
+                negative: self.num_neg,
+                integer,
+            })?;
+        }
+        self.value_done();
+        Ok(())
+    }
+
+    /// Starts a value whose first byte is `b`.
+    fn begin_value(&mut self, b: u8, sink: &mut impl Sink, at: usize) -> Result<()> {
+        let top = self.depth == 1 && self.want;
+        match b {
+            b'"' => {
+                self.in_key = false;
+                self.st = St::Str;
+                if top {
+                    sink.str_start()?;
+                }
+            }
+            b'{' | b'[' => {
+                if top {
+                    sink.nested()?;
+                    self.want = false;
+                }
+                let array = b == b'[';
+                self.push(array, at)?;
+                self.st = if array { St::ArrOpen } else { St::ObjOpen };
+            }
+            b'-' | b'0'..=b'9' => {
+                self.st = St::Num;
+                self.num_neg = b == b'-';
+                self.num_int = true;
+                self.num_overflow = false;
+                self.num_acc = 0;
+                self.num_st = match b {
+                    b'-' => N_MINUS,
+                    b'0' => N_ZERO,
+                    _ => {
+                        self.num_acc = u64::from(b.wrapping_sub(b'0'));
+                        N_INT
+                    }
+                };
+            }
+            b't' | b'f' | b'n' => {
+                self.st = St::Lit;
+                self.lit = match b {
+                    b't' => 0,
+                    b'f' => 1,
+                    _ => 2,
+                };
+                self.lit_pos = 1;
+            }
+            _ => return Err(self.err(JsonError::Syntax, at)),
+        }
+        Ok(())
+    }
+
+    /// Feeds a chunk of the body.
+    pub(crate) fn feed(&mut self, chunk: &[u8], sink: &mut impl Sink) -> Result<()> {
+        let r = self.feed_inner(chunk, sink);
+        if r.is_err() {
+            self.st = St::Failed;
+        }
+        self.offset = self
+            .offset
+            .saturating_add(u32::try_from(chunk.len()).unwrap_or(u32::MAX));
+        r
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn feed_inner(&mut self, chunk: &[u8], sink: &mut impl Sink) -> Result<()> {
+        let mut rest = chunk;
+        // Position of `rest` within `chunk`, for error offsets.
+        macro_rules! at {
+            () => {
+                chunk.len().saturating_sub(rest.len())
+            };
+        }
+        loop {
+            if self.st == St::Str {
+                // Hot path: string content.
+                let mut j = 0usize;
+                loop {
+                    if self.utf8_need > 0 {
+                        let Some(&b) = rest.get(j) else { break };
+                        if b < self.utf8_lo || b > self.utf8_hi {
+                            return Err(self.err(JsonError::InvalidUtf8, at!().saturating_add(j)));
+                        }
+                        self.utf8_need = self.utf8_need.saturating_sub(1);
+                        self.utf8_lo = 0x80;
+                        self.utf8_hi = 0xbf;
+                        j = j.saturating_add(1);
+                        continue;
+                    }
+                    j = j.saturating_add(plain_run(rest.get(j..).unwrap_or(&[])));
+                    let Some(&b) = rest.get(j) else { break };
+                    if b < 0x80 {
+                        break;
+                    }
+                    let (need, lo, hi) = match b {
+                        0xc2..=0xdf => (1, 0x80, 0xbf),
+                        0xe0 => (2, 0xa0, 0xbf),
+                        0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+                        0xed => (2, 0x80, 0x9f),
+                        0xf0 => (3, 0x90, 0xbf),
+                        0xf1..=0xf3 => (3, 0x80, 0xbf),
+                        0xf4 => (3, 0x80, 0x8f),
+                        _ => return Err(self.err(JsonError::InvalidUtf8, at!().saturating_add(j))),
+                    };
+                    self.utf8_need = need;
+                    self.utf8_lo = lo;
+                    self.utf8_hi = hi;
+                    j = j.saturating_add(1);
+                }
+                let (content, tail) = rest.split_at(j.min(rest.len()));
+                self.str_bytes(content, sink)?;
+                rest = tail;
+                let Some((&b, tail)) = rest.split_first() else {
+                    return Ok(());
+                };
+                match b {
+                    b'"' => {
+                        rest = tail;
+                        if self.in_key {
+                            self.key_end(sink)?;
+                        } else {
+                            if self.emitting() {
+                                sink.str_end()?;
+                            }
+                            self.value_done();
+                        }
+                    }
+                    b'\\' => {
+                        rest = tail;
+                        self.st = St::Esc;
+                    }
+                    _ => return Err(self.err(JsonError::ControlCharacter, at!())),
+                }
+                continue;
+            }
+
+            let Some((&b, tail)) = rest.split_first() else {
+                return Ok(());
+            };
+            let at = at!();
+            rest = tail;
+            match self.st {
+                St::Start => match b {
+                    b'{' => {
+                        self.push(false, at)?;
+                        self.st = St::ObjOpen;
+                    }
+                    0xef if self.offset == 0 && at == 0 => self.st = St::Bom1,
+                    _ if is_ws(b) => {}
+                    b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                        return Err(self.err(JsonError::NotAnObject, at))
+                    }
+                    _ => {
+                        self.st = St::Failed;
+                        return Err(Error::Response(ResponseError::NotJson));
+                    }
+                },
+                St::Bom1 | St::Bom2 => {
+                    let expected = if self.st == St::Bom1 { 0xbb } else { 0xbf };
+                    if b != expected {
+                        self.st = St::Failed;
+                        return Err(Error::Response(ResponseError::NotJson));
+                    }
+                    self.st = if self.st == St::Bom1 {
+                        St::Bom2
+                    } else {
+                        St::Start
+                    };
+                }
+                St::ObjOpen | St::Key => match b {
+                    b'"' => self.begin_key(),
+                    b'}' if self.st == St::ObjOpen => {
+                        self.depth = self.depth.saturating_sub(1);
+                        self.value_done();
+                    }
+                    _ if is_ws(b) => {}
+                    _ => return Err(self.err(JsonError::Syntax, at)),
+                },
+                St::Colon => match b {
+                    b':' => self.st = St::Value,
+                    _ if is_ws(b) => {}
+                    _ => return Err(self.err(JsonError::Syntax, at)),
+                },
+                St::Value => {
+                    if !is_ws(b) {
+                        self.begin_value(b, sink, at)?;
+                    }
+                }
+                St::ArrOpen => match b {
+                    b']' => {
+                        self.depth = self.depth.saturating_sub(1);
+                        self.value_done();
+                    }
+                    _ if is_ws(b) => {}
+                    _ => self.begin_value(b, sink, at)?,
+                },
+                St::After => match b {
+                    b',' => {
+                        self.st = if self.in_array() { St::Value } else { St::Key };
+                    }
+                    b'}' | b']' => {
+                        if (b == b']') != self.in_array() {
+                            return Err(self.err(JsonError::Syntax, at));
+                        }
+                        self.depth = self.depth.saturating_sub(1);
+                        self.value_done();
+                    }
+                    _ if is_ws(b) => {}
+                    _ => return Err(self.err(JsonError::Syntax, at)),
+                },
+                St::Esc => {
+                    let out = match b {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            self.st = St::Hex;
+                            self.esc_acc = 0;
+                            self.esc_n = 0;
+                            continue;
+                        }
+                        _ => return Err(self.err(JsonError::InvalidEscape, at)),
+                    };
+                    self.st = St::Str;
+                    self.str_bytes(&[out], sink)?;
+                }
+                St::Hex => {
+                    let d = match b {
+                        b'0'..=b'9' => b.wrapping_sub(b'0'),
+                        b'a'..=b'f' => b.wrapping_sub(b'a').wrapping_add(10),
+                        b'A'..=b'F' => b.wrapping_sub(b'A').wrapping_add(10),
+                        _ => return Err(self.err(JsonError::InvalidEscape, at)),
+                    };
+                    self.esc_acc = (self.esc_acc << 4) | u16::from(d);
+                    self.esc_n = self.esc_n.saturating_add(1);
+                    if self.esc_n == 4 {
+                        let u = self.esc_acc;
+                        match (self.high, u) {
+                            (0, 0xd800..=0xdbff) => {
+                                self.high = u;
+                                self.st = St::LowBackslash;
+                            }
+                            (0, 0xdc00..=0xdfff) => {
+                                return Err(self.err(JsonError::InvalidEscape, at))
+                            }
+                            (0, _) => {
+                                self.st = St::Str;
+                                self.emit_char(u32::from(u), sink)?;
+                            }
+                            (h, 0xdc00..=0xdfff) => {
+                                let cp = 0x10000u32
+                                    .wrapping_add(u32::from(h.wrapping_sub(0xd800)) << 10)
+                                    .wrapping_add(u32::from(u.wrapping_sub(0xdc00)));
+                                self.high = 0;
+                                self.st = St::Str;
+                                self.emit_char(cp, sink)?;
+                            }
+                            _ => return Err(self.err(JsonError::InvalidEscape, at)),
+                        }
+                    }
+                }
+                St::LowBackslash => {
+                    if b != b'\\' {
+                        return Err(self.err(JsonError::InvalidEscape, at));
+                    }
+                    self.st = St::LowU;
+                }
+                St::LowU => {
+                    if b != b'u' {
+                        return Err(self.err(JsonError::InvalidEscape, at));
+                    }
+                    self.st = St::Hex;
+                    self.esc_acc = 0;
+                    self.esc_n = 0;
+                }
+                St::Num => {
+                    let digit = b.is_ascii_digit();
+                    let next = match (self.num_st, b) {
+                        (N_MINUS, b'0') => Some(N_ZERO),
+                        (N_MINUS | N_INT, b'1'..=b'9') | (N_INT, b'0') => Some(N_INT),
+                        (N_ZERO | N_INT, b'.') => Some(N_DOT),
+                        (N_DOT | N_FRAC, _) if digit => Some(N_FRAC),
+                        (N_ZERO | N_INT | N_FRAC, b'e' | b'E') => Some(N_E),
+                        (N_E, b'+' | b'-') => Some(N_ESIGN),
+                        (N_E | N_ESIGN | N_EXP, _) if digit => Some(N_EXP),
+                        _ => None,
+                    };
+                    match next {
+                        Some(s) => {
+                            if s == N_INT && self.num_int {
+                                let d = u64::from(b.wrapping_sub(b'0'));
+                                match self.num_acc.checked_mul(10).and_then(|v| v.checked_add(d)) {
+                                    Some(v) => self.num_acc = v,
+                                    None => self.num_overflow = true,
+                                }
+                            }
+                            if matches!(s, N_DOT | N_E) {
+                                self.num_int = false;
+                            }
+                            self.num_st = s;
+                        }
+                        None => {
+                            // The number ended at `b`; `b` belongs to what follows.
+                            self.number_done(sink, at)?;
+                            rest = chunk.get(at..).unwrap_or(&[]);
+                        }
+                    }
+                }
+                St::Lit => {
+                    let word = LITERALS.get(usize::from(self.lit)).copied().unwrap_or(b"");
+                    if word.get(usize::from(self.lit_pos)) != Some(&b) {
+                        return Err(self.err(JsonError::Syntax, at));
+                    }
+                    self.lit_pos = self.lit_pos.saturating_add(1);
+                    if usize::from(self.lit_pos) == word.len() {
+                        if self.emitting() {
+                            sink.literal(match self.lit {
+                                0 => Literal::True,
+                                1 => Literal::False,
+                                _ => Literal::Null,
+                            })?;
+                        }
+                        self.value_done();
+                    }
+                }
+                St::Done => {
+                    if !is_ws(b) {
+                        return Err(self.err(JsonError::TrailingData, at));
+                    }
+                }
+                St::Failed => return Err(Error::WrongState),
+                St::Str => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::error::Member;
+    use std::string::String;
+    use std::vec::Vec;
+
+    const KEYS: &[(&[u8], Member)] = &[
+        (b"access_token", Member::AccessToken),
+        (b"token", Member::Message),
+        (b"expires_in", Member::ExpiresIn),
+    ];
+
+    #[derive(Default, Debug, PartialEq)]
+    struct Rec {
+        events: Vec<String>,
+        cur: Vec<u8>,
+    }
+
+    impl Sink for Rec {
+        fn member(&mut self, m: Option<Member>) -> Result<bool> {
+            self.events.push(std::format!("key {m:?}"));
+            Ok(m.is_some())
+        }
+        fn str_start(&mut self) -> Result<()> {
+            self.cur.clear();
+            Ok(())
+        }
+        fn str_part(&mut self, part: &[u8]) -> Result<()> {
+            self.cur.extend_from_slice(part);
+            Ok(())
+        }
+        fn str_end(&mut self) -> Result<()> {
+            self.events.push(std::format!(
+                "str {}",
+                String::from_utf8(self.cur.clone()).unwrap()
+            ));
+            Ok(())
+        }
+        fn number(&mut self, n: Number) -> Result<()> {
+            self.events.push(std::format!("num {n:?}"));
+            Ok(())
+        }
+        fn literal(&mut self, l: Literal) -> Result<()> {
+            self.events.push(std::format!("lit {l:?}"));
+            Ok(())
+        }
+        fn nested(&mut self) -> Result<()> {
+            self.events.push("nested".into());
+            Ok(())
+        }
+    }
+
+    fn scan(input: &[u8], chunk: usize) -> Result<Vec<String>> {
+        let mut s = Scanner::new(KEYS);
+        let mut r = Rec::default();
+        for c in input.chunks(chunk.max(1)) {
+            s.feed(c, &mut r)?;
+        }
+        s.finish()?;
+        Ok(r.events)
+    }
+
+    fn scan_all(input: &[u8]) -> Result<Vec<String>> {
+        let whole = scan(input, input.len().max(1));
+        for n in 1..input.len().min(16) {
+            assert_eq!(scan(input, n), whole, "chunk size {n} differs");
+        }
+        whole
+    }
+
+    #[test]
+    fn members_and_escapes() {
+        let ev = scan_all(
+            br#" {"acc\u0065ss_token" : "ab\/cd\"\u00e9\ud83d\ude00x", "other": {"access_token": [1, 2.5e-3, "x"]},
+                "expires_in": 3600, "token": null, "z": true} "#,
+        )
+        .unwrap();
+        assert_eq!(
+            ev,
+            [
+                "key Some(AccessToken)",
+                "str ab/cd\"é😀x",
+                "key None",
+                "key Some(ExpiresIn)",
+                "num Number { negative: false, integer: Some(3600) }",
+                "key Some(Message)",
+                "lit Null",
+                "key None",
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        let ev = scan_all(br#"{"expires_in": -0}"#).unwrap();
+        assert_eq!(ev[1], "num Number { negative: true, integer: Some(0) }");
+        let ev = scan_all(br#"{"expires_in": 1e400}"#).unwrap();
+        assert_eq!(ev[1], "num Number { negative: false, integer: None }");
+        let ev = scan_all(br#"{"expires_in": 99999999999999999999999}"#).unwrap();
+        assert_eq!(ev[1], "num Number { negative: false, integer: None }");
+        for bad in [
+            &br#"{"a": 01}"#[..],
+            br#"{"a": 1.}"#,
+            br#"{"a": -}"#,
+            br#"{"a": 1e}"#,
+            br#"{"a": .5}"#,
+            br#"{"a": +1}"#,
+        ] {
+            assert!(
+                matches!(
+                    scan(bad, 100),
+                    Err(Error::Json {
+                        kind: JsonError::Syntax,
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let cases: &[(&[u8], JsonError)] = &[
+            (br#"{"a": "x"#, JsonError::Truncated),
+            (br#"{"a" "x"}"#, JsonError::Syntax),
+            (br#"{"a": "x",}"#, JsonError::Syntax),
+            (br#"{"a": [1,]}"#, JsonError::Syntax),
+            (br#"{"a": [1}"#, JsonError::Syntax),
+            (br#"{"a": tru}"#, JsonError::Syntax),
+            (br#"{"a": "\x"}"#, JsonError::InvalidEscape),
+            (br#"{"a": "\ud800"}"#, JsonError::InvalidEscape),
+            (br#"{"a": "\udc00"}"#, JsonError::InvalidEscape),
+            (br#"{"a": "\ud800\u0041"}"#, JsonError::InvalidEscape),
+            (b"{\"a\": \"\x01\"}", JsonError::ControlCharacter),
+            (b"{\"a\": \"\xff\"}", JsonError::InvalidUtf8),
+            (b"{\"a\": \"\xc3\"}", JsonError::InvalidUtf8),
+            (b"{\"a\": \"\xed\xa0\x80\"}", JsonError::InvalidUtf8),
+            (b"{\"a\": \"\xc0\xaf\"}", JsonError::InvalidUtf8),
+            (br#"{} x"#, JsonError::TrailingData),
+            (br#"[1]"#, JsonError::NotAnObject),
+        ];
+        for (input, kind) in cases {
+            for n in 1..=input.len() {
+                match scan(input, n) {
+                    Err(Error::Json { kind: k, .. }) => {
+                        assert_eq!(k, *kind, "{:?}", String::from_utf8_lossy(input))
+                    }
+                    other => panic!("{:?}: {other:?}", String::from_utf8_lossy(input)),
+                }
+            }
+        }
+        assert_eq!(
+            scan(b"<html>", 3),
+            Err(Error::Response(ResponseError::NotJson))
+        );
+        assert_eq!(scan(b"  ", 3), Err(Error::Response(ResponseError::NotJson)));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let mut input = Vec::from(&b"{\"a\":"[..]);
+        input.extend(core::iter::repeat_n(b'[', 10_000));
+        assert!(matches!(
+            scan(&input, 7),
+            Err(Error::Json {
+                kind: JsonError::TooDeep,
+                ..
+            })
+        ));
+        let mut ok = Vec::from(&b"{\"a\":"[..]);
+        ok.extend(core::iter::repeat_n(b'[', 30));
+        ok.extend(core::iter::repeat_n(b']', 30));
+        ok.push(b'}');
+        assert!(scan(&ok, 5).is_ok());
+    }
+
+    #[test]
+    fn bom_is_skipped() {
+        assert!(scan(b"\xef\xbb\xbf{}", 1).is_ok());
+    }
+
+    #[test]
+    fn plain_run_matches_bytewise() {
+        let samples: [&[u8]; 5] = [
+            b"abcdefghijklmnop\"",
+            b"abc\\",
+            b"0123456789abcdef\x01",
+            "éabc".as_bytes(),
+            b"abcdefgh",
+        ];
+        for s in samples {
+            for start in 0..s.len() {
+                let s = &s[start..];
+                let expect = s
+                    .iter()
+                    .position(|&b| b < 0x20 || b >= 0x80 || b == b'"' || b == b'\\')
+                    .unwrap_or(s.len());
+                assert_eq!(plain_run(s), expect);
+            }
+        }
+    }
+}
