@@ -1,1 +1,576 @@
-//! (being written)
+//! PKCE (RFC 7636), the `state` parameter, and the authorization URL
+//! (RFC 6749 §4.1.1).
+//!
+//! The core has no random number generator: the caller supplies random bytes
+//! from the platform's CSPRNG (a hardware TRNG on the device).
+
+use core::fmt;
+
+use zeroize::Zeroize;
+
+use crate::error::{Error, Field, InputError, Result};
+use crate::request::write_into;
+use crate::url::{query_sep, Url};
+use crate::write::{check_param, Alphabet, Base64, Writer};
+
+/// Base64url-encodes `random` (unpadded) into `out`; returns the length.
+fn encode_random(random: &[u8], out: &mut [u8]) -> usize {
+    let mut w = Writer::new(out);
+    let mut b = Base64::new(Alphabet::UrlSafeNoPad);
+    b.push_all(&mut w, random);
+    b.finish(&mut w);
+    w.len()
+}
+
+/// SHA-256 of a message of at most 183 bytes (a verifier has at most 128):
+/// FIPS 180-4 padding into at most three blocks, then the raw compression
+/// function (the `Digest` API's block buffer keeps a panic path).
+fn sha256(msg: &[u8]) -> [u8; 32] {
+    let mut blocks = [[0u8; 64]; 3];
+    for (d, b) in blocks
+        .as_flattened_mut()
+        .iter_mut()
+        .zip(msg.iter().chain(&[0x80]))
+    {
+        *d = *b;
+    }
+    // Blocks used: message, 0x80 and the 8-byte length, rounded up.
+    let n = msg.len().saturating_add(72) / 64;
+    let bits = (msg.len() as u64).wrapping_mul(8).to_be_bytes();
+    if let Some(last) = blocks.get_mut(n.saturating_sub(1)) {
+        for (d, b) in last.iter_mut().skip(56).zip(bits) {
+            *d = b;
+        }
+    }
+    let mut state: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    for block in blocks.iter().take(n) {
+        sha2::compress256(&mut state, &[(*block).into()]);
+    }
+    let mut out = [0u8; 32];
+    for (d, w) in out.chunks_exact_mut(4).zip(state) {
+        for (x, y) in d.iter_mut().zip(w.to_be_bytes()) {
+            *x = y;
+        }
+    }
+    out
+}
+
+/// Checks the length of a random-bytes input.
+fn check_random(random: &[u8], min: usize, max: usize) -> Result<()> {
+    if random.len() < min {
+        return Err(Error::input(Field::Random, InputError::TooShort));
+    }
+    if random.len() > max {
+        return Err(Error::input(Field::Random, InputError::TooLong));
+    }
+    Ok(())
+}
+
+/// Stored bytes (always ASCII) as a string.
+fn ascii(bytes: &[u8], len: u8) -> &str {
+    bytes
+        .get(..usize::from(len))
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or("")
+}
+
+/// A PKCE code verifier: 43 to 128 characters of `[A-Za-z0-9-._~]`
+/// (RFC 7636 §4.1).
+///
+/// Held in a fixed array that is wiped when the value is dropped. Not `Copy`
+/// or `Clone`, so it is not duplicated by accident; `Debug` shows only the
+/// length.
+pub struct CodeVerifier {
+    bytes: [u8; 128],
+    len: u8,
+}
+
+impl CodeVerifier {
+    /// A verifier from 32 to 96 random bytes, base64url-encoded without
+    /// padding: 32 bytes (the RFC 7636 recommendation) give 43 characters,
+    /// 96 bytes give 128.
+    ///
+    /// Errors: [`InputError::TooShort`] / [`InputError::TooLong`] with
+    /// [`Field::Random`].
+    pub fn from_random(random: &[u8]) -> Result<Self> {
+        check_random(random, 32, 96)?;
+        let mut v = CodeVerifier {
+            bytes: [0; 128],
+            len: 0,
+        };
+        let n = encode_random(random, &mut v.bytes);
+        v.len = u8::try_from(n).unwrap_or(0);
+        Ok(v)
+    }
+
+    /// A verifier from a string the caller generated.
+    ///
+    /// Errors (with [`Field::CodeVerifier`]): [`InputError::TooShort`] below
+    /// 43 characters, [`InputError::TooLong`] above 128,
+    /// [`InputError::InvalidCharacter`] for anything outside
+    /// `[A-Za-z0-9-._~]`.
+    pub fn new(s: &str) -> Result<Self> {
+        let e = |kind| Error::input(Field::CodeVerifier, kind);
+        if s.len() < 43 {
+            return Err(e(InputError::TooShort));
+        }
+        if s.len() > 128 {
+            return Err(e(InputError::TooLong));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        {
+            return Err(e(InputError::InvalidCharacter));
+        }
+        let mut v = CodeVerifier {
+            bytes: [0; 128],
+            len: u8::try_from(s.len()).unwrap_or(0),
+        };
+        for (d, b) in v.bytes.iter_mut().zip(s.bytes()) {
+            *d = b;
+        }
+        Ok(v)
+    }
+
+    /// The verifier (the `code_verifier` of the token request).
+    pub fn as_str(&self) -> &str {
+        ascii(&self.bytes, self.len)
+    }
+
+    /// The S256 challenge: BASE64URL(SHA256(ASCII(verifier))) (RFC 7636 §4.2).
+    pub fn challenge(&self) -> Challenge {
+        let digest = sha256(self.as_str().as_bytes());
+        let mut c = Challenge { bytes: [0; 43] };
+        encode_random(&digest, &mut c.bytes);
+        c
+    }
+
+    /// Writes the challenge for `method` (the verifier itself for `plain`).
+    fn write_challenge(&self, method: ChallengeMethod, w: &mut Writer<'_>) {
+        match method {
+            ChallengeMethod::S256 => w.str(self.challenge().as_str()),
+            ChallengeMethod::Plain => w.str(self.as_str()),
+        }
+    }
+}
+
+impl Drop for CodeVerifier {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+        self.len.zeroize();
+    }
+}
+
+impl fmt::Debug for CodeVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodeVerifier")
+            .field("len", &self.len)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+/// An S256 code challenge: 43 base64url characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Challenge {
+    bytes: [u8; 43],
+}
+
+impl Challenge {
+    /// The challenge text.
+    pub fn as_str(&self) -> &str {
+        ascii(&self.bytes, 43)
+    }
+}
+
+impl fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Challenge").field(&self.as_str()).finish()
+    }
+}
+
+/// The `code_challenge_method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChallengeMethod {
+    /// `S256`: the challenge is the SHA-256 of the verifier. Use this.
+    S256,
+    /// `plain`: the challenge is the verifier (only for servers that cannot
+    /// do S256).
+    Plain,
+}
+
+impl ChallengeMethod {
+    /// The parameter value: `S256` or `plain`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChallengeMethod::S256 => "S256",
+            ChallengeMethod::Plain => "plain",
+        }
+    }
+}
+
+/// An opaque `state` value from 16 to 48 random bytes, base64url-encoded
+/// (16 bytes give 22 characters). `Debug` shows only the length.
+#[derive(Clone, Copy)]
+pub struct State {
+    bytes: [u8; 64],
+    len: u8,
+}
+
+impl State {
+    /// A state from 16 to 48 random bytes.
+    ///
+    /// Errors: [`InputError::TooShort`] / [`InputError::TooLong`] with
+    /// [`Field::Random`].
+    pub fn from_random(random: &[u8]) -> Result<Self> {
+        check_random(random, 16, 48)?;
+        let mut s = State {
+            bytes: [0; 64],
+            len: 0,
+        };
+        let n = encode_random(random, &mut s.bytes);
+        s.len = u8::try_from(n).unwrap_or(0);
+        Ok(s)
+    }
+
+    /// The state text.
+    pub fn as_str(&self) -> &str {
+        ascii(&self.bytes, self.len)
+    }
+
+    /// Whether `received` (the `state` of the redirect) equals this state.
+    /// The comparison takes the same time wherever the first difference is.
+    pub fn matches(&self, received: &str) -> bool {
+        let mine = self.as_str().as_bytes();
+        let theirs = received.as_bytes();
+        mine.len() == theirs.len()
+            && mine
+                .iter()
+                .zip(theirs)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("len", &self.len)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+/// An authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3): the URL to open
+/// in the user's browser.
+///
+/// Parameters, form-urlencoded, in this order: `client_id`, `redirect_uri`,
+/// `scope`, `response_type=code`, `state`, `code_challenge`,
+/// `code_challenge_method`. The endpoint may already carry a query.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthorizationRequest<'a> {
+    /// The authorization endpoint.
+    pub endpoint: Url<'a>,
+    /// `client_id`.
+    pub client_id: &'a str,
+    /// `redirect_uri`.
+    pub redirect_uri: Option<&'a str>,
+    /// Space-separated scopes.
+    pub scope: Option<&'a str>,
+    /// `state` (e.g. [`State::as_str`]).
+    pub state: Option<&'a str>,
+    /// PKCE: the verifier (kept for the token request) and the method.
+    pub pkce: Option<(&'a CodeVerifier, ChallengeMethod)>,
+    /// Allow a plain `http` endpoint on a non-loopback host.
+    pub allow_insecure: bool,
+}
+
+impl<'a> AuthorizationRequest<'a> {
+    /// A request with only the endpoint and `client_id`; set the other fields
+    /// as needed.
+    pub const fn new(endpoint: Url<'a>, client_id: &'a str) -> Self {
+        AuthorizationRequest {
+            endpoint,
+            client_id,
+            redirect_uri: None,
+            scope: None,
+            state: None,
+            pkce: None,
+            allow_insecure: false,
+        }
+    }
+
+    /// Writes the authorization URL into `buf` and returns its length.
+    ///
+    /// Errors: [`InputError::InsecureScheme`] for plain `http` to a
+    /// non-loopback host; [`InputError::Empty`] /
+    /// [`InputError::ControlCharacter`] for `client_id`, `redirect_uri`,
+    /// `scope` or `state`; [`Error::BufferTooSmall`] (the buffer is zeroed).
+    pub fn write(&self, buf: &mut [u8]) -> Result<usize> {
+        self.endpoint.check_transport(self.allow_insecure)?;
+        check_param(Field::ClientId, self.client_id)?;
+        let optional = [
+            ("redirect_uri", self.redirect_uri, Field::RedirectUri),
+            ("scope", self.scope, Field::Scope),
+        ];
+        for (_, v, field) in optional {
+            if let Some(v) = v {
+                check_param(field, v)?;
+            }
+        }
+        if let Some(s) = self.state {
+            check_param(Field::State, s)?;
+        }
+        write_into(buf, |w| {
+            self.endpoint.write_url(w);
+            query_sep(w, self.endpoint.target_parts().1);
+            w.str("client_id=");
+            w.form(self.client_id.as_bytes());
+            for (k, v, _) in optional {
+                if let Some(v) = v {
+                    w.byte(b'&');
+                    w.str(k);
+                    w.byte(b'=');
+                    w.form(v.as_bytes());
+                }
+            }
+            w.str("&response_type=code");
+            if let Some(s) = self.state {
+                w.str("&state=");
+                w.form(s.as_bytes());
+            }
+            if let Some((v, method)) = self.pkce {
+                w.str("&code_challenge=");
+                v.write_challenge(method, w);
+                w.str("&code_challenge_method=");
+                w.str(method.as_str());
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::format;
+    use std::string::{String, ToString};
+
+    const RFC7636_RANDOM: [u8; 32] = [
+        116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37,
+        77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+    ];
+
+    #[test]
+    fn rfc7636_appendix_b() {
+        let v = CodeVerifier::from_random(&RFC7636_RANDOM).unwrap();
+        assert_eq!(v.as_str(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(
+            v.challenge().as_str(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        let v2 = CodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
+        assert_eq!(v2.challenge(), v.challenge());
+    }
+
+    #[test]
+    fn verifier_lengths_and_characters() {
+        use base64::Engine;
+        for n in 32..=96usize {
+            let random: std::vec::Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+            let v = CodeVerifier::from_random(&random).unwrap();
+            assert_eq!(
+                v.as_str(),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&random)
+            );
+            assert!((43..=128).contains(&v.as_str().len()));
+            // The challenge matches an independent computation.
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(v.as_str().as_bytes());
+            assert_eq!(
+                v.challenge().as_str(),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+            );
+        }
+        let r = |kind| Err(Error::input(Field::Random, kind));
+        assert_eq!(
+            CodeVerifier::from_random(&[0; 31]).map(|_| ()),
+            r(InputError::TooShort)
+        );
+        assert_eq!(
+            CodeVerifier::from_random(&[0; 97]).map(|_| ()),
+            r(InputError::TooLong)
+        );
+
+        let e = |kind| Err(Error::input(Field::CodeVerifier, kind));
+        let ok = "a".repeat(43);
+        assert_eq!(CodeVerifier::new(&ok).unwrap().as_str(), ok);
+        let max = "A-._~z9".repeat(19)[..128].to_string();
+        assert_eq!(CodeVerifier::new(&max).unwrap().as_str(), max);
+        assert_eq!(
+            CodeVerifier::new(&"a".repeat(42)).map(|_| ()),
+            e(InputError::TooShort)
+        );
+        assert_eq!(
+            CodeVerifier::new(&"a".repeat(129)).map(|_| ()),
+            e(InputError::TooLong)
+        );
+        assert_eq!(CodeVerifier::new("").map(|_| ()), e(InputError::TooShort));
+        for bad in ["+", "/", "=", " ", "\r", "\n", "\0", "é", "%"] {
+            let s = format!("{}{bad}", "a".repeat(43));
+            assert_eq!(
+                CodeVerifier::new(&s).map(|_| ()),
+                e(InputError::InvalidCharacter),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn state() {
+        let s = State::from_random(&[0xfb; 16]).unwrap();
+        assert_eq!(s.as_str().len(), 22);
+        assert_eq!(s.as_str(), "-_v7-_v7-_v7-_v7-_v7-w");
+        assert!(s.matches("-_v7-_v7-_v7-_v7-_v7-w"));
+        assert!(!s.matches("-_v7-_v7-_v7-_v7-_v7-x"));
+        assert!(!s.matches("-_v7-_v7-_v7-_v7-_v7-"));
+        assert!(!s.matches(""));
+        assert_eq!(State::from_random(&[1; 48]).unwrap().as_str().len(), 64);
+        assert_eq!(
+            State::from_random(&[1; 15]).map(|_| ()),
+            Err(Error::input(Field::Random, InputError::TooShort))
+        );
+        assert_eq!(
+            State::from_random(&[1; 49]).map(|_| ()),
+            Err(Error::input(Field::Random, InputError::TooLong))
+        );
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let v = CodeVerifier::from_random(&RFC7636_RANDOM).unwrap();
+        let s = State::from_random(&[0xfb; 16]).unwrap();
+        let mut a = AuthorizationRequest::new(Url::parse("https://h/a").unwrap(), "id");
+        a.pkce = Some((&v, ChallengeMethod::Plain));
+        let text = format!("{v:?} {s:?} {a:?}");
+        assert!(!text.contains(v.as_str()), "{text}");
+        assert!(!text.contains(s.as_str()), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
+
+    fn write(a: &AuthorizationRequest<'_>) -> String {
+        let mut big = [0u8; 1024];
+        let n = a.write(&mut big).unwrap();
+        for k in 0..n {
+            let mut buf = std::vec![0x11u8; k];
+            assert_eq!(a.write(&mut buf), Err(Error::buffer_too_small(n)));
+            assert!(buf.iter().all(|&b| b == 0));
+        }
+        let mut exact = std::vec![0u8; n];
+        assert_eq!(a.write(&mut exact), Ok(n));
+        String::from_utf8(exact).unwrap()
+    }
+
+    #[test]
+    fn fentu_authorize_url() {
+        let mut a = AuthorizationRequest::new(
+            Url::parse("https://api.fentu.io/oauth/authorize").unwrap(),
+            "YOUR_CLIENT_ID",
+        );
+        a.redirect_uri = Some("YOUR_REDIRECT");
+        a.scope = Some("read:work-orders write:work-orders");
+        assert_eq!(
+            write(&a),
+            "https://api.fentu.io/oauth/authorize?client_id=YOUR_CLIENT_ID&redirect_uri=YOUR_REDIRECT&scope=read%3Awork-orders+write%3Awork-orders&response_type=code"
+        );
+        let v = CodeVerifier::from_random(&RFC7636_RANDOM).unwrap();
+        let s = State::from_random(&[0xfb; 16]).unwrap();
+        a.state = Some(s.as_str());
+        a.pkce = Some((&v, ChallengeMethod::S256));
+        a.redirect_uri = Some("http://127.0.0.1:8765/cb");
+        assert_eq!(
+            write(&a),
+            "https://api.fentu.io/oauth/authorize?client_id=YOUR_CLIENT_ID&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcb&scope=read%3Awork-orders+write%3Awork-orders&response_type=code&state=-_v7-_v7-_v7-_v7-_v7-w&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+        );
+        a.pkce = Some((&v, ChallengeMethod::Plain));
+        assert!(write(&a).ends_with(
+            "&code_challenge=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&code_challenge_method=plain"
+        ));
+    }
+
+    #[test]
+    fn endpoint_with_query_and_port() {
+        for (base, want) in [
+            (
+                "https://h:8443/authorize?tenant=x",
+                "https://h:8443/authorize?tenant=x&client_id=c&response_type=code",
+            ),
+            (
+                "https://h/authorize?",
+                "https://h/authorize?client_id=c&response_type=code",
+            ),
+            (
+                "https://h/authorize?a=1&",
+                "https://h/authorize?a=1&client_id=c&response_type=code",
+            ),
+            ("HTTPS://h:443", "https://h/?client_id=c&response_type=code"),
+        ] {
+            let a = AuthorizationRequest::new(Url::parse(base).unwrap(), "c");
+            assert_eq!(write(&a), want);
+        }
+    }
+
+    #[test]
+    fn hostile_input() {
+        let url = Url::parse("https://h/authorize").unwrap();
+        for (bad, kind) in [
+            ("", InputError::Empty),
+            ("a\r\nb", InputError::ControlCharacter),
+            ("a\0", InputError::ControlCharacter),
+        ] {
+            let mut buf = [0x42u8; 256];
+            let base = AuthorizationRequest::new(url, "c");
+            for (a, field) in [
+                (AuthorizationRequest::new(url, bad), Field::ClientId),
+                (
+                    AuthorizationRequest {
+                        redirect_uri: Some(bad),
+                        ..base
+                    },
+                    Field::RedirectUri,
+                ),
+                (
+                    AuthorizationRequest {
+                        scope: Some(bad),
+                        ..base
+                    },
+                    Field::Scope,
+                ),
+                (
+                    AuthorizationRequest {
+                        state: Some(bad),
+                        ..base
+                    },
+                    Field::State,
+                ),
+            ] {
+                assert_eq!(a.write(&mut buf), Err(Error::input(field, kind)));
+                assert!(buf.iter().all(|&b| b == 0x42));
+            }
+        }
+        let mut a =
+            AuthorizationRequest::new(Url::parse("http://auth.example/authorize").unwrap(), "c");
+        assert_eq!(
+            a.write(&mut [0u8; 256]),
+            Err(Error::input(Field::Url, InputError::InsecureScheme))
+        );
+        a.allow_insecure = true;
+        assert!(a.write(&mut [0u8; 256]).is_ok());
+        let a = AuthorizationRequest::new(Url::parse("http://localhost:9/authorize").unwrap(), "c");
+        assert!(a.write(&mut [0u8; 256]).is_ok());
+    }
+}
