@@ -33,7 +33,7 @@
 
 use core::fmt;
 
-use crate::error::{Error, JsonError, Member, ResponseError, Result};
+use crate::error::{Error, Member, ResponseError, Result};
 use crate::json::{Literal, Number, Scanner, Sink};
 
 /// A key table: the JSON member names a provider uses, and what they mean.
@@ -96,10 +96,9 @@ pub struct Span {
 }
 
 impl Span {
-    fn get<'s>(&self, storage: &'s [u8]) -> Option<&'s str> {
+    fn bytes<'s>(&self, storage: &'s [u8]) -> Option<&'s [u8]> {
         let end = usize::from(self.start).checked_add(usize::from(self.len))?;
-        let bytes = storage.get(usize::from(self.start)..end)?;
-        core::str::from_utf8(bytes).ok()
+        storage.get(usize::from(self.start)..end)
     }
 }
 
@@ -110,6 +109,8 @@ pub struct Fields {
     spans: [Span; Member::COUNT],
     /// Members that carried a non-null value.
     present: u32,
+    /// End of the text written into the storage.
+    used: u16,
     expires_in: u32,
     refresh_expires_in: u32,
     interval: u32,
@@ -130,11 +131,31 @@ impl Fields {
         self.present & bit(m) != 0
     }
 
-    fn text<'s>(&self, m: Member, storage: &'s [u8]) -> Option<&'s str> {
+    fn bytes<'s>(&self, m: Member, storage: &'s [u8]) -> Option<&'s [u8]> {
         if !self.has(m) {
             return None;
         }
-        self.spans.get(m as usize)?.get(storage)
+        self.spans.get(m as usize)?.bytes(storage)
+    }
+
+    /// The text of `m` within `all`, the validated text region (see [`Fields::all`]).
+    fn text<'s>(&self, m: Member, all: &'s str) -> Option<&'s str> {
+        if !self.has(m) {
+            return None;
+        }
+        let span = self.spans.get(m as usize)?;
+        let end = usize::from(span.start).checked_add(usize::from(span.len))?;
+        all.get(usize::from(span.start)..end)
+    }
+
+    /// The whole text region as one `&str`: validated once, so the fields
+    /// are sub-slices (the scanner already checked UTF-8; this is the safe
+    /// conversion, done in one pass instead of one per field).
+    fn all<'s>(&self, storage: &'s [u8]) -> &'s str {
+        storage
+            .get(..usize::from(self.used))
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 
     fn num(&self, m: Member) -> Option<u32> {
@@ -245,6 +266,8 @@ struct State {
     cur_text: bool,
     /// Members seen (including null), for the duplicate rule.
     seen: u32,
+    /// Text members whose value is not plain printable ASCII (needs a check).
+    unplain: u32,
     used: u16,
     /// Bytes the text members need in total (may exceed the storage).
     needed: usize,
@@ -274,6 +297,7 @@ impl BodyParser {
                 fields: Fields {
                     spans: [Span { start: 0, len: 0 }; Member::COUNT],
                     present: 0,
+                    used: 0,
                     expires_in: 0,
                     refresh_expires_in: 0,
                     interval: 0,
@@ -285,6 +309,7 @@ impl BodyParser {
                 cur: None,
                 cur_text: false,
                 seen: 0,
+                unplain: 0,
                 used: 0,
                 needed: 0,
                 num_acc: 0,
@@ -336,7 +361,7 @@ impl BodyParser {
         }
         let body = match e {
             Error::Response(ResponseError::NotJson) => {
-                if self.scanner.offset() == 0 && self.scanner.at_start() {
+                if self.scanner.offset() == 0 {
                     ErrorBody::Empty
                 } else {
                     ErrorBody::NotJson
@@ -382,9 +407,7 @@ impl BodyParser {
             } else {
                 e
             };
-            if let Err(e) = self.fail(e) {
-                return Err(e);
-            }
+            self.fail(e)?;
             let body = match self.s.mode {
                 Mode::Ignore(b) => b,
                 _ => ErrorBody::NotJson,
@@ -399,12 +422,11 @@ impl BodyParser {
         self.s.mode = Mode::Closed;
         let capacity = storage.len().min(usize::from(u16::MAX));
         if self.s.needed > capacity {
-            return Err(Error::CapacityExceeded {
-                needed: self.s.needed,
-                capacity,
-            });
+            return Err(Error::capacity_exceeded(self.s.needed, capacity));
         }
+        self.s.fields.used = self.s.used;
         let f = self.s.fields;
+        let unplain = self.s.unplain;
         if f.has(Member::Error) || !self.is_success() {
             if !self.is_success() && !(400..=599).contains(&status) && !f.has(Member::Error) {
                 return Err(Error::Response(ResponseError::UnexpectedStatus));
@@ -417,7 +439,7 @@ impl BodyParser {
         }
         let kind = match self.s.expect {
             Expect::Token => {
-                validate_token(&f, storage)?;
+                validate_token(&f, unplain, storage)?;
                 Kind::Token
             }
             Expect::DeviceAuthorization => {
@@ -432,7 +454,7 @@ impl BodyParser {
                     }
                 }
                 for m in [Member::DeviceCode, Member::UserCode] {
-                    check_vschar(m, f.text(m, storage))?;
+                    check_vschar(m, &f, unplain, storage)?;
                 }
                 Kind::Device
             }
@@ -446,27 +468,28 @@ impl BodyParser {
     }
 }
 
-/// RFC 6749 Appendix A: tokens and codes are VSCHAR (0x20–0x7E).
-fn check_vschar(m: Member, text: Option<&str>) -> Result<()> {
-    match text {
-        Some(t) if t.is_empty() => Err(Error::Response(ResponseError::MissingMember(m))),
-        Some(t) if !t.bytes().all(|b| (0x20..=0x7e).contains(&b)) => {
+/// RFC 6749 Appendix A: tokens and codes are non-empty VSCHAR (0x20–0x7E).
+/// Values the scanner saw as plain need no second look.
+fn check_vschar(m: Member, f: &Fields, unplain: u32, storage: &[u8]) -> Result<()> {
+    match f.bytes(m, storage) {
+        Some([]) => Err(Error::Response(ResponseError::MissingMember(m))),
+        Some(t) if unplain & bit(m) != 0 && !t.iter().all(|b| (0x20..=0x7e).contains(b)) => {
             Err(Error::Response(ResponseError::InvalidCharacters(m)))
         }
         _ => Ok(()),
     }
 }
 
-fn validate_token(f: &Fields, storage: &[u8]) -> Result<()> {
+fn validate_token(f: &Fields, unplain: u32, storage: &[u8]) -> Result<()> {
     if !f.has(Member::AccessToken) {
         return Err(Error::Response(ResponseError::MissingMember(
             Member::AccessToken,
         )));
     }
-    check_vschar(Member::AccessToken, f.text(Member::AccessToken, storage))?;
-    check_vschar(Member::RefreshToken, f.text(Member::RefreshToken, storage))?;
-    if let Some(tt) = f.text(Member::TokenType, storage) {
-        if !tt.eq_ignore_ascii_case("bearer") {
+    check_vschar(Member::AccessToken, f, unplain, storage)?;
+    check_vschar(Member::RefreshToken, f, unplain, storage)?;
+    if let Some(tt) = f.bytes(Member::TokenType, storage) {
+        if !tt.eq_ignore_ascii_case(b"bearer") {
             return Err(Error::Response(ResponseError::UnsupportedTokenType));
         }
     }
@@ -536,17 +559,20 @@ impl Sink for Into<'_, '_> {
                 .checked_add(part.len())
                 .and_then(|end| self.storage.get_mut(start..end))
             {
-                dst.copy_from_slice(part);
+                crate::write::copy(dst, part);
                 p.used = u16::try_from(p.needed).unwrap_or(u16::MAX);
             }
         }
         Ok(())
     }
 
-    fn str_end(&mut self) -> Result<()> {
+    fn str_end(&mut self, plain: bool) -> Result<()> {
         let p = &mut *self.p;
         let Some(m) = p.cur.take() else { return Ok(()) };
         if p.cur_text {
+            if !plain {
+                p.unplain |= bit(m);
+            }
             if let Some(span) = p.fields.spans.get_mut(m as usize) {
                 span.len = p.used.saturating_sub(span.start);
             }
@@ -652,6 +678,7 @@ impl Outcome {
     /// the parser wrote into).
     pub fn view<'s>(&self, storage: &'s [u8]) -> Response<'s> {
         let f = &self.fields;
+        let storage = f.all(storage);
         match self.kind {
             Kind::Token => Response::Token(TokenResponse {
                 access_token: f.text(Member::AccessToken, storage).unwrap_or(""),
@@ -675,7 +702,7 @@ impl Outcome {
                 let error = f.text(Member::Error, storage);
                 Response::Error(ErrorResponse {
                     status: self.status,
-                    code: error.map_or(ErrorCode::None, ErrorCode::from_str),
+                    code: error.map_or(ErrorCode::None, ErrorCode::parse),
                     error,
                     description: f.text(Member::ErrorDescription, storage),
                     uri: f.text(Member::ErrorUri, storage),
@@ -841,7 +868,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Maps an `error` value (case-sensitive, as RFC 6749 defines it).
-    pub fn from_str(s: &str) -> Self {
+    pub fn parse(s: &str) -> Self {
         match s {
             "invalid_request" => ErrorCode::InvalidRequest,
             "invalid_client" => ErrorCode::InvalidClient,

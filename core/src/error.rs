@@ -125,6 +125,10 @@ pub enum InputError {
     /// The requested operation needs a value that is not configured (e.g. a
     /// client secret for HTTP Basic authentication).
     Missing,
+    /// A header name fieldauth sets itself or that controls message framing
+    /// (`Host`, `Content-Length`, `Transfer-Encoding`, `Content-Type`,
+    /// `Authorization`): an extra header may not override it.
+    Reserved,
 }
 
 /// Why an HTTP/1.1 response head or chunked body was rejected.
@@ -282,16 +286,16 @@ pub enum Error {
     /// at least `needed` bytes. Nothing usable was written.
     BufferTooSmall {
         /// Bytes the complete output needs.
-        needed: usize,
+        needed: u32,
     },
     /// A fixed capacity (token storage, header buffer) is too small for what
     /// the server sent: `needed` bytes were required, `capacity` available.
     /// Raise the capacity (a const generic) to at least `needed`.
     CapacityExceeded {
         /// Bytes required.
-        needed: usize,
+        needed: u32,
         /// Bytes available.
-        capacity: usize,
+        capacity: u32,
     },
     /// A value the caller supplied is unusable; see [`InputError`].
     InvalidInput {
@@ -321,6 +325,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::BufferTooSmall`] from a byte count (saturating at `u32::MAX`).
+    pub fn buffer_too_small(needed: usize) -> Self {
+        Error::BufferTooSmall {
+            needed: u32::try_from(needed).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// [`Error::CapacityExceeded`] from byte counts (saturating at `u32::MAX`).
+    pub fn capacity_exceeded(needed: usize, capacity: usize) -> Self {
+        Error::CapacityExceeded {
+            needed: u32::try_from(needed).unwrap_or(u32::MAX),
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+        }
+    }
+
     /// Shorthand for an [`Error::InvalidInput`].
     pub const fn input(field: Field, kind: InputError) -> Self {
         Error::InvalidInput { field, kind }
@@ -355,6 +374,9 @@ impl Error {
                 InputError::TooShort => "a value is shorter than its format requires",
                 InputError::Missing => {
                     "a value this operation needs is not configured: add it to the configuration"
+                }
+                InputError::Reserved => {
+                    "a header fieldauth sets itself (Host, Content-Length, Transfer-Encoding, Content-Type, Authorization) cannot be supplied as an extra header"
                 }
             },
             Error::Http(kind) => match kind {

@@ -47,8 +47,10 @@ pub(crate) trait Sink {
     fn str_start(&mut self) -> Result<()>;
     /// A decoded piece of the wanted string value.
     fn str_part(&mut self, part: &[u8]) -> Result<()>;
-    /// The wanted string value ended.
-    fn str_end(&mut self) -> Result<()>;
+    /// The wanted string value ended. `plain` is true when every byte of
+    /// its decoded value is printable ASCII (0x20–0x7E) and no escape was
+    /// used: the common case, detected for free by the scanner's fast path.
+    fn str_end(&mut self, plain: bool) -> Result<()>;
     /// The wanted value is a number.
     fn number(&mut self, n: Number) -> Result<()>;
     /// The wanted value is `true`, `false` or `null`.
@@ -107,6 +109,9 @@ const N_EXP: u8 = 7; // in exponent digits
 
 const LITERALS: [&[u8]; 3] = [b"true", b"false", b"null"];
 
+/// Longest member name the key table may contain.
+pub(crate) const KEY_MAX: usize = 32;
+
 /// The scanner state. See the module documentation.
 #[derive(Clone, Debug)]
 pub(crate) struct Scanner {
@@ -119,8 +124,12 @@ pub(crate) struct Scanner {
     in_key: bool,
     /// The current top-level member's value is wanted by the sink.
     want: bool,
-    key_mask: u32,
+    /// The current string has been printable ASCII without escapes so far.
+    plain: bool,
+    /// Length of the current key; `KEY_MAX + 1` once it is too long.
     key_len: u8,
+    /// Decoded bytes of the current top-level key (longer keys are unknown).
+    key: [u8; KEY_MAX],
     esc_acc: u16,
     esc_n: u8,
     high: u16,
@@ -141,32 +150,63 @@ const fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// Whether `b` ends a plain run: not printable ASCII (0x20–0x7E), or `"`/`\`.
+#[inline]
+const fn is_special(b: u8) -> bool {
+    b < 0x20 || b >= 0x7f || b == b'"' || b == b'\\'
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in every byte of `v` (little-endian) that is special (see
+/// [`is_special`]). Borrows and carries only ever flag bytes *above* a
+/// truly special byte, so the lowest flagged byte is exact:
+/// - `v - 0x20` flags bytes below 0x20 and at or above 0xA0;
+/// - `v + 0x01` flags 0x7F..=0xFE (0xFF is flagged by the line above);
+/// - `(v ^ c) - 0x01` flags bytes equal to `c`, and otherwise only bytes at or
+///   above 0x80, which the first two lines flag anyway.
+#[inline(always)]
+const fn special_mask(v: u64) -> u64 {
+    let q = v ^ LO.wrapping_mul(b'"' as u64);
+    let bs = v ^ LO.wrapping_mul(b'\\' as u64);
+    (v.wrapping_sub(LO.wrapping_mul(0x20))
+        | v.wrapping_add(LO)
+        | q.wrapping_sub(LO)
+        | bs.wrapping_sub(LO))
+        & HI
+}
+
+#[inline(always)]
+fn word(c: &[u8]) -> u64 {
+    match <[u8; 8]>::try_from(c) {
+        Ok(a) => u64::from_le_bytes(a),
+        // Not reached for 8-byte inputs; a quote makes the caller stop.
+        Err(_) => LO.wrapping_mul(u64::from(b'"')),
+    }
+}
+
 /// Length of the leading run of `s` that is plain string content: printable
-/// ASCII other than `"` and `\`. Eight bytes at a time.
+/// ASCII (0x20–0x7E) other than `"` and `\`. Sixteen bytes at a time.
 #[inline]
 fn plain_run(s: &[u8]) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let mut n = 0usize;
-    let mut chunks = s.chunks_exact(8);
-    for c in &mut chunks {
-        let Ok(arr) = <[u8; 8]>::try_from(c) else {
-            break;
-        };
-        let v = u64::from_le_bytes(arr);
-        let ctl = v.wrapping_sub(LO.wrapping_mul(0x20)) & !v;
-        let q = v ^ LO.wrapping_mul(u64::from(b'"'));
-        let bs = v ^ LO.wrapping_mul(u64::from(b'\\'));
-        let quote = q.wrapping_sub(LO) & !q;
-        let back = bs.wrapping_sub(LO) & !bs;
-        let m = (ctl | quote | back | v) & HI;
-        if m != 0 {
-            return n.saturating_add((m.trailing_zeros() / 8) as usize);
+    let mut blocks = s.chunks_exact(16);
+    for c in &mut blocks {
+        let (a, b) = c.split_at(8);
+        let (ma, mb) = (special_mask(word(a)), special_mask(word(b)));
+        if ma | mb != 0 {
+            let off = if ma != 0 {
+                ma.trailing_zeros() / 8
+            } else {
+                (mb.trailing_zeros() / 8).wrapping_add(8)
+            };
+            return n.saturating_add(off as usize);
         }
-        n = n.saturating_add(8);
+        n = n.saturating_add(16);
     }
-    for &b in chunks.remainder() {
-        if b < 0x20 || b >= 0x80 || b == b'"' || b == b'\\' {
+    for &b in blocks.remainder() {
+        if is_special(b) {
             break;
         }
         n = n.saturating_add(1);
@@ -174,8 +214,32 @@ fn plain_run(s: &[u8]) -> usize {
     n
 }
 
+/// Finds `key` in the table. Names are short: compared inline, length first.
+#[inline]
+fn lookup(
+    keys: &'static [(&'static [u8], crate::error::Member)],
+    key: &[u8],
+) -> Option<crate::error::Member> {
+    keys.iter()
+        .find(|(name, _)| name.len() == key.len() && same(name, key))
+        .map(|&(_, m)| m)
+}
+
+/// Equality of two equally long short byte strings, a word at a time.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (p, q) in (&mut x).zip(&mut y) {
+        if word(p) != word(q) {
+            return false;
+        }
+    }
+    x.remainder() == y.remainder()
+}
+
 impl Scanner {
-    /// A scanner reporting the members named in `keys` (at most 32).
+    /// A scanner reporting the members named in `keys` (names at most
+    /// [`KEY_MAX`] bytes long).
     pub(crate) const fn new(keys: &'static [(&'static [u8], crate::error::Member)]) -> Self {
         Scanner {
             keys,
@@ -185,8 +249,9 @@ impl Scanner {
             stack: 0,
             in_key: false,
             want: false,
-            key_mask: 0,
+            plain: true,
             key_len: 0,
+            key: [0; KEY_MAX],
             esc_acc: 0,
             esc_n: 0,
             high: 0,
@@ -203,16 +268,6 @@ impl Scanner {
         }
     }
 
-    /// Whether the top-level object is complete.
-    pub(crate) fn is_done(&self) -> bool {
-        self.st == St::Done
-    }
-
-    /// Whether nothing but whitespace has been seen.
-    pub(crate) fn at_start(&self) -> bool {
-        matches!(self.st, St::Start)
-    }
-
     /// Bytes consumed so far.
     pub(crate) fn offset(&self) -> u32 {
         self.offset
@@ -224,6 +279,7 @@ impl Scanner {
         self.want && self.depth == 1 && !self.in_key
     }
 
+    #[cold]
     fn err(&mut self, kind: JsonError, at: usize) -> Error {
         self.st = St::Failed;
         Error::Json {
@@ -276,68 +332,42 @@ impl Scanner {
         self.st = if self.depth == 0 { St::Done } else { St::After };
     }
 
-    fn begin_key(&mut self) {
-        self.in_key = true;
-        self.st = St::Str;
-        if self.depth == 1 {
-            let n = self.keys.len().min(32);
-            self.key_mask = if n == 32 {
-                u32::MAX
-            } else {
-                (1u32 << n).wrapping_sub(1)
-            };
-            self.key_len = 0;
-        }
-    }
-
-    /// Feeds decoded key bytes to the key matcher.
+    /// Collects decoded key bytes (top level only).
     #[inline]
     fn key_bytes(&mut self, part: &[u8]) {
-        if self.depth != 1 || self.key_mask == 0 {
+        if self.depth != 1 {
             return;
         }
         let pos = usize::from(self.key_len);
-        let mut mask = self.key_mask;
-        let mut m = mask;
-        while m != 0 {
-            let i = m.trailing_zeros() as usize;
-            m &= m.wrapping_sub(1);
-            let matches = match (self.keys.get(i), pos.checked_add(part.len())) {
-                (Some((name, _)), Some(end)) => name.get(pos..end) == Some(part),
-                _ => false,
-            };
-            if !matches {
-                mask &= !(1u32 << i);
+        let end = pos.saturating_add(part.len());
+        match self.key.get_mut(pos..end) {
+            Some(dst) => {
+                crate::write::copy(dst, part);
+                self.key_len = u8::try_from(end).unwrap_or(u8::MAX);
             }
+            // Longer than any name in the table: remember only that.
+            None => self.key_len = (KEY_MAX as u8).saturating_add(1),
         }
-        self.key_mask = mask;
-        self.key_len = u8::try_from(pos.saturating_add(part.len())).unwrap_or(u8::MAX);
     }
 
-    fn key_end(&mut self, sink: &mut impl Sink) -> Result<()> {
+    /// The key ended; `direct` is the whole key when it lay within one
+    /// chunk without escapes (no copy needed), else the collected bytes count.
+    fn key_end(&mut self, direct: Option<&[u8]>, sink: &mut impl Sink) -> Result<()> {
         self.in_key = false;
         self.st = St::Colon;
         if self.depth != 1 {
             return Ok(());
         }
-        let len = usize::from(self.key_len);
-        let mut m = self.key_mask;
-        let mut found = None;
-        while m != 0 {
-            let i = m.trailing_zeros() as usize;
-            m &= m.wrapping_sub(1);
-            if let Some(&(name, m)) = self.keys.get(i) {
-                if name.len() == len {
-                    found = Some(m);
-                    break;
-                }
-            }
-        }
+        let key = match direct {
+            Some(k) => k,
+            None => self.key.get(..usize::from(self.key_len)).unwrap_or(&[]),
+        };
+        let found = lookup(self.keys, key);
         self.want = sink.member(found)?;
         Ok(())
     }
 
-    /// Delivers decoded string bytes to the key matcher or the sink.
+    /// Delivers decoded string bytes to the key collector or the sink.
     #[inline]
     fn str_bytes(&mut self, part: &[u8], sink: &mut impl Sink) -> Result<()> {
         if part.is_empty() {
@@ -355,10 +385,11 @@ impl Scanner {
 
     fn emit_char(&mut self, cp: u32, sink: &mut impl Sink) -> Result<()> {
         let mut tmp = [0u8; 4];
-        let s = char::from_u32(cp)
-            .map(|c| c.encode_utf8(&mut tmp).len())
-            .unwrap_or(0);
-        let part = tmp.get(..s).unwrap_or(&[]);
+        let n = char::from_u32(cp).map_or(0, |c| c.encode_utf8(&mut tmp).len());
+        let part = tmp.get(..n).unwrap_or(&[]);
+        if !part.iter().all(|b| (0x20..0x7f).contains(b)) {
+            self.plain = false;
+        }
         self.str_bytes(part, sink)
     }
 
@@ -387,6 +418,7 @@ impl Scanner {
         match b {
             b'"' => {
                 self.in_key = false;
+                self.plain = true;
                 self.st = St::Str;
                 if top {
                     sink.str_start()?;
@@ -442,227 +474,114 @@ impl Scanner {
         r
     }
 
-    #[allow(clippy::too_many_lines)]
-    fn feed_inner(&mut self, chunk: &[u8], sink: &mut impl Sink) -> Result<()> {
-        let mut rest = chunk;
-        // Position of `rest` within `chunk`, for error offsets.
-        macro_rules! at {
-            () => {
-                chunk.len().saturating_sub(rest.len())
-            };
-        }
+    /// Scans string content from `i`: returns where the plain/UTF-8 run ends.
+    #[inline]
+    fn string_run(&mut self, chunk: &[u8], mut i: usize) -> Result<usize> {
         loop {
-            if self.st == St::Str {
-                // Hot path: string content.
-                let mut j = 0usize;
-                loop {
-                    if self.utf8_need > 0 {
-                        let Some(&b) = rest.get(j) else { break };
-                        if b < self.utf8_lo || b > self.utf8_hi {
-                            return Err(self.err(JsonError::InvalidUtf8, at!().saturating_add(j)));
-                        }
-                        self.utf8_need = self.utf8_need.saturating_sub(1);
-                        self.utf8_lo = 0x80;
-                        self.utf8_hi = 0xbf;
-                        j = j.saturating_add(1);
-                        continue;
-                    }
-                    j = j.saturating_add(plain_run(rest.get(j..).unwrap_or(&[])));
-                    let Some(&b) = rest.get(j) else { break };
-                    if b < 0x80 {
-                        break;
-                    }
-                    let (need, lo, hi) = match b {
-                        0xc2..=0xdf => (1, 0x80, 0xbf),
-                        0xe0 => (2, 0xa0, 0xbf),
-                        0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
-                        0xed => (2, 0x80, 0x9f),
-                        0xf0 => (3, 0x90, 0xbf),
-                        0xf1..=0xf3 => (3, 0x80, 0xbf),
-                        0xf4 => (3, 0x80, 0x8f),
-                        _ => return Err(self.err(JsonError::InvalidUtf8, at!().saturating_add(j))),
-                    };
-                    self.utf8_need = need;
-                    self.utf8_lo = lo;
-                    self.utf8_hi = hi;
-                    j = j.saturating_add(1);
+            if self.utf8_need > 0 {
+                let Some(&b) = chunk.get(i) else { break };
+                if b < self.utf8_lo || b > self.utf8_hi {
+                    return Err(self.err(JsonError::InvalidUtf8, i));
                 }
-                let (content, tail) = rest.split_at(j.min(rest.len()));
-                self.str_bytes(content, sink)?;
-                rest = tail;
-                let Some((&b, tail)) = rest.split_first() else {
-                    return Ok(());
-                };
-                match b {
-                    b'"' => {
-                        rest = tail;
-                        if self.in_key {
-                            self.key_end(sink)?;
-                        } else {
-                            if self.emitting() {
-                                sink.str_end()?;
-                            }
-                            self.value_done();
-                        }
-                    }
-                    b'\\' => {
-                        rest = tail;
-                        self.st = St::Esc;
-                    }
-                    _ => return Err(self.err(JsonError::ControlCharacter, at!())),
-                }
+                self.utf8_need = self.utf8_need.saturating_sub(1);
+                self.utf8_lo = 0x80;
+                self.utf8_hi = 0xbf;
+                i = i.saturating_add(1);
                 continue;
             }
-
-            let Some((&b, tail)) = rest.split_first() else {
-                return Ok(());
+            i = i.saturating_add(plain_run(chunk.get(i..).unwrap_or(&[])));
+            let Some(&b) = chunk.get(i) else { break };
+            if b < 0x7f {
+                break;
+            }
+            self.plain = false;
+            let (need, lo, hi) = match b {
+                // DEL: valid JSON, but not printable.
+                0x7f => (0, 0, 0),
+                0xc2..=0xdf => (1, 0x80, 0xbf),
+                0xe0 => (2, 0xa0, 0xbf),
+                0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+                0xed => (2, 0x80, 0x9f),
+                0xf0 => (3, 0x90, 0xbf),
+                0xf1..=0xf3 => (3, 0x80, 0xbf),
+                0xf4 => (3, 0x80, 0x8f),
+                _ => return Err(self.err(JsonError::InvalidUtf8, i)),
             };
-            let at = at!();
-            rest = tail;
+            self.utf8_need = need;
+            self.utf8_lo = lo;
+            self.utf8_hi = hi;
+            i = i.saturating_add(1);
+        }
+        Ok(i)
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn feed_inner(&mut self, chunk: &[u8], sink: &mut impl Sink) -> Result<()> {
+        let mut i = 0usize;
+        loop {
             match self.st {
-                St::Start => match b {
-                    b'{' => {
-                        self.push(false, at)?;
-                        self.st = St::ObjOpen;
+                St::Str => {
+                    // Hot path: a run of string content, then what ended it.
+                    let end = self.string_run(chunk, i)?;
+                    let run = chunk.get(i..end).unwrap_or(&[]);
+                    if self.in_key && self.key_len == 0 && chunk.get(end) == Some(&b'"') {
+                        // The whole key is in this chunk: match it in place.
+                        i = end.saturating_add(1);
+                        self.key_end(Some(run), sink)?;
+                        i = self.fast_lane(chunk, i, sink)?;
+                        continue;
                     }
-                    0xef if self.offset == 0 && at == 0 => self.st = St::Bom1,
-                    _ if is_ws(b) => {}
-                    b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
-                        return Err(self.err(JsonError::NotAnObject, at))
-                    }
-                    _ => {
-                        self.st = St::Failed;
-                        return Err(Error::Response(ResponseError::NotJson));
-                    }
-                },
-                St::Bom1 | St::Bom2 => {
-                    let expected = if self.st == St::Bom1 { 0xbb } else { 0xbf };
-                    if b != expected {
-                        self.st = St::Failed;
-                        return Err(Error::Response(ResponseError::NotJson));
-                    }
-                    self.st = if self.st == St::Bom1 {
-                        St::Bom2
-                    } else {
-                        St::Start
+                    self.str_bytes(run, sink)?;
+                    i = end;
+                    let Some(&b) = chunk.get(i) else {
+                        return Ok(());
                     };
-                }
-                St::ObjOpen | St::Key => match b {
-                    b'"' => self.begin_key(),
-                    b'}' if self.st == St::ObjOpen => {
-                        self.depth = self.depth.saturating_sub(1);
-                        self.value_done();
-                    }
-                    _ if is_ws(b) => {}
-                    _ => return Err(self.err(JsonError::Syntax, at)),
-                },
-                St::Colon => match b {
-                    b':' => self.st = St::Value,
-                    _ if is_ws(b) => {}
-                    _ => return Err(self.err(JsonError::Syntax, at)),
-                },
-                St::Value => {
-                    if !is_ws(b) {
-                        self.begin_value(b, sink, at)?;
-                    }
-                }
-                St::ArrOpen => match b {
-                    b']' => {
-                        self.depth = self.depth.saturating_sub(1);
-                        self.value_done();
-                    }
-                    _ if is_ws(b) => {}
-                    _ => self.begin_value(b, sink, at)?,
-                },
-                St::After => match b {
-                    b',' => {
-                        self.st = if self.in_array() { St::Value } else { St::Key };
-                    }
-                    b'}' | b']' => {
-                        if (b == b']') != self.in_array() {
-                            return Err(self.err(JsonError::Syntax, at));
+                    let at = i;
+                    i = i.saturating_add(1);
+                    match b {
+                        b'"' => {
+                            if self.in_key {
+                                self.key_end(None, sink)?;
+                            } else {
+                                if self.emitting() {
+                                    sink.str_end(self.plain)?;
+                                }
+                                self.value_done();
+                                i = self.fast_lane(chunk, i, sink)?;
+                            }
                         }
-                        self.depth = self.depth.saturating_sub(1);
-                        self.value_done();
-                    }
-                    _ if is_ws(b) => {}
-                    _ => return Err(self.err(JsonError::Syntax, at)),
-                },
-                St::Esc => {
-                    let out = match b {
-                        b'"' => b'"',
-                        b'\\' => b'\\',
-                        b'/' => b'/',
-                        b'b' => 0x08,
-                        b'f' => 0x0c,
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'u' => {
-                            self.st = St::Hex;
-                            self.esc_acc = 0;
-                            self.esc_n = 0;
-                            continue;
+                        b'\\' => {
+                            self.plain = false;
+                            self.st = St::Esc;
                         }
-                        _ => return Err(self.err(JsonError::InvalidEscape, at)),
-                    };
-                    self.st = St::Str;
-                    self.str_bytes(&[out], sink)?;
-                }
-                St::Hex => {
-                    let d = match b {
-                        b'0'..=b'9' => b.wrapping_sub(b'0'),
-                        b'a'..=b'f' => b.wrapping_sub(b'a').wrapping_add(10),
-                        b'A'..=b'F' => b.wrapping_sub(b'A').wrapping_add(10),
-                        _ => return Err(self.err(JsonError::InvalidEscape, at)),
-                    };
-                    self.esc_acc = (self.esc_acc << 4) | u16::from(d);
-                    self.esc_n = self.esc_n.saturating_add(1);
-                    if self.esc_n == 4 {
-                        let u = self.esc_acc;
-                        match (self.high, u) {
-                            (0, 0xd800..=0xdbff) => {
-                                self.high = u;
-                                self.st = St::LowBackslash;
-                            }
-                            (0, 0xdc00..=0xdfff) => {
-                                return Err(self.err(JsonError::InvalidEscape, at))
-                            }
-                            (0, _) => {
-                                self.st = St::Str;
-                                self.emit_char(u32::from(u), sink)?;
-                            }
-                            (h, 0xdc00..=0xdfff) => {
-                                let cp = 0x10000u32
-                                    .wrapping_add(u32::from(h.wrapping_sub(0xd800)) << 10)
-                                    .wrapping_add(u32::from(u.wrapping_sub(0xdc00)));
-                                self.high = 0;
-                                self.st = St::Str;
-                                self.emit_char(cp, sink)?;
-                            }
-                            _ => return Err(self.err(JsonError::InvalidEscape, at)),
-                        }
+                        _ => return Err(self.err(JsonError::ControlCharacter, at)),
                     }
-                }
-                St::LowBackslash => {
-                    if b != b'\\' {
-                        return Err(self.err(JsonError::InvalidEscape, at));
-                    }
-                    self.st = St::LowU;
-                }
-                St::LowU => {
-                    if b != b'u' {
-                        return Err(self.err(JsonError::InvalidEscape, at));
-                    }
-                    self.st = St::Hex;
-                    self.esc_acc = 0;
-                    self.esc_n = 0;
                 }
                 St::Num => {
+                    if self.num_st == N_INT {
+                        // Integer digits in a tight loop.
+                        while let Some(&b) = chunk.get(i) {
+                            if !b.is_ascii_digit() {
+                                break;
+                            }
+                            let d = u64::from(b.wrapping_sub(b'0'));
+                            match self.num_acc.checked_mul(10).and_then(|v| v.checked_add(d)) {
+                                Some(v) => self.num_acc = v,
+                                None => self.num_overflow = true,
+                            }
+                            i = i.saturating_add(1);
+                        }
+                    }
+                    let Some(&b) = chunk.get(i) else {
+                        return Ok(());
+                    };
                     let digit = b.is_ascii_digit();
                     let next = match (self.num_st, b) {
                         (N_MINUS, b'0') => Some(N_ZERO),
-                        (N_MINUS | N_INT, b'1'..=b'9') | (N_INT, b'0') => Some(N_INT),
+                        (N_MINUS, b'1'..=b'9') => {
+                            self.num_acc = u64::from(b.wrapping_sub(b'0'));
+                            Some(N_INT)
+                        }
                         (N_ZERO | N_INT, b'.') => Some(N_DOT),
                         (N_DOT | N_FRAC, _) if digit => Some(N_FRAC),
                         (N_ZERO | N_INT | N_FRAC, b'e' | b'E') => Some(N_E),
@@ -672,51 +591,239 @@ impl Scanner {
                     };
                     match next {
                         Some(s) => {
-                            if s == N_INT && self.num_int {
-                                let d = u64::from(b.wrapping_sub(b'0'));
-                                match self.num_acc.checked_mul(10).and_then(|v| v.checked_add(d)) {
-                                    Some(v) => self.num_acc = v,
-                                    None => self.num_overflow = true,
-                                }
-                            }
                             if matches!(s, N_DOT | N_E) {
                                 self.num_int = false;
                             }
                             self.num_st = s;
+                            i = i.saturating_add(1);
                         }
-                        None => {
-                            // The number ended at `b`; `b` belongs to what follows.
-                            self.number_done(sink, at)?;
-                            rest = chunk.get(at..).unwrap_or(&[]);
-                        }
+                        // The number ended at `b`, which belongs to what follows.
+                        None => self.number_done(sink, i)?,
                     }
                 }
-                St::Lit => {
-                    let word = LITERALS.get(usize::from(self.lit)).copied().unwrap_or(b"");
-                    if word.get(usize::from(self.lit_pos)) != Some(&b) {
-                        return Err(self.err(JsonError::Syntax, at));
-                    }
-                    self.lit_pos = self.lit_pos.saturating_add(1);
-                    if usize::from(self.lit_pos) == word.len() {
-                        if self.emitting() {
-                            sink.literal(match self.lit {
-                                0 => Literal::True,
-                                1 => Literal::False,
-                                _ => Literal::Null,
-                            })?;
-                        }
-                        self.value_done();
-                    }
-                }
-                St::Done => {
-                    if !is_ws(b) {
-                        return Err(self.err(JsonError::TrailingData, at));
-                    }
+                St::Esc | St::Hex | St::LowBackslash | St::LowU | St::Lit | St::Bom1 | St::Bom2 => {
+                    let Some(&b) = chunk.get(i) else {
+                        return Ok(());
+                    };
+                    let at = i;
+                    i = i.saturating_add(1);
+                    self.escape_or_literal(b, sink, at)?;
                 }
                 St::Failed => return Err(Error::WrongState),
-                St::Str => {}
+                _ => {
+                    // Structural states: whitespace first.
+                    let Some(&b) = chunk.get(i) else {
+                        return Ok(());
+                    };
+                    let at = i;
+                    i = i.saturating_add(1);
+                    if is_ws(b) {
+                        while chunk.get(i).is_some_and(|&b| is_ws(b)) {
+                            i = i.saturating_add(1);
+                        }
+                        continue;
+                    }
+                    self.structural(b, sink, at)?;
+                }
             }
         }
+    }
+
+    /// The common sequences `ws* : ws* <value start>` after a key and
+    /// `ws* , ws* "` after a value, handled without going back through the
+    /// state dispatch. Stops (with consistent state) at anything else.
+    #[inline]
+    fn fast_lane(&mut self, chunk: &[u8], mut i: usize, sink: &mut impl Sink) -> Result<usize> {
+        loop {
+            while chunk.get(i).is_some_and(|&b| is_ws(b)) {
+                i = i.saturating_add(1);
+            }
+            let Some(&b) = chunk.get(i) else {
+                return Ok(i);
+            };
+            match (self.st, b) {
+                (St::Colon, b':') => self.st = St::Value,
+                (St::Value, _) => {
+                    self.begin_value(b, sink, i)?;
+                    return Ok(i.saturating_add(1));
+                }
+                (St::After, b',') if !self.in_array() => self.st = St::Key,
+                (St::Key, b'"') => {
+                    self.in_key = true;
+                    self.st = St::Str;
+                    self.key_len = 0;
+                    return Ok(i.saturating_add(1));
+                }
+                _ => return Ok(i),
+            }
+            i = i.saturating_add(1);
+        }
+    }
+
+    /// One non-whitespace byte in a structural state.
+    #[inline]
+    fn structural(&mut self, b: u8, sink: &mut impl Sink, at: usize) -> Result<()> {
+        match self.st {
+            St::Start => match b {
+                b'{' => {
+                    self.push(false, at)?;
+                    self.st = St::ObjOpen;
+                }
+                0xef if self.offset == 0 && at == 0 => self.st = St::Bom1,
+                b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                    return Err(self.err(JsonError::NotAnObject, at))
+                }
+                _ => {
+                    self.st = St::Failed;
+                    return Err(Error::Response(ResponseError::NotJson));
+                }
+            },
+            St::ObjOpen | St::Key => match b {
+                b'"' => {
+                    self.in_key = true;
+                    self.st = St::Str;
+                    self.key_len = 0;
+                }
+                b'}' if self.st == St::ObjOpen => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.value_done();
+                }
+                _ => return Err(self.err(JsonError::Syntax, at)),
+            },
+            St::Colon => match b {
+                b':' => self.st = St::Value,
+                _ => return Err(self.err(JsonError::Syntax, at)),
+            },
+            St::Value => self.begin_value(b, sink, at)?,
+            St::ArrOpen => match b {
+                b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.value_done();
+                }
+                _ => self.begin_value(b, sink, at)?,
+            },
+            St::After => match b {
+                b',' => {
+                    self.st = if self.in_array() { St::Value } else { St::Key };
+                }
+                b'}' | b']' if (b == b']') == self.in_array() => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.value_done();
+                }
+                _ => return Err(self.err(JsonError::Syntax, at)),
+            },
+            St::Done => return Err(self.err(JsonError::TrailingData, at)),
+            _ => return Err(Error::WrongState),
+        }
+        Ok(())
+    }
+
+    /// One byte of an escape sequence, a literal or a byte-order mark.
+    fn escape_or_literal(&mut self, b: u8, sink: &mut impl Sink, at: usize) -> Result<()> {
+        match self.st {
+            St::Bom1 | St::Bom2 => {
+                let expected = if self.st == St::Bom1 { 0xbb } else { 0xbf };
+                if b != expected {
+                    self.st = St::Failed;
+                    return Err(Error::Response(ResponseError::NotJson));
+                }
+                self.st = if self.st == St::Bom1 {
+                    St::Bom2
+                } else {
+                    St::Start
+                };
+            }
+            St::Esc => {
+                let out = match b {
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'u' => {
+                        self.st = St::Hex;
+                        self.esc_acc = 0;
+                        self.esc_n = 0;
+                        return Ok(());
+                    }
+                    _ => return Err(self.err(JsonError::InvalidEscape, at)),
+                };
+                self.st = St::Str;
+                self.str_bytes(&[out], sink)?;
+            }
+            St::Hex => {
+                let d = match b {
+                    b'0'..=b'9' => b.wrapping_sub(b'0'),
+                    b'a'..=b'f' => b.wrapping_sub(b'a').wrapping_add(10),
+                    b'A'..=b'F' => b.wrapping_sub(b'A').wrapping_add(10),
+                    _ => return Err(self.err(JsonError::InvalidEscape, at)),
+                };
+                self.esc_acc = (self.esc_acc << 4) | u16::from(d);
+                self.esc_n = self.esc_n.saturating_add(1);
+                if self.esc_n == 4 {
+                    let u = self.esc_acc;
+                    match (self.high, u) {
+                        (0, 0xd800..=0xdbff) => {
+                            self.high = u;
+                            self.st = St::LowBackslash;
+                        }
+                        (0, 0xdc00..=0xdfff) => return Err(self.err(JsonError::InvalidEscape, at)),
+                        (0, _) => {
+                            self.st = St::Str;
+                            self.emit_char(u32::from(u), sink)?;
+                        }
+                        (h, 0xdc00..=0xdfff) => {
+                            let cp = 0x10000u32
+                                .wrapping_add(u32::from(h.wrapping_sub(0xd800)) << 10)
+                                .wrapping_add(u32::from(u.wrapping_sub(0xdc00)));
+                            self.high = 0;
+                            self.st = St::Str;
+                            self.emit_char(cp, sink)?;
+                        }
+                        _ => return Err(self.err(JsonError::InvalidEscape, at)),
+                    }
+                }
+            }
+            St::LowBackslash | St::LowU => {
+                let expected = if self.st == St::LowBackslash {
+                    b'\\'
+                } else {
+                    b'u'
+                };
+                if b != expected {
+                    return Err(self.err(JsonError::InvalidEscape, at));
+                }
+                if self.st == St::LowBackslash {
+                    self.st = St::LowU;
+                } else {
+                    self.st = St::Hex;
+                    self.esc_acc = 0;
+                    self.esc_n = 0;
+                }
+            }
+            St::Lit => {
+                let word = LITERALS.get(usize::from(self.lit)).copied().unwrap_or(b"");
+                if word.get(usize::from(self.lit_pos)) != Some(&b) {
+                    return Err(self.err(JsonError::Syntax, at));
+                }
+                self.lit_pos = self.lit_pos.saturating_add(1);
+                if usize::from(self.lit_pos) == word.len() {
+                    if self.emitting() {
+                        sink.literal(match self.lit {
+                            0 => Literal::True,
+                            1 => Literal::False,
+                            _ => Literal::Null,
+                        })?;
+                    }
+                    self.value_done();
+                }
+            }
+            _ => return Err(Error::WrongState),
+        }
+        Ok(())
     }
 }
 
@@ -754,7 +861,7 @@ mod tests {
             self.cur.extend_from_slice(part);
             Ok(())
         }
-        fn str_end(&mut self) -> Result<()> {
+        fn str_end(&mut self, _plain: bool) -> Result<()> {
             self.events.push(std::format!(
                 "str {}",
                 String::from_utf8(self.cur.clone()).unwrap()
@@ -907,20 +1014,19 @@ mod tests {
 
     #[test]
     fn plain_run_matches_bytewise() {
-        let samples: [&[u8]; 5] = [
+        let samples: [&[u8]; 7] = [
             b"abcdefghijklmnop\"",
             b"abc\\",
             b"0123456789abcdef\x01",
             "éabc".as_bytes(),
             b"abcdefgh",
+            b"abcdefghij\x7fk",
+            b"abcdefghij\xffk",
         ];
         for s in samples {
             for start in 0..s.len() {
                 let s = &s[start..];
-                let expect = s
-                    .iter()
-                    .position(|&b| b < 0x20 || b >= 0x80 || b == b'"' || b == b'\\')
-                    .unwrap_or(s.len());
+                let expect = s.iter().position(|&b| is_special(b)).unwrap_or(s.len());
                 assert_eq!(plain_run(s), expect);
             }
         }

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::indexing_slicing, clippy::arithmetic_side_effects))]
 
+pub mod apply;
 pub mod body;
 pub mod error;
 pub mod http;

@@ -53,7 +53,7 @@ impl<'a> Writer<'a> {
         match self.len.checked_add(s.len()) {
             Some(end) => {
                 if let Some(dst) = self.buf.get_mut(self.len..end) {
-                    dst.copy_from_slice(s);
+                    copy(dst, s);
                 }
                 self.len = end;
             }
@@ -152,8 +152,18 @@ impl<'a> Writer<'a> {
         if self.len <= self.buf.len() {
             Ok(self.len)
         } else {
-            Err(Error::BufferTooSmall { needed: self.len })
+            Err(Error::buffer_too_small(self.len))
         }
+    }
+}
+
+/// Copies `min(dst.len(), src.len())` bytes. Unlike `copy_from_slice` it has
+/// no length-mismatch panic, which survives optimization at opt-level `z`
+/// because the standard library keeps that check out of line.
+#[inline]
+pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
     }
 }
 

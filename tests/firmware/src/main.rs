@@ -1,0 +1,241 @@
+//! A bare-metal image that calls every public entry point of the fieldauth
+//! core with inputs the optimizer cannot see (`black_box`).
+//!
+//! Two proofs come from linking it for `thumbv7em-none-eabihf` with the
+//! `firmware` profile (opt-level z, LTO):
+//! - **no panic paths**: the panic handler calls `fieldauth_panic_path_survived`,
+//!   a symbol that exists nowhere. If any panic (bounds check, overflow check,
+//!   unwrap, slice copy length check...) survives optimization, the link fails
+//!   naming that symbol.
+//! - **flash size**: `.text + .rodata + .data` of the image is the core's
+//!   footprint with everything reachable from these calls.
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use fieldauth::apply::ApiCredential;
+use fieldauth::body::{parse_body, BodyParser, Expect, Response, PATCHWORKS_KEYS, STANDARD_KEYS};
+use fieldauth::http::{parse_http_date, BodyReader, HeadParser, ResetMode};
+use fieldauth::pkce::{AuthorizationRequest, ChallengeMethod, CodeVerifier, State};
+use fieldauth::request::{BodyFormat, Client, ClientAuth, Grant, TokenTypeHint};
+use fieldauth::url::Url;
+
+#[cfg(not(feature = "allow-panic"))]
+extern "C" {
+    /// Deliberately undefined: referencing it fails the link.
+    fn fieldauth_panic_path_survived() -> !;
+}
+
+#[cfg(not(feature = "allow-panic"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: never executed; the symbol does not exist, so any reachable call
+    // is a link error, which is the point.
+    unsafe { fieldauth_panic_path_survived() }
+}
+
+/// Diagnostic build (`--features allow-panic`): links, so that
+/// `llvm-objdump -d` shows which functions still call the panic machinery.
+#[cfg(feature = "allow-panic")]
+#[panic_handler]
+#[inline(never)]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Reset entry point.
+#[no_mangle]
+pub extern "C" fn _start() -> ! {
+    loop {
+        body();
+        http();
+        requests();
+        apply();
+        pkce();
+    }
+}
+
+/// An opaque string.
+fn text(s: &'static str) -> &'static str {
+    black_box(s)
+}
+
+#[inline(never)]
+fn http() {
+    let raw = [0u8; 256];
+    let mut p: HeadParser<256> = HeadParser::new();
+    for chunk in input(&raw).chunks(128) {
+        match p.feed(chunk) {
+            Ok(None) => {}
+            _ => break,
+        }
+    }
+    if let Some(h) = p.head() {
+        black_box(h.status);
+        black_box(h.x_rate_limit.reset_at(ResetMode::Auto, black_box(0)));
+        black_box(h.retry_after.map(|r| r.delay_from(black_box(0))));
+        let mut r = BodyReader::new(h.framing());
+        if let Ok((n, data)) = r.next(input(&raw)) {
+            black_box((n, data));
+        }
+        black_box(r.is_done());
+        let _ = black_box(r.finish());
+    }
+    black_box(p.bearer().map(|b| (b.code, b.error_description)));
+    black_box(parse_http_date(input(&raw)));
+}
+
+#[inline(never)]
+fn requests() {
+    let mut buf = [0u8; 512];
+    let Ok(url) = Url::parse(text("https://api.example.com/oauth/token")) else {
+        return;
+    };
+    let mut client = Client::new(url, text("client"));
+    client.client_secret = Some(text("secret"));
+    client.auth = if black_box(true) {
+        ClientAuth::Basic
+    } else {
+        ClientAuth::Body
+    };
+    client.format = if black_box(true) {
+        BodyFormat::Json
+    } else {
+        BodyFormat::Form
+    };
+    client.scope = Some(text("api"));
+    let grants = [
+        Grant::ClientCredentials,
+        Grant::Password {
+            username: text("u"),
+            password: text("p"),
+        },
+        Grant::Login {
+            username: text("u"),
+            password: text("p"),
+        },
+        Grant::RefreshToken {
+            refresh_token: text("r"),
+        },
+        Grant::AuthorizationCode {
+            code: text("c"),
+            redirect_uri: Some(text("https://x/cb")),
+            code_verifier: Some(text("v")),
+        },
+        Grant::DeviceCode {
+            device_code: text("d"),
+        },
+        Grant::DeviceAuthorization,
+        Grant::Revoke {
+            token: text("t"),
+            hint: Some(TokenTypeHint::RefreshToken),
+        },
+        Grant::RevokeBearer { token: text("t") },
+    ];
+    let g = grants[black_box(0usize) % grants.len()];
+    let req = client.request(g);
+    let _ = black_box(req.write_http(&mut buf));
+    if let Ok(parts) = req.write_parts(&mut buf) {
+        black_box(parts.header(text("Authorization")));
+        black_box(parts.body);
+    }
+    if let Ok(u2) = url.join(text("/oauth/revoke")) {
+        let _ = black_box(client.request_to(u2, g).write_http(&mut buf));
+    }
+    let _ = black_box(url.write(&mut buf));
+}
+
+#[inline(never)]
+fn apply() {
+    let mut buf = [0u8; 512];
+    let creds = [
+        ApiCredential::Bearer(text("tok")),
+        ApiCredential::ApiKey {
+            scheme: Some(text("Bearer")),
+            key: text("k"),
+        },
+        ApiCredential::Header {
+            name: text("X-Api-Key"),
+            value: text("k"),
+        },
+        ApiCredential::QueryParam {
+            name: text("access_token"),
+            value: text("t"),
+        },
+    ];
+    let c = creds[black_box(0usize) % creds.len()];
+    let _ = black_box(c.write_header_line(&mut buf));
+    let _ = black_box(c.write_header_value(&mut buf));
+    let _ = black_box(c.write_target(text("/api/v1/x?y=1"), &mut buf));
+}
+
+#[inline(never)]
+fn pkce() {
+    let mut buf = [0u8; 512];
+    let random = [7u8; 32];
+    let Ok(v) = CodeVerifier::from_random(input(&random)) else {
+        return;
+    };
+    let Ok(state) = State::from_random(input(&random[..16])) else {
+        return;
+    };
+    black_box(state.matches(text("abc")));
+    let Ok(url) = Url::parse(text("https://api.fentu.io/oauth/authorize")) else {
+        return;
+    };
+    let mut a = AuthorizationRequest::new(url, text("client"));
+    a.redirect_uri = Some(text("https://app/cb"));
+    a.scope = Some(text("read:work-orders"));
+    a.state = Some(state.as_str());
+    a.pkce = Some((&v, ChallengeMethod::S256));
+    let _ = black_box(a.write(&mut buf));
+    black_box(v.challenge().as_str().len());
+    let _ = black_box(CodeVerifier::new(text(
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+    )));
+}
+
+/// An opaque byte slice.
+fn input<'a>(buf: &'a [u8]) -> &'a [u8] {
+    black_box(buf)
+}
+
+#[inline(never)]
+fn body() {
+    let mut storage = [0u8; 1024];
+    let raw = [0u8; 256];
+    let status = black_box(200u16);
+    // Streaming parse, as a device does through its receive buffer.
+    let mut p = BodyParser::new(Expect::Token, status, STANDARD_KEYS);
+    for chunk in input(&raw).chunks(128) {
+        if p.feed(&mut storage, chunk).is_err() {
+            break;
+        }
+    }
+    if let Ok(o) = p.finish(&storage) {
+        match o.view(&storage) {
+            Response::Token(t) => {
+                black_box(t.access_token);
+                black_box(t.expires_in);
+            }
+            Response::Error(e) => {
+                black_box(e.code);
+                black_box(e.description);
+            }
+            other => {
+                black_box(other);
+            }
+        }
+    }
+    for expect in [Expect::DeviceAuthorization, Expect::Revocation] {
+        let keys = if black_box(false) {
+            PATCHWORKS_KEYS
+        } else {
+            STANDARD_KEYS
+        };
+        let r = parse_body(black_box(expect), status, keys, input(&raw), &mut storage);
+        let _ = black_box(r.map(|o| o.view(&storage)));
+    }
+}
