@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fieldauth::body::{parse_body, BodyParser, Expect, STANDARD_KEYS};
+use fieldauth::request::{BodyFormat, Client, ClientAuth, Grant};
+use fieldauth::url::Url;
 use fieldauth_benches::TOKEN_RESPONSE_1K1 as BODY;
 use oauth2::basic::BasicTokenResponse;
 use oauth2::TokenResponse as _;
@@ -153,5 +155,58 @@ fn token_response(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, token_response);
+// Realistic credentials: a secret with characters that need encoding.
+const TOKEN_URL: &str = "https://webservices.autotask.net/ATServicesRest/oauth/token";
+const CLIENT_ID: &str = "fsm-handheld-fleet-eu-west-7731";
+const CLIENT_SECRET: &str = "q8Z+v/3kL:p%2Fw9 xR7tY!mN4sB6dF1gH0jK";
+const SCOPE: &str = "read:work-orders write:work-orders read:customers";
+
+/// The client configuration, built once as an application would.
+fn form_client() -> Client<'static> {
+    let url = Url::parse(TOKEN_URL).expect("valid url");
+    let mut client = Client::new(url, CLIENT_ID);
+    client.client_secret = Some(CLIENT_SECRET);
+    client.auth = ClientAuth::Body;
+    client.format = BodyFormat::Form;
+    client.scope = Some(SCOPE);
+    client
+}
+
+/// Validates every value (CR/LF/NUL, emptiness, transport) and writes the body.
+fn fieldauth_form(client: &Client<'_>, buf: &mut [u8]) -> usize {
+    black_box(client)
+        .request(Grant::ClientCredentials)
+        .write_body(buf)
+        .expect("fits")
+}
+
+fn form_urlencoded_string() -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("client_id", black_box(CLIENT_ID))
+        .append_pair("client_secret", black_box(CLIENT_SECRET))
+        .append_pair("scope", black_box(SCOPE))
+        .finish()
+}
+
+fn form_body(c: &mut Criterion) {
+    let mut buf = [0u8; 512];
+    let mut n = 0;
+    let client = form_client();
+    let allocs = allocations_during(|| n = fieldauth_form(&client, &mut buf));
+    assert_eq!(allocs, 0, "fieldauth form body allocated {allocs} times");
+    assert_eq!(
+        std::str::from_utf8(&buf[..n]).expect("ascii"),
+        form_urlencoded_string(),
+        "both produce the same body"
+    );
+    let mut g = c.benchmark_group("form_body");
+    g.bench_function("fieldauth", |b| {
+        b.iter(|| fieldauth_form(&client, &mut buf))
+    });
+    g.bench_function("form_urlencoded_string", |b| b.iter(form_urlencoded_string));
+    g.finish();
+}
+
+criterion_group!(benches, token_response, form_body);
 criterion_main!(benches);

@@ -505,7 +505,7 @@ impl<'a> Request<'a> {
         Ok(())
     }
 
-    fn write_body(&self, w: &mut Writer<'_>, p: &Params<'_>) {
+    fn emit_body(&self, w: &mut Writer<'_>, p: &Params<'_>) {
         let json = self.client.format == BodyFormat::Json;
         let mut first = true;
         let mut kv = |k: &str, v: &str| {
@@ -540,7 +540,7 @@ impl<'a> Request<'a> {
         let has_body = !matches!(self.grant, Grant::RevokeBearer { .. });
         let body_len = if has_body {
             let mut count = Writer::new(&mut []);
-            self.write_body(&mut count, p);
+            self.emit_body(&mut count, p);
             count.len()
         } else {
             0
@@ -582,7 +582,7 @@ impl<'a> Request<'a> {
         w.str("\r\n");
         sp.body = w.len();
         if has_body {
-            self.write_body(w, p);
+            self.emit_body(w, p);
         }
     }
 
@@ -604,6 +604,21 @@ impl<'a> Request<'a> {
     /// length needed (the buffer is zeroed).
     pub fn write_http(&self, buf: &mut [u8]) -> Result<usize> {
         self.write_spans(buf, &mut Spans::new())
+    }
+
+    /// Writes only the request body into `buf` and returns its length: for
+    /// hosts whose HTTP client builds the head itself (send it with
+    /// `Content-Type:` [`BodyFormat::content_type`], and the `Authorization`
+    /// header that [`Request::write_parts`] would give when Basic auth is
+    /// configured). Errors as [`Request::write_http`].
+    pub fn write_body(&self, buf: &mut [u8]) -> Result<usize> {
+        let mut p = Params {
+            items: [("", ""); 9],
+            n: 0,
+            err: Ok(()),
+        };
+        self.prepare(&mut p)?;
+        write_into(buf, |w| self.emit_body(w, &p))
     }
 
     /// Writes the request into `buf` and returns its pieces, for hosts whose

@@ -78,32 +78,48 @@ impl<'a> Writer<'a> {
     /// WHATWG URL standard serializes it: `*-._` and alphanumerics kept, space
     /// as `+`, everything else `%XX` with upper-case hex).
     pub fn form(&mut self, s: &[u8]) {
-        let mut rest = s;
-        while !rest.is_empty() {
-            // Copy the longest run that needs no encoding in one go.
-            let run = rest
-                .iter()
-                .position(|&b| !is_form_safe(b))
-                .unwrap_or(rest.len());
-            let (plain, tail) = rest.split_at(run);
-            self.bytes(plain);
-            let Some((&b, tail)) = tail.split_first() else {
-                break;
-            };
-            if b == b' ' {
-                self.byte(b'+');
-            } else {
-                self.percent(b);
+        let worst = s.len().saturating_mul(3);
+        let Some(out) = self.buf.get_mut(self.len..).filter(|o| o.len() >= worst) else {
+            // Near the end of the buffer: write what fits, count the rest.
+            for &b in s {
+                if is_form_safe(b) {
+                    self.byte(b);
+                } else if b == b' ' {
+                    self.byte(b'+');
+                } else {
+                    self.percent(b);
+                }
             }
-            rest = tail;
+            return;
+        };
+        // Room for the worst case: encode straight into the buffer.
+        let mut o = 0usize;
+        for &b in s {
+            if is_form_safe(b) {
+                if let Some(d) = out.get_mut(o) {
+                    *d = b;
+                }
+                o = o.wrapping_add(1);
+            } else if b == b' ' {
+                if let Some(d) = out.get_mut(o) {
+                    *d = b'+';
+                }
+                o = o.wrapping_add(1);
+            } else {
+                if let Some([p, h, l]) = out.get_mut(o..o.wrapping_add(3)) {
+                    *p = b'%';
+                    *h = hex_upper(b >> 4);
+                    *l = hex_upper(b & 0x0f);
+                }
+                o = o.wrapping_add(3);
+            }
         }
+        self.len = self.len.saturating_add(o);
     }
 
     /// Appends `%XX` for one byte.
     pub fn percent(&mut self, b: u8) {
-        self.byte(b'%');
-        self.byte(hex_upper(b >> 4));
-        self.byte(hex_upper(b & 0x0f));
+        self.bytes(&[b'%', hex_upper(b >> 4), hex_upper(b & 0x0f)]);
     }
 
     /// Appends `s` as the contents of a JSON string (without the quotes):
@@ -167,10 +183,20 @@ pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// Bit `b` set: byte `b` passes through form-urlencoding unchanged
+/// (`A-Z a-z 0-9 * - . _`).
+/// (Bytes 0x00–0x3F in the first word, 0x40–0x7F in the second; none above.)
+const FORM_SAFE: [u64; 2] = [0x03ff_6400_0000_0000, 0x07ff_fffe_87ff_fffe];
+
 /// Whether `b` passes through form-urlencoding unchanged.
 #[inline]
 pub(crate) const fn is_form_safe(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_')
+    let word = match b >> 6 {
+        0 => FORM_SAFE[0],
+        1 => FORM_SAFE[1],
+        _ => 0,
+    };
+    (word >> (b & 63)) & 1 == 1
 }
 
 #[inline]
@@ -374,10 +400,31 @@ pub(crate) fn check_param(field: Field, v: &str) -> Result<()> {
     if v.is_empty() {
         return Err(Error::input(field, InputError::Empty));
     }
-    if v.bytes().any(|b| b < 0x20 || b == 0x7f) {
+    if has_control(v.as_bytes()) {
         return Err(Error::input(field, InputError::ControlCharacter));
     }
     Ok(())
+}
+
+/// Whether `s` contains a control character (below 0x20, or DEL), eight
+/// bytes at a time.
+pub(crate) fn has_control(s: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut words = s.chunks_exact(8);
+    for c in &mut words {
+        let Ok(a) = <[u8; 8]>::try_from(c) else {
+            return true;
+        };
+        let v = u64::from_le_bytes(a);
+        // Bytes below 0x20 (borrow sets the high bit; `!v` drops bytes that
+        // already had it) and 0x7F (+1 makes it exactly 0x80).
+        let t = v & !HI;
+        if ((v.wrapping_sub(LO.wrapping_mul(0x20)) & !v) | (t.wrapping_add(LO) & !v)) & HI != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < 0x20 || b == 0x7f)
 }
 
 #[cfg(test)]
@@ -405,6 +452,47 @@ mod tests {
         let mut w = Writer::new(&mut empty);
         w.form(b"a b&c");
         assert_eq!(w.finish(), Err(Error::BufferTooSmall { needed: 7 }));
+    }
+
+    #[test]
+    fn has_control_matches_bytewise() {
+        for b in 0..=255u8 {
+            for pos in 0..17 {
+                let mut v = std::vec![b'a'; 17];
+                v[pos] = b;
+                assert_eq!(has_control(&v), b < 0x20 || b == 0x7f, "{b:#x} at {pos}");
+                // Neighbours with the high bit set must not confuse it.
+                v.iter_mut().filter(|x| **x == b'a').for_each(|x| *x = 0xc3);
+                assert_eq!(
+                    has_control(&v),
+                    b < 0x20 || b == 0x7f,
+                    "{b:#x} at {pos} (high)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn form_safe_table_matches_the_definition() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
+            assert_eq!(is_form_safe(b), want, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn form_fast_and_slow_paths_agree() {
+        let input = "a b+c%d/é*~".as_bytes();
+        let full = run(|w| w.form(input));
+        for size in 0..full.len() + 2 {
+            let mut buf = std::vec![0u8; size];
+            let mut w = Writer::new(&mut buf);
+            w.form(input);
+            match w.finish() {
+                Ok(n) => assert_eq!(&buf[..n], full.as_bytes()),
+                Err(e) => assert_eq!(e, Error::buffer_too_small(full.len())),
+            }
+        }
     }
 
     #[test]
