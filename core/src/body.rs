@@ -10,6 +10,8 @@
 //! returns an [`Outcome`]: small `Copy` metadata that, together with the
 //! storage, gives typed views ([`Response`], [`TokenResponse`],
 //! [`ErrorResponse`], [`DeviceAuthorization`]) borrowing from the storage.
+//! Device authorization responses need the `device-flow` feature (on by
+//! default).
 //!
 //! # Rules
 //! - Status 200–299 is success (200 and 201 both occur). An `error` member
@@ -35,12 +37,15 @@ use core::fmt;
 
 use crate::error::{Error, Member, ResponseError, Result};
 use crate::json::{Literal, Number, Scanner, Sink};
+use crate::write::same_bytes;
 
 /// A key table: the JSON member names a provider uses, and what they mean.
 pub type KeyTable = &'static [(&'static [u8], Member)];
 
 /// Member names of RFC 6749, RFC 6750, RFC 7009, RFC 8628, plus common
 /// extensions (`refresh_expires_in`, `verification_url`) and Fentu's `status`.
+/// (Without the `device-flow` feature, the RFC 8628 names are left out.)
+#[cfg(feature = "device-flow")]
 pub const STANDARD_KEYS: KeyTable = &[
     (b"access_token", Member::AccessToken),
     (b"token_type", Member::TokenType),
@@ -65,6 +70,25 @@ pub const STANDARD_KEYS: KeyTable = &[
     (b"interval", Member::Interval),
 ];
 
+/// Member names of RFC 6749, RFC 6750 and RFC 7009, plus the common extension
+/// `refresh_expires_in` and Fentu's `status`. (With the `device-flow`
+/// feature, the RFC 8628 names too.)
+#[cfg(not(feature = "device-flow"))]
+pub const STANDARD_KEYS: KeyTable = &[
+    (b"access_token", Member::AccessToken),
+    (b"token_type", Member::TokenType),
+    (b"expires_in", Member::ExpiresIn),
+    (b"refresh_token", Member::RefreshToken),
+    (b"scope", Member::Scope),
+    (b"error", Member::Error),
+    (b"error_description", Member::ErrorDescription),
+    (b"error_uri", Member::ErrorUri),
+    (b"refresh_token_expires_in", Member::RefreshExpiresIn),
+    (b"refresh_expires_in", Member::RefreshExpiresIn),
+    (b"status", Member::Status),
+    (b"message", Member::Message),
+];
+
 /// Patchworks `/fabric/api/login`: the access token is in `token`, with
 /// `message` and `expires_in`.
 pub const PATCHWORKS_KEYS: KeyTable = &[
@@ -82,7 +106,9 @@ pub const PATCHWORKS_KEYS: KeyTable = &[
 pub enum Expect {
     /// A token response (any grant, including login).
     Token,
-    /// A device authorization response (RFC 8628 §3.2).
+    /// A device authorization response (RFC 8628 §3.2). Needs the
+    /// `device-flow` feature (on by default).
+    #[cfg(feature = "device-flow")]
     DeviceAuthorization,
     /// A revocation response (RFC 7009 §2.2): a 200 body is ignored.
     Revocation,
@@ -171,12 +197,11 @@ impl Fields {
         }
     }
 
-    fn set_num(&mut self, m: Member, v: u64) {
-        let v32 = u32::try_from(v).unwrap_or(u32::MAX);
+    fn set_num(&mut self, m: Member, v: u32) {
         match m {
-            Member::ExpiresIn => self.expires_in = v32,
-            Member::RefreshExpiresIn => self.refresh_expires_in = v32,
-            Member::Interval => self.interval = v32,
+            Member::ExpiresIn => self.expires_in = v,
+            Member::RefreshExpiresIn => self.refresh_expires_in = v,
+            Member::Interval => self.interval = v,
             Member::Status => self.status = u16::try_from(v).unwrap_or(u16::MAX),
             _ => return,
         }
@@ -209,11 +234,12 @@ const fn is_lenient(m: Member) -> bool {
 }
 
 /// Largest value accepted per numeric member.
-const fn num_max(m: Member) -> u64 {
+const fn num_max(m: Member) -> u32 {
     match m {
         Member::Interval => 86_400,
         Member::Status => 999,
-        _ => crate::MAX_LIFETIME_SECS,
+        // Fits: ten years is about 2^28 seconds.
+        _ => crate::MAX_LIFETIME_SECS as u32,
     }
 }
 
@@ -271,7 +297,7 @@ struct State {
     used: u16,
     /// Bytes the text members need in total (may exceed the storage).
     needed: usize,
-    num_acc: u64,
+    num_acc: u32,
     num_ok: bool,
     num_digits: u8,
 }
@@ -378,70 +404,66 @@ impl BodyParser {
 
     /// Ends the body and classifies it. Call once, after the last chunk.
     pub fn finish(&mut self, storage: &[u8]) -> Result<Outcome> {
-        let _ = storage;
         let status = self.s.status;
-        match self.s.mode {
+        let kind = match self.s.mode {
             Mode::Closed => return Err(Error::WrongState),
-            Mode::IgnoreSuccess => {
-                self.s.mode = Mode::Closed;
-                return Ok(Outcome {
-                    status,
-                    kind: Kind::Revoked,
-                    fields: Fields::default(),
-                });
+            Mode::IgnoreSuccess => Kind::Revoked,
+            Mode::Ignore(body) => Kind::Error(body),
+            Mode::Json => {
+                if let Err(e) = self.scanner.finish() {
+                    // An empty body at the very start is "empty", not "not JSON".
+                    let e = if self.scanner.offset() == 0 {
+                        Error::Response(ResponseError::NotJson)
+                    } else {
+                        e
+                    };
+                    self.fail(e)?;
+                    match self.s.mode {
+                        Mode::Ignore(b) => Kind::Error(b),
+                        _ => Kind::Error(ErrorBody::NotJson),
+                    }
+                } else {
+                    self.s.mode = Mode::Closed;
+                    let kind = self.classify(storage)?;
+                    return Ok(Outcome {
+                        status,
+                        kind,
+                        fields: self.s.fields,
+                    });
+                }
             }
-            Mode::Ignore(body) => {
-                self.s.mode = Mode::Closed;
-                return Ok(Outcome {
-                    status,
-                    kind: Kind::Error(body),
-                    fields: Fields::default(),
-                });
-            }
-            Mode::Json => {}
-        }
-        if let Err(e) = self.scanner.finish() {
-            // An empty body at the very start is "empty", not "not JSON".
-            let e = if self.scanner.offset() == 0 {
-                Error::Response(ResponseError::NotJson)
-            } else {
-                e
-            };
-            self.fail(e)?;
-            let body = match self.s.mode {
-                Mode::Ignore(b) => b,
-                _ => ErrorBody::NotJson,
-            };
-            self.s.mode = Mode::Closed;
-            return Ok(Outcome {
-                status,
-                kind: Kind::Error(body),
-                fields: Fields::default(),
-            });
-        }
+        };
+        // Not a JSON body that was read: the fields are empty.
         self.s.mode = Mode::Closed;
+        Ok(Outcome {
+            status,
+            kind,
+            fields: Fields::default(),
+        })
+    }
+
+    /// Classifies and validates a complete JSON body.
+    fn classify(&mut self, storage: &[u8]) -> Result<Kind> {
         let capacity = storage.len().min(usize::from(u16::MAX));
         if self.s.needed > capacity {
             return Err(Error::capacity_exceeded(self.s.needed, capacity));
         }
         self.s.fields.used = self.s.used;
-        let f = self.s.fields;
+        let f = &self.s.fields;
         let unplain = self.s.unplain;
+        let status = self.s.status;
         if f.has(Member::Error) || !self.is_success() {
             if !self.is_success() && !(400..=599).contains(&status) && !f.has(Member::Error) {
                 return Err(Error::Response(ResponseError::UnexpectedStatus));
             }
-            return Ok(Outcome {
-                status,
-                kind: Kind::Error(ErrorBody::Json),
-                fields: f,
-            });
+            return Ok(Kind::Error(ErrorBody::Json));
         }
-        let kind = match self.s.expect {
+        Ok(match self.s.expect {
             Expect::Token => {
-                validate_token(&f, unplain, storage)?;
+                validate_token(f, unplain, storage)?;
                 Kind::Token
             }
+            #[cfg(feature = "device-flow")]
             Expect::DeviceAuthorization => {
                 for m in [
                     Member::DeviceCode,
@@ -454,16 +476,11 @@ impl BodyParser {
                     }
                 }
                 for m in [Member::DeviceCode, Member::UserCode] {
-                    check_vschar(m, &f, unplain, storage)?;
+                    check_vschar(m, f, unplain, storage)?;
                 }
                 Kind::Device
             }
             Expect::Revocation => Kind::Revoked,
-        };
-        Ok(Outcome {
-            status,
-            kind,
-            fields: f,
         })
     }
 }
@@ -546,7 +563,7 @@ impl Sink for Into<'_, '_> {
                     p.num_acc = p
                         .num_acc
                         .saturating_mul(10)
-                        .saturating_add(u64::from(b.wrapping_sub(b'0')));
+                        .saturating_add(u32::from(b.wrapping_sub(b'0')));
                 }
             }
             return Ok(());
@@ -623,10 +640,10 @@ fn wrong_type(m: Member) -> Result<()> {
 }
 
 impl State {
-    fn number_value(&mut self, m: Member, negative: bool, v: Option<u64>) -> Result<()> {
+    fn number_value(&mut self, m: Member, negative: bool, v: Option<u32>) -> Result<()> {
         let ok = match v {
             Some(v) if !negative || v == 0 => {
-                let min = u64::from(matches!(m, Member::ExpiresIn));
+                let min = u32::from(matches!(m, Member::ExpiresIn));
                 (v >= min && v <= num_max(m)).then_some(v)
             }
             _ => None,
@@ -648,6 +665,7 @@ impl State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Token,
+    #[cfg(feature = "device-flow")]
     Device,
     Revoked,
     Error(ErrorBody),
@@ -689,6 +707,7 @@ impl Outcome {
                 scope: f.text(Member::Scope, storage),
                 message: f.text(Member::Message, storage),
             }),
+            #[cfg(feature = "device-flow")]
             Kind::Device => Response::DeviceAuthorization(DeviceAuthorization {
                 device_code: f.text(Member::DeviceCode, storage).unwrap_or(""),
                 user_code: f.text(Member::UserCode, storage).unwrap_or(""),
@@ -736,7 +755,8 @@ impl Outcome {
 pub enum Response<'s> {
     /// A successful token response.
     Token(TokenResponse<'s>),
-    /// A successful device authorization response.
+    /// A successful device authorization response (`device-flow` feature).
+    #[cfg(feature = "device-flow")]
     DeviceAuthorization(DeviceAuthorization<'s>),
     /// A successful revocation (body ignored, RFC 7009 §2.2).
     Revoked,
@@ -795,7 +815,9 @@ impl fmt::Debug for Redacted {
     }
 }
 
-/// A device authorization response (RFC 8628 §3.2).
+/// A device authorization response (RFC 8628 §3.2). Needs the `device-flow`
+/// feature (on by default).
+#[cfg(feature = "device-flow")]
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct DeviceAuthorization<'s> {
     /// The device verification code (secret; used to poll the token endpoint).
@@ -812,6 +834,7 @@ pub struct DeviceAuthorization<'s> {
     pub interval: Option<u32>,
 }
 
+#[cfg(feature = "device-flow")]
 impl fmt::Debug for DeviceAuthorization<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DeviceAuthorization")
@@ -866,27 +889,46 @@ pub enum ErrorCode {
     Other,
 }
 
+/// The codes [`ErrorCode`] names, in declaration order (after `None`), and
+/// their texts in [`ERROR_TEXTS`].
+const ERROR_CODES: [ErrorCode; 15] = [
+    ErrorCode::InvalidRequest,
+    ErrorCode::InvalidClient,
+    ErrorCode::InvalidGrant,
+    ErrorCode::UnauthorizedClient,
+    ErrorCode::UnsupportedGrantType,
+    ErrorCode::InvalidScope,
+    ErrorCode::InvalidToken,
+    ErrorCode::InsufficientScope,
+    ErrorCode::UnsupportedTokenType,
+    ErrorCode::AuthorizationPending,
+    ErrorCode::SlowDown,
+    ErrorCode::AccessDenied,
+    ErrorCode::ExpiredToken,
+    ErrorCode::ServerError,
+    ErrorCode::TemporarilyUnavailable,
+];
+
+/// The texts of [`ERROR_CODES`], in the same order, each followed by a space
+/// (one string instead of a table of string references: half the flash).
+const ERROR_TEXTS: &str = "invalid_request invalid_client invalid_grant unauthorized_client \
+    unsupported_grant_type invalid_scope invalid_token insufficient_scope \
+    unsupported_token_type authorization_pending slow_down access_denied expired_token \
+    server_error temporarily_unavailable ";
+
 impl ErrorCode {
     /// Maps an `error` value (case-sensitive, as RFC 6749 defines it).
     pub fn parse(s: &str) -> Self {
-        match s {
-            "invalid_request" => ErrorCode::InvalidRequest,
-            "invalid_client" => ErrorCode::InvalidClient,
-            "invalid_grant" => ErrorCode::InvalidGrant,
-            "unauthorized_client" => ErrorCode::UnauthorizedClient,
-            "unsupported_grant_type" => ErrorCode::UnsupportedGrantType,
-            "invalid_scope" => ErrorCode::InvalidScope,
-            "invalid_token" => ErrorCode::InvalidToken,
-            "insufficient_scope" => ErrorCode::InsufficientScope,
-            "unsupported_token_type" => ErrorCode::UnsupportedTokenType,
-            "authorization_pending" => ErrorCode::AuthorizationPending,
-            "slow_down" => ErrorCode::SlowDown,
-            "access_denied" => ErrorCode::AccessDenied,
-            "expired_token" => ErrorCode::ExpiredToken,
-            "server_error" => ErrorCode::ServerError,
-            "temporarily_unavailable" => ErrorCode::TemporarilyUnavailable,
-            _ => ErrorCode::Other,
+        let mut rest = ERROR_TEXTS.as_bytes();
+        for code in ERROR_CODES {
+            let n = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+            let (text, tail) = rest.split_at_checked(n).unwrap_or_default();
+            if same_bytes(text, s.as_bytes()) {
+                return code;
+            }
+            rest = tail.get(1..).unwrap_or_default();
         }
+        ErrorCode::Other
     }
 
     /// The code as RFC text (`"invalid_grant"`), `""` for `None` and `Other`.
@@ -949,6 +991,26 @@ pub fn parse_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_round_trip() {
+        for code in ERROR_CODES {
+            assert_eq!(ErrorCode::parse(code.as_str()), code, "{code:?}");
+        }
+        assert_eq!(ERROR_TEXTS.split(' ').filter(|t| !t.is_empty()).count(), 15);
+        for other in [
+            "",
+            " ",
+            "invalid",
+            "invalid_request ",
+            "Invalid_request",
+            "x",
+        ] {
+            assert_eq!(ErrorCode::parse(other), ErrorCode::Other, "{other:?}");
+        }
+        assert_eq!(ErrorCode::None.as_str(), "");
+        assert_eq!(ErrorCode::Other.as_str(), "");
+    }
 
     fn parse(status: u16, body: &str) -> Result<(Outcome, [u8; 512])> {
         let mut storage = [0u8; 512];

@@ -9,6 +9,12 @@
 //! through [`HeadParser::bearer`]. [`BodyReader`] then strips the body's
 //! framing.
 //!
+//! The IETF rate-limit fields (`RateLimit`, `RateLimit-Policy`,
+//! `RateLimit-*`) are read with the `ietf-ratelimit` feature, and the obsolete
+//! HTTP-date formats with `obsolete-dates` (both on by default); without them
+//! those fields are ignored like any other unknown field, and such dates are
+//! malformed.
+//!
 //! # Rules
 //! - Status line `HTTP/1.0` or `HTTP/1.1`, a status 100–599, an optional
 //!   reason phrase; otherwise [`HttpError::StatusLine`]. Interim 1xx heads
@@ -60,7 +66,7 @@ use core::fmt;
 
 use crate::body::ErrorCode;
 use crate::error::{Error, HttpError, ResponseError, Result};
-use crate::write::is_tchar;
+use crate::write::{decimal as dec, is_tchar};
 
 /// Most field lines accepted in one response head.
 pub const MAX_HEADER_LINES: u8 = 100;
@@ -157,7 +163,8 @@ impl XRateLimit {
     }
 }
 
-/// The IETF rate-limit fields (draft-ietf-httpapi-ratelimit-headers): the
+/// The IETF rate-limit fields (draft-ietf-httpapi-ratelimit-headers), with
+/// the `ietf-ratelimit` feature (on by default): the
 /// structured `RateLimit` and `RateLimit-Policy` fields, or the older draft's
 /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 ///
@@ -165,6 +172,7 @@ impl XRateLimit {
 /// is the reset); of several `RateLimit-Policy` items the one with the
 /// smallest `q` (its `w` is the window). Values from the structured fields
 /// take precedence over the older separate fields.
+#[cfg(feature = "ietf-ratelimit")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RateLimit {
     /// Quota: `q` of `RateLimit-Policy`, or `RateLimit-Limit` (first value).
@@ -201,7 +209,9 @@ pub struct ResponseHead {
     pub retry_after: Option<RetryAfter>,
     /// `X-RateLimit-*` / `X-Rate-Limit-*`.
     pub x_rate_limit: XRateLimit,
-    /// IETF `RateLimit`, `RateLimit-Policy` and `RateLimit-*`.
+    /// IETF `RateLimit`, `RateLimit-Policy` and `RateLimit-*` (feature
+    /// `ietf-ratelimit`).
+    #[cfg(feature = "ietf-ratelimit")]
     pub rate_limit: RateLimit,
     /// A `Bearer` challenge in `WWW-Authenticate` (RFC 6750 §3): its `error`
     /// code, [`ErrorCode::None`] when the challenge has no `error` (a 401
@@ -222,7 +232,9 @@ impl ResponseHead {
     /// limit and remaining, 64 bits for reset).
     pub const MALFORMED_X_RATE_LIMIT: u8 = 4;
     /// An IETF rate-limit field is not a valid structured-field list, or one
-    /// of its numbers is not a non-negative integer fitting 32 bits.
+    /// of its numbers is not a non-negative integer fitting 32 bits (feature
+    /// `ietf-ratelimit`).
+    #[cfg(feature = "ietf-ratelimit")]
     pub const MALFORMED_RATE_LIMIT: u8 = 8;
     /// `WWW-Authenticate` does not follow the challenge grammar (the part
     /// before the problem, including a `Bearer` challenge, is still used), or
@@ -249,6 +261,7 @@ const EMPTY_HEAD: ResponseHead = ResponseHead {
         remaining: None,
         reset: None,
     },
+    #[cfg(feature = "ietf-ratelimit")]
     rate_limit: RateLimit {
         limit: None,
         remaining: None,
@@ -280,8 +293,8 @@ pub struct BearerChallenge<'a> {
 }
 
 // Header fields read, lower case. Indices are the `H_*` constants; the
-// numeric rate-limit fields come last, in groups of limit, remaining, reset.
-const NAMES: [&[u8]; 18] = [
+// numeric rate-limit fields come in groups of limit, remaining, reset.
+const NAMES: &[&[u8]] = &[
     b"content-length",
     b"transfer-encoding",
     b"connection",
@@ -289,17 +302,22 @@ const NAMES: [&[u8]; 18] = [
     b"date",
     b"retry-after",
     b"www-authenticate",
-    b"ratelimit",
-    b"ratelimit-policy",
     b"x-ratelimit-limit",
     b"x-ratelimit-remaining",
     b"x-ratelimit-reset",
     b"x-rate-limit-limit",
     b"x-rate-limit-remaining",
     b"x-rate-limit-reset",
+    #[cfg(feature = "ietf-ratelimit")]
     b"ratelimit-limit",
+    #[cfg(feature = "ietf-ratelimit")]
     b"ratelimit-remaining",
+    #[cfg(feature = "ietf-ratelimit")]
     b"ratelimit-reset",
+    #[cfg(feature = "ietf-ratelimit")]
+    b"ratelimit",
+    #[cfg(feature = "ietf-ratelimit")]
+    b"ratelimit-policy",
 ];
 const H_CONTENT_LENGTH: u8 = 0;
 const H_TRANSFER_ENCODING: u8 = 1;
@@ -308,10 +326,13 @@ const H_CONTENT_TYPE: u8 = 3;
 const H_DATE: u8 = 4;
 const H_RETRY_AFTER: u8 = 5;
 const H_WWW_AUTHENTICATE: u8 = 6;
-const H_RATELIMIT: u8 = 7;
-const H_RATELIMIT_POLICY: u8 = 8;
-const H_X_RATELIMIT_LIMIT: u8 = 9;
-const H_RATELIMIT_LIMIT: u8 = 15;
+const H_X_RATELIMIT_LIMIT: u8 = 7;
+#[cfg(feature = "ietf-ratelimit")]
+const H_RATELIMIT_LIMIT: u8 = 13;
+#[cfg(feature = "ietf-ratelimit")]
+const H_RATELIMIT: u8 = 16;
+#[cfg(feature = "ietf-ratelimit")]
+const H_RATELIMIT_POLICY: u8 = 17;
 const H_NONE: u8 = u8::MAX;
 const ALL_NAMES: u32 = (1 << NAMES.len()) - 1;
 
@@ -340,8 +361,8 @@ enum St {
 ///
 /// `N` is the buffer for the field values it reads (default 256 bytes; the
 /// `Bearer` challenge texts stay in it after the head is complete). State is
-/// `N` plus 168 bytes on 32- and 64-bit targets (424 bytes for `N = 256`),
-/// fixed.
+/// `N` plus 168 bytes on 32- and 64-bit targets (424 bytes for `N = 256`;
+/// 32 bytes less without the `ietf-ratelimit` feature), fixed.
 ///
 /// ```
 /// use fieldauth::http::{BodyReader, HeadParser};
@@ -389,8 +410,10 @@ pub struct HeadParser<const N: usize = 256> {
     /// A `Transfer-Encoding` line was seen.
     te: bool,
     /// `remaining`/`reset` came from the structured `RateLimit` field.
+    #[cfg(feature = "ietf-ratelimit")]
     sf_remaining: bool,
     /// `limit`/`window` came from the structured `RateLimit-Policy` field.
+    #[cfg(feature = "ietf-ratelimit")]
     sf_limit: bool,
 }
 
@@ -433,7 +456,9 @@ impl<const N: usize> HeadParser<N> {
             http10: false,
             keep_alive: false,
             te: false,
+            #[cfg(feature = "ietf-ratelimit")]
             sf_remaining: false,
+            #[cfg(feature = "ietf-ratelimit")]
             sf_limit: false,
         }
     }
@@ -722,6 +747,7 @@ impl<const N: usize> HeadParser<N> {
                 }
             }
             H_WWW_AUTHENTICATE => self.www_authenticate(start, start.saturating_add(v.len())),
+            #[cfg(feature = "ietf-ratelimit")]
             H_RATELIMIT | H_RATELIMIT_POLICY => {
                 let rl = &mut head.rate_limit;
                 let (keys, seen, a, b) = if h == H_RATELIMIT {
@@ -750,30 +776,43 @@ impl<const N: usize> HeadParser<N> {
                 let first = v.split(|&b| b == b',' || b == b';').next();
                 let n = dec(trim(first.unwrap_or_default()));
                 let n32 = n.and_then(|n| u32::try_from(n).ok());
-                let ietf = h >= H_RATELIMIT_LIMIT;
-                let (x, rl) = (&mut head.x_rate_limit, &mut head.rate_limit);
-                let mut unused = None;
-                // Structured-field values take precedence over the older ones.
-                let slot = match (ietf, h.wrapping_sub(H_X_RATELIMIT_LIMIT) % 3) {
-                    (false, 0) => &mut x.limit,
-                    (false, 1) => &mut x.remaining,
-                    (false, _) => {
-                        x.reset = n;
-                        &mut unused
-                    }
-                    (true, 0) if !self.sf_limit => &mut rl.limit,
-                    (true, 1) if !self.sf_remaining => &mut rl.remaining,
-                    (true, 2) if !self.sf_remaining => &mut rl.reset,
-                    _ => &mut unused,
-                };
-                *slot = n32;
-                let reset = !ietf && h.wrapping_sub(H_X_RATELIMIT_LIMIT) % 3 == 2;
-                if !(if reset { n.is_some() } else { n32.is_some() }) {
-                    flag = if ietf {
-                        ResponseHead::MALFORMED_RATE_LIMIT
-                    } else {
-                        ResponseHead::MALFORMED_X_RATE_LIMIT
+                // 0: limit, 1: remaining, 2: reset.
+                let which = h.wrapping_sub(H_X_RATELIMIT_LIMIT) % 3;
+                #[cfg(feature = "ietf-ratelimit")]
+                if h >= H_RATELIMIT_LIMIT {
+                    // Structured-field values take precedence over these.
+                    let rl = &mut head.rate_limit;
+                    let slot = match which {
+                        0 if !self.sf_limit => Some(&mut rl.limit),
+                        1 if !self.sf_remaining => Some(&mut rl.remaining),
+                        2 if !self.sf_remaining => Some(&mut rl.reset),
+                        _ => None,
                     };
+                    if let Some(slot) = slot {
+                        *slot = n32;
+                    }
+                    if n32.is_none() {
+                        self.head.malformed |= ResponseHead::MALFORMED_RATE_LIMIT;
+                    }
+                    return Ok(());
+                }
+                let x = &mut head.x_rate_limit;
+                let ok = match which {
+                    0 => {
+                        x.limit = n32;
+                        n32.is_some()
+                    }
+                    1 => {
+                        x.remaining = n32;
+                        n32.is_some()
+                    }
+                    _ => {
+                        x.reset = n;
+                        n.is_some()
+                    }
+                };
+                if !ok {
+                    flag = ResponseHead::MALFORMED_X_RATE_LIMIT;
                 }
             }
         }
@@ -902,13 +941,7 @@ fn trim(s: &[u8]) -> &[u8] {
     s.get(start..end).unwrap_or_default()
 }
 
-/// A whole value of decimal digits (at least one) fitting 64 bits.
-fn dec(s: &[u8]) -> Option<u64> {
-    let mut c = Cur(s);
-    let n = c.digits()?;
-    c.0.is_empty().then_some(n)
-}
-
+#[cfg(feature = "ietf-ratelimit")]
 fn dec32(s: &[u8]) -> Option<u32> {
     u32::try_from(dec(s)?).ok()
 }
@@ -967,18 +1000,6 @@ impl<'a> Cur<'a> {
         self.take_while(is_ows);
     }
 
-    /// Decimal digits (at least one) fitting 64 bits.
-    fn digits(&mut self) -> Option<u64> {
-        let d = self.take_while(|b| b.is_ascii_digit());
-        if d.is_empty() {
-            return None;
-        }
-        d.iter().try_fold(0u64, |acc, &b| {
-            acc.checked_mul(10)?
-                .checked_add(u64::from(b.wrapping_sub(b'0')))
-        })
-    }
-
     /// Skips to the next `,` (not consuming it).
     fn skip_item(&mut self) {
         self.take_while(|b| b != b',');
@@ -998,6 +1019,7 @@ impl<'a> Cur<'a> {
     }
 }
 
+#[cfg(feature = "ietf-ratelimit")]
 /// Reads a structured-field list (RFC 8941) of items with parameters, such as
 /// `"default";r=50;t=30, "burst";r=5;t=1`: of the items whose parameter
 /// `keys[0]` is an integer, keeps in `best` the one with the smallest (if

@@ -25,8 +25,9 @@ pub(crate) struct Number {
     /// A leading minus sign.
     pub negative: bool,
     /// The integer value if the number is an integer (no fraction or exponent
-    /// part) that fits in a `u64`; `None` otherwise.
-    pub integer: Option<u64>,
+    /// part) that fits in a `u32` (every number fieldauth reads is far
+    /// smaller); `None` otherwise.
+    pub integer: Option<u32>,
 }
 
 /// A JSON literal delivered to a sink.
@@ -63,8 +64,6 @@ pub(crate) trait Sink {
 enum St {
     /// Before the top-level value (whitespace, optional BOM).
     Start,
-    Bom1,
-    Bom2,
     /// After `{`: a key or `}`.
     ObjOpen,
     /// After `,` in an object: a key.
@@ -83,13 +82,10 @@ enum St {
     Esc,
     /// Inside `\uXXXX`.
     Hex,
-    /// After a high surrogate escape: expecting `\`.
-    LowBackslash,
-    /// After a high surrogate escape and `\`: expecting `u`.
-    LowU,
     /// Inside a number.
     Num,
-    /// Inside `true`, `false` or `null`.
+    /// Inside a fixed sequence ([`SEQUENCES`]): `true`, `false`, `null`, the
+    /// byte-order mark, or the `\u` of a low surrogate.
     Lit,
     /// After the top-level object: only whitespace.
     Done,
@@ -107,7 +103,19 @@ const N_E: u8 = 5; // after 'e' / 'E'
 const N_ESIGN: u8 = 6; // after exponent sign
 const N_EXP: u8 = 7; // in exponent digits
 
-const LITERALS: [&[u8]; 3] = [b"true", b"false", b"null"];
+/// Fixed byte sequences read one byte at a time in [`St::Lit`]: the three
+/// literals, the UTF-8 byte-order mark, and the `\u` that must follow a high
+/// surrogate escape.
+const SEQUENCES: [&[u8]; 5] = [b"true", b"false", b"null", b"\xef\xbb\xbf", b"\\u"];
+const SEQ_BOM: u8 = 3;
+const SEQ_LOW_SURROGATE: u8 = 4;
+
+/// The one-character escapes (after `\`) and what they stand for.
+const ESCAPES: &[u8; 8] = b"\"\\/bfnrt";
+const UNESCAPED: &[u8; 8] = b"\"\\/\x08\x0c\n\r\t";
+
+/// The length marker of the first byte of an `n`-byte UTF-8 sequence.
+const UTF8_LEAD: [u8; 5] = [0, 0, 0xc0, 0xe0, 0xf0];
 
 /// Longest member name the key table may contain.
 pub(crate) const KEY_MAX: usize = 32;
@@ -140,7 +148,7 @@ pub(crate) struct Scanner {
     num_neg: bool,
     num_int: bool,
     num_overflow: bool,
-    num_acc: u64,
+    num_acc: u32,
     lit: u8,
     lit_pos: u8,
 }
@@ -156,8 +164,13 @@ const fn is_special(b: u8) -> bool {
     b < 0x20 || b >= 0x7f || b == b'"' || b == b'\\'
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
+/// The machine word the SWAR scans use: 8 bytes on 64-bit hosts, 4 on
+/// Cortex-M (64-bit arithmetic there would double the code for no speed).
+type Word = usize;
+/// Bytes per [`Word`].
+const W: usize = core::mem::size_of::<Word>();
+const LO: Word = Word::MAX / 0xff;
+const HI: Word = LO << 7;
 
 /// High bit set in every byte of `v` (little-endian) that is special (see
 /// [`is_special`]). Borrows and carries only ever flag bytes *above* a
@@ -167,9 +180,9 @@ const HI: u64 = 0x8080_8080_8080_8080;
 /// - `(v ^ c) - 0x01` flags bytes equal to `c`, and otherwise only bytes at or
 ///   above 0x80, which the first two lines flag anyway.
 #[inline(always)]
-const fn special_mask(v: u64) -> u64 {
-    let q = v ^ LO.wrapping_mul(b'"' as u64);
-    let bs = v ^ LO.wrapping_mul(b'\\' as u64);
+const fn special_mask(v: Word) -> Word {
+    let q = v ^ LO.wrapping_mul(b'"' as Word);
+    let bs = v ^ LO.wrapping_mul(b'\\' as Word);
     (v.wrapping_sub(LO.wrapping_mul(0x20))
         | v.wrapping_add(LO)
         | q.wrapping_sub(LO)
@@ -178,32 +191,32 @@ const fn special_mask(v: u64) -> u64 {
 }
 
 #[inline(always)]
-fn word(c: &[u8]) -> u64 {
-    match <[u8; 8]>::try_from(c) {
-        Ok(a) => u64::from_le_bytes(a),
-        // Not reached for 8-byte inputs; a quote makes the caller stop.
-        Err(_) => LO.wrapping_mul(u64::from(b'"')),
+fn word(c: &[u8]) -> Word {
+    match <[u8; W]>::try_from(c) {
+        Ok(a) => Word::from_le_bytes(a),
+        // Not reached for W-byte inputs; a quote makes the caller stop.
+        Err(_) => LO.wrapping_mul(Word::from(b'"')),
     }
 }
 
 /// Length of the leading run of `s` that is plain string content: printable
-/// ASCII (0x20–0x7E) other than `"` and `\`. Sixteen bytes at a time.
+/// ASCII (0x20–0x7E) other than `"` and `\`. Two words at a time.
 #[inline]
 fn plain_run(s: &[u8]) -> usize {
     let mut n = 0usize;
-    let mut blocks = s.chunks_exact(16);
+    let mut blocks = s.chunks_exact(2 * W);
     for c in &mut blocks {
-        let (a, b) = c.split_at(8);
+        let (a, b) = c.split_at(W);
         let (ma, mb) = (special_mask(word(a)), special_mask(word(b)));
         if ma | mb != 0 {
             let off = if ma != 0 {
                 ma.trailing_zeros() / 8
             } else {
-                (mb.trailing_zeros() / 8).wrapping_add(8)
+                (mb.trailing_zeros() / 8).wrapping_add(W as u32)
             };
             return n.saturating_add(off as usize);
         }
-        n = n.saturating_add(16);
+        n = n.saturating_add(2 * W);
     }
     for &b in blocks.remainder() {
         if is_special(b) {
@@ -225,16 +238,21 @@ fn lookup(
         .map(|&(_, m)| m)
 }
 
-/// Equality of two equally long short byte strings, a word at a time.
+/// Equality of two equally long short byte strings, a word at a time: the
+/// whole words, then the last word (overlapping), so no byte-wise tail.
 #[inline]
 fn same(a: &[u8], b: &[u8]) -> bool {
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let Some(last) = a.len().checked_sub(W) else {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    };
+    let (mut x, mut y) = (a.chunks_exact(W), b.chunks_exact(W));
     for (p, q) in (&mut x).zip(&mut y) {
         if word(p) != word(q) {
             return false;
         }
     }
-    x.remainder() == y.remainder()
+    let (p, q) = (a.get(last..), b.get(last..));
+    word(p.unwrap_or_default()) == word(q.unwrap_or_default())
 }
 
 impl Scanner {
@@ -383,14 +401,26 @@ impl Scanner {
         }
     }
 
+    /// Delivers the UTF-8 encoding of `cp`, a scalar value (surrogate pairs
+    /// are joined by the caller, lone surrogates rejected). The string is
+    /// already marked as not plain: it used an escape.
     fn emit_char(&mut self, cp: u32, sink: &mut impl Sink) -> Result<()> {
+        let n = match cp {
+            0..=0x7f => 1,
+            0x80..=0x7ff => 2,
+            0x800..=0xffff => 3,
+            _ => 4,
+        };
         let mut tmp = [0u8; 4];
-        let n = char::from_u32(cp).map_or(0, |c| c.encode_utf8(&mut tmp).len());
-        let part = tmp.get(..n).unwrap_or(&[]);
-        if !part.iter().all(|b| (0x20..0x7f).contains(b)) {
-            self.plain = false;
+        let mut rest = cp;
+        for slot in tmp.iter_mut().take(n).skip(1).rev() {
+            *slot = 0x80 | (rest & 0x3f) as u8;
+            rest >>= 6;
         }
-        self.str_bytes(part, sink)
+        if let (Some(first), Some(&lead)) = (tmp.first_mut(), UTF8_LEAD.get(n)) {
+            *first = lead | rest as u8;
+        }
+        self.str_bytes(tmp.get(..n).unwrap_or(&[]), sink)
     }
 
     fn number_done(&mut self, sink: &mut impl Sink, at: usize) -> Result<()> {
@@ -443,7 +473,7 @@ impl Scanner {
                     b'-' => N_MINUS,
                     b'0' => N_ZERO,
                     _ => {
-                        self.num_acc = u64::from(b.wrapping_sub(b'0'));
+                        self.num_acc = u32::from(b.wrapping_sub(b'0'));
                         N_INT
                     }
                 };
@@ -495,21 +525,27 @@ impl Scanner {
                 break;
             }
             self.plain = false;
-            let (need, lo, hi) = match b {
-                // DEL: valid JSON, but not printable.
-                0x7f => (0, 0, 0),
-                0xc2..=0xdf => (1, 0x80, 0xbf),
-                0xe0 => (2, 0xa0, 0xbf),
-                0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
-                0xed => (2, 0x80, 0x9f),
-                0xf0 => (3, 0x90, 0xbf),
-                0xf1..=0xf3 => (3, 0x80, 0xbf),
-                0xf4 => (3, 0x80, 0x8f),
+            // Continuation bytes needed; DEL (valid JSON, but not
+            // printable) needs none.
+            self.utf8_need = match b {
+                0x7f => 0,
+                0xc2..=0xdf => 1,
+                0xe0..=0xef => 2,
+                0xf0..=0xf4 => 3,
                 _ => return Err(self.err(JsonError::InvalidUtf8, i)),
             };
-            self.utf8_need = need;
-            self.utf8_lo = lo;
-            self.utf8_hi = hi;
+            // The range of the first continuation byte (RFC 3629 §4): no
+            // overlong forms, surrogates or code points past U+10FFFF.
+            self.utf8_lo = match b {
+                0xe0 => 0xa0,
+                0xf0 => 0x90,
+                _ => 0x80,
+            };
+            self.utf8_hi = match b {
+                0xed => 0x9f,
+                0xf4 => 0x8f,
+                _ => 0xbf,
+            };
             i = i.saturating_add(1);
         }
         Ok(i)
@@ -564,7 +600,7 @@ impl Scanner {
                             if !b.is_ascii_digit() {
                                 break;
                             }
-                            let d = u64::from(b.wrapping_sub(b'0'));
+                            let d = u32::from(b.wrapping_sub(b'0'));
                             match self.num_acc.checked_mul(10).and_then(|v| v.checked_add(d)) {
                                 Some(v) => self.num_acc = v,
                                 None => self.num_overflow = true,
@@ -579,7 +615,7 @@ impl Scanner {
                     let next = match (self.num_st, b) {
                         (N_MINUS, b'0') => Some(N_ZERO),
                         (N_MINUS, b'1'..=b'9') => {
-                            self.num_acc = u64::from(b.wrapping_sub(b'0'));
+                            self.num_acc = u32::from(b.wrapping_sub(b'0'));
                             Some(N_INT)
                         }
                         (N_ZERO | N_INT, b'.') => Some(N_DOT),
@@ -601,7 +637,7 @@ impl Scanner {
                         None => self.number_done(sink, i)?,
                     }
                 }
-                St::Esc | St::Hex | St::LowBackslash | St::LowU | St::Lit | St::Bom1 | St::Bom2 => {
+                St::Esc | St::Hex | St::Lit => {
                     let Some(&b) = chunk.get(i) else {
                         return Ok(());
                     };
@@ -669,7 +705,11 @@ impl Scanner {
                     self.push(false, at)?;
                     self.st = St::ObjOpen;
                 }
-                0xef if self.offset == 0 && at == 0 => self.st = St::Bom1,
+                0xef if self.offset == 0 && at == 0 => {
+                    self.st = St::Lit;
+                    self.lit = SEQ_BOM;
+                    self.lit_pos = 1;
+                }
                 b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
                     return Err(self.err(JsonError::NotAnObject, at))
                 }
@@ -721,36 +761,17 @@ impl Scanner {
     /// One byte of an escape sequence, a literal or a byte-order mark.
     fn escape_or_literal(&mut self, b: u8, sink: &mut impl Sink, at: usize) -> Result<()> {
         match self.st {
-            St::Bom1 | St::Bom2 => {
-                let expected = if self.st == St::Bom1 { 0xbb } else { 0xbf };
-                if b != expected {
-                    self.st = St::Failed;
-                    return Err(Error::Response(ResponseError::NotJson));
-                }
-                self.st = if self.st == St::Bom1 {
-                    St::Bom2
-                } else {
-                    St::Start
-                };
-            }
             St::Esc => {
-                let out = match b {
-                    b'"' => b'"',
-                    b'\\' => b'\\',
-                    b'/' => b'/',
-                    b'b' => 0x08,
-                    b'f' => 0x0c,
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'u' => {
-                        self.st = St::Hex;
-                        self.esc_acc = 0;
-                        self.esc_n = 0;
-                        return Ok(());
-                    }
-                    _ => return Err(self.err(JsonError::InvalidEscape, at)),
+                if b == b'u' {
+                    self.st = St::Hex;
+                    self.esc_acc = 0;
+                    self.esc_n = 0;
+                    return Ok(());
+                }
+                let Some(i) = ESCAPES.iter().position(|&e| e == b) else {
+                    return Err(self.err(JsonError::InvalidEscape, at));
                 };
+                let out = UNESCAPED.get(i).copied().unwrap_or(b);
                 self.st = St::Str;
                 self.str_bytes(&[out], sink)?;
             }
@@ -768,7 +789,9 @@ impl Scanner {
                     match (self.high, u) {
                         (0, 0xd800..=0xdbff) => {
                             self.high = u;
-                            self.st = St::LowBackslash;
+                            self.st = St::Lit;
+                            self.lit = SEQ_LOW_SURROGATE;
+                            self.lit_pos = 0;
                         }
                         (0, 0xdc00..=0xdfff) => return Err(self.err(JsonError::InvalidEscape, at)),
                         (0, _) => {
@@ -787,38 +810,38 @@ impl Scanner {
                     }
                 }
             }
-            St::LowBackslash | St::LowU => {
-                let expected = if self.st == St::LowBackslash {
-                    b'\\'
-                } else {
-                    b'u'
-                };
-                if b != expected {
-                    return Err(self.err(JsonError::InvalidEscape, at));
-                }
-                if self.st == St::LowBackslash {
-                    self.st = St::LowU;
-                } else {
-                    self.st = St::Hex;
-                    self.esc_acc = 0;
-                    self.esc_n = 0;
-                }
-            }
             St::Lit => {
-                let word = LITERALS.get(usize::from(self.lit)).copied().unwrap_or(b"");
-                if word.get(usize::from(self.lit_pos)) != Some(&b) {
-                    return Err(self.err(JsonError::Syntax, at));
+                let seq = SEQUENCES.get(usize::from(self.lit)).copied().unwrap_or(b"");
+                if seq.get(usize::from(self.lit_pos)) != Some(&b) {
+                    return Err(match self.lit {
+                        SEQ_BOM => {
+                            self.st = St::Failed;
+                            Error::Response(ResponseError::NotJson)
+                        }
+                        SEQ_LOW_SURROGATE => self.err(JsonError::InvalidEscape, at),
+                        _ => self.err(JsonError::Syntax, at),
+                    });
                 }
                 self.lit_pos = self.lit_pos.saturating_add(1);
-                if usize::from(self.lit_pos) == word.len() {
-                    if self.emitting() {
-                        sink.literal(match self.lit {
-                            0 => Literal::True,
-                            1 => Literal::False,
-                            _ => Literal::Null,
-                        })?;
+                if usize::from(self.lit_pos) == seq.len() {
+                    match self.lit {
+                        SEQ_BOM => self.st = St::Start,
+                        SEQ_LOW_SURROGATE => {
+                            self.st = St::Hex;
+                            self.esc_acc = 0;
+                            self.esc_n = 0;
+                        }
+                        lit => {
+                            if self.emitting() {
+                                sink.literal(match lit {
+                                    0 => Literal::True,
+                                    1 => Literal::False,
+                                    _ => Literal::Null,
+                                })?;
+                            }
+                            self.value_done();
+                        }
                     }
-                    self.value_done();
                 }
             }
             _ => return Err(Error::WrongState),
@@ -1005,6 +1028,66 @@ mod tests {
         ok.extend(core::iter::repeat_n(b']', 30));
         ok.push(b'}');
         assert!(scan(&ok, 5).is_ok());
+    }
+
+    #[test]
+    fn utf8_validation_matches_core() {
+        // Every pair of leading bytes, completed with continuation bytes.
+        for a in 0x80..=0xffu8 {
+            for b in 0..=0xffu8 {
+                for tail in [&[][..], &[0x80], &[0x80, 0xbf]] {
+                    let mut text = std::vec![a, b];
+                    text.extend_from_slice(tail);
+                    let mut input = Vec::from(&br#"{"access_token":""#[..]);
+                    input.extend_from_slice(&text);
+                    input.extend_from_slice(br#""}"#);
+                    let want = core::str::from_utf8(&text).is_ok();
+                    let got = scan(&input, input.len());
+                    assert_eq!(got.is_ok(), want, "{text:x?}");
+                    if !want {
+                        assert!(
+                            matches!(
+                                got,
+                                Err(Error::Json {
+                                    kind: JsonError::InvalidUtf8 | JsonError::ControlCharacter,
+                                    ..
+                                })
+                            ) || b == b'"'
+                                || b == b'\\',
+                            "{text:x?}: {got:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_simple_escape() {
+        let ev = scan_all(br#"{"access_token": "\"\\\/\b\f\n\r\t"}"#).unwrap();
+        assert_eq!(ev[1], "str \"\\/\u{8}\u{c}\n\r\t");
+    }
+
+    #[test]
+    fn unicode_escapes_encode_every_length() {
+        let ev = scan_all(
+            br#"{"access_token": "\u0000\u007f\u0080\u07ff\u0800\u20ac\uffff\ud800\udc00\udbff\udfff"}"#,
+        )
+        .unwrap();
+        let want: String = [
+            '\0',
+            '\u{7f}',
+            '\u{80}',
+            '\u{7ff}',
+            '\u{800}',
+            '€',
+            '\u{ffff}',
+            '\u{10000}',
+            '\u{10ffff}',
+        ]
+        .iter()
+        .collect();
+        assert_eq!(ev[1], std::format!("str {want}"));
     }
 
     #[test]

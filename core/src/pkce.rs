@@ -1,17 +1,27 @@
 //! PKCE (RFC 7636), the `state` parameter, and the authorization URL
 //! (RFC 6749 §4.1.1).
 //!
+//! PKCE ([`CodeVerifier`], [`Challenge`], [`ChallengeMethod`] and
+//! [`AuthorizationRequest::pkce`]) needs the `pkce` feature (on by default).
+//!
 //! The core has no random number generator: the caller supplies random bytes
 //! from the platform's CSPRNG (a hardware TRNG on the device).
 
 use core::fmt;
 
+#[cfg(feature = "pkce")]
 use zeroize::Zeroize;
 
 use crate::error::{Error, Field, InputError, Result};
 use crate::request::write_into;
 use crate::url::{query_sep, Url};
+#[cfg(feature = "pkce")]
+use crate::write::{byte_set, in_set, ByteSet};
 use crate::write::{check_param, Alphabet, Base64, Writer};
+
+/// RFC 3986 `unreserved`: the characters of a code verifier.
+#[cfg(feature = "pkce")]
+const UNRESERVED: ByteSet = byte_set(b"-._~");
 
 /// Base64url-encodes `random` (unpadded) into `out`; returns the length.
 fn encode_random(random: &[u8], out: &mut [u8]) -> usize {
@@ -22,32 +32,37 @@ fn encode_random(random: &[u8], out: &mut [u8]) -> usize {
     w.len()
 }
 
-/// SHA-256 of a message of at most 183 bytes (a verifier has at most 128):
-/// FIPS 180-4 padding into at most three blocks, then the raw compression
-/// function (the `Digest` API's block buffer keeps a panic path).
+#[cfg(feature = "pkce")]
+/// SHA-256 of a short message (a verifier has at most 128 bytes): the raw
+/// compression function over the message and its FIPS 180-4 padding,
+/// produced one byte at a time (the `Digest` API's block buffer keeps a
+/// panic path).
 fn sha256(msg: &[u8]) -> [u8; 32] {
-    let mut blocks = [[0u8; 64]; 3];
-    for (d, b) in blocks
-        .as_flattened_mut()
-        .iter_mut()
-        .zip(msg.iter().chain(&[0x80]))
-    {
-        *d = *b;
-    }
-    // Blocks used: message, 0x80 and the 8-byte length, rounded up.
-    let n = msg.len().saturating_add(72) / 64;
-    let bits = (msg.len() as u64).wrapping_mul(8).to_be_bytes();
-    if let Some(last) = blocks.get_mut(n.saturating_sub(1)) {
-        for (d, b) in last.iter_mut().skip(56).zip(bits) {
-            *d = b;
-        }
-    }
+    let len = msg.len();
+    let bits = (len as u64).wrapping_mul(8).to_be_bytes();
+    // Message, 0x80 and the 8-byte length, rounded up to whole blocks.
+    let total = len.saturating_add(72) & !63;
     let mut state: [u32; 8] = [
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
         0x5be0cd19,
     ];
-    for block in blocks.iter().take(n) {
-        sha2::compress256(&mut state, &[(*block).into()]);
+    let mut block = [0u8; 64];
+    for i in 0..total {
+        let b = match msg.get(i) {
+            Some(&b) => b,
+            None if i == len => 0x80,
+            // The length in the last 8 bytes, zeros before it.
+            None => bits
+                .get(i.wrapping_add(8).wrapping_sub(total))
+                .copied()
+                .unwrap_or(0),
+        };
+        if let Some(slot) = block.get_mut(i & 63) {
+            *slot = b;
+        }
+        if i & 63 == 63 {
+            sha2::compress256(&mut state, &[block.into()]);
+        }
     }
     let mut out = [0u8; 32];
     for (d, w) in out.chunks_exact_mut(4).zip(state) {
@@ -77,6 +92,7 @@ fn ascii(bytes: &[u8], len: u8) -> &str {
         .unwrap_or("")
 }
 
+#[cfg(feature = "pkce")]
 /// A PKCE code verifier: 43 to 128 characters of `[A-Za-z0-9-._~]`
 /// (RFC 7636 §4.1).
 ///
@@ -88,6 +104,7 @@ pub struct CodeVerifier {
     len: u8,
 }
 
+#[cfg(feature = "pkce")]
 impl CodeVerifier {
     /// A verifier from 32 to 96 random bytes, base64url-encoded without
     /// padding: 32 bytes (the RFC 7636 recommendation) give 43 characters,
@@ -120,10 +137,7 @@ impl CodeVerifier {
         if s.len() > 128 {
             return Err(e(InputError::TooLong));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-        {
+        if !s.bytes().all(|b| in_set(&UNRESERVED, b)) {
             return Err(e(InputError::InvalidCharacter));
         }
         let mut v = CodeVerifier {
@@ -158,6 +172,7 @@ impl CodeVerifier {
     }
 }
 
+#[cfg(feature = "pkce")]
 impl Drop for CodeVerifier {
     fn drop(&mut self) {
         self.bytes.zeroize();
@@ -165,6 +180,7 @@ impl Drop for CodeVerifier {
     }
 }
 
+#[cfg(feature = "pkce")]
 impl fmt::Debug for CodeVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CodeVerifier")
@@ -174,12 +190,14 @@ impl fmt::Debug for CodeVerifier {
     }
 }
 
+#[cfg(feature = "pkce")]
 /// An S256 code challenge: 43 base64url characters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Challenge {
     bytes: [u8; 43],
 }
 
+#[cfg(feature = "pkce")]
 impl Challenge {
     /// The challenge text.
     pub fn as_str(&self) -> &str {
@@ -187,12 +205,14 @@ impl Challenge {
     }
 }
 
+#[cfg(feature = "pkce")]
 impl fmt::Debug for Challenge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Challenge").field(&self.as_str()).finish()
     }
 }
 
+#[cfg(feature = "pkce")]
 /// The `code_challenge_method`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChallengeMethod {
@@ -203,6 +223,7 @@ pub enum ChallengeMethod {
     Plain,
 }
 
+#[cfg(feature = "pkce")]
 impl ChallengeMethod {
     /// The parameter value: `S256` or `plain`.
     pub const fn as_str(self) -> &'static str {
@@ -284,6 +305,7 @@ pub struct AuthorizationRequest<'a> {
     /// `state` (e.g. [`State::as_str`]).
     pub state: Option<&'a str>,
     /// PKCE: the verifier (kept for the token request) and the method.
+    #[cfg(feature = "pkce")]
     pub pkce: Option<(&'a CodeVerifier, ChallengeMethod)>,
     /// Allow a plain `http` endpoint on a non-loopback host.
     pub allow_insecure: bool,
@@ -299,6 +321,7 @@ impl<'a> AuthorizationRequest<'a> {
             redirect_uri: None,
             scope: None,
             state: None,
+            #[cfg(feature = "pkce")]
             pkce: None,
             allow_insecure: false,
         }
@@ -343,6 +366,7 @@ impl<'a> AuthorizationRequest<'a> {
                 w.str("&state=");
                 w.form(s.as_bytes());
             }
+            #[cfg(feature = "pkce")]
             if let Some((v, method)) = self.pkce {
                 w.str("&code_challenge=");
                 v.write_challenge(method, w);
@@ -357,15 +381,18 @@ impl<'a> AuthorizationRequest<'a> {
 mod tests {
     extern crate std;
     use super::*;
-    use std::format;
-    use std::string::{String, ToString};
+    use std::string::String;
+    #[cfg(feature = "pkce")]
+    use std::{format, string::ToString};
 
+    #[cfg(feature = "pkce")]
     const RFC7636_RANDOM: [u8; 32] = [
         116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37,
         77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
     ];
 
     #[test]
+    #[cfg(feature = "pkce")]
     fn rfc7636_appendix_b() {
         let v = CodeVerifier::from_random(&RFC7636_RANDOM).unwrap();
         assert_eq!(v.as_str(), "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
@@ -378,6 +405,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "pkce")]
     fn verifier_lengths_and_characters() {
         use base64::Engine;
         for n in 32..=96usize {
@@ -451,6 +479,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "pkce")]
     fn debug_hides_secrets() {
         let v = CodeVerifier::from_random(&RFC7636_RANDOM).unwrap();
         let s = State::from_random(&[0xfb; 16]).unwrap();
@@ -487,10 +516,24 @@ mod tests {
             write(&a),
             "https://api.fentu.io/oauth/authorize?client_id=YOUR_CLIENT_ID&redirect_uri=YOUR_REDIRECT&scope=read%3Awork-orders+write%3Awork-orders&response_type=code"
         );
-        let v = CodeVerifier::from_random(&RFC7636_RANDOM).unwrap();
         let s = State::from_random(&[0xfb; 16]).unwrap();
         a.state = Some(s.as_str());
-        a.pkce = Some((&v, ChallengeMethod::S256));
+        a.redirect_uri = Some("http://127.0.0.1:8765/cb");
+        assert_eq!(
+            write(&a),
+            "https://api.fentu.io/oauth/authorize?client_id=YOUR_CLIENT_ID&redirect_uri=http%3A%2F%2F127.0.0.1%3A8765%2Fcb&scope=read%3Awork-orders+write%3Awork-orders&response_type=code&state=-_v7-_v7-_v7-_v7-_v7-w"
+        );
+        #[cfg(feature = "pkce")]
+        fentu_authorize_url_pkce(a);
+    }
+
+    #[cfg(feature = "pkce")]
+    fn fentu_authorize_url_pkce(a: AuthorizationRequest<'_>) {
+        let v = CodeVerifier::from_random(&RFC7636_RANDOM).unwrap();
+        let mut a = AuthorizationRequest {
+            pkce: Some((&v, ChallengeMethod::S256)),
+            ..a
+        };
         a.redirect_uri = Some("http://127.0.0.1:8765/cb");
         assert_eq!(
             write(&a),

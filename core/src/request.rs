@@ -34,8 +34,10 @@
 use core::fmt;
 
 use crate::error::{Error, Field, InputError, Result};
-use crate::url::Url;
-use crate::write::{check_header_value, check_param, check_token, Alphabet, Base64, Writer};
+use crate::url::{split_once_byte, Url};
+use crate::write::{check_header_value, check_param, check_token, Writer};
+#[cfg(feature = "basic-auth")]
+use crate::write::{Alphabet, Base64};
 
 /// Most extra headers a [`Client`] may configure.
 pub const MAX_EXTRA_HEADERS: usize = 6;
@@ -70,6 +72,8 @@ pub enum ClientAuth {
     Body,
     /// `client_secret_basic`: `Authorization: Basic
     /// base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+    /// Needs the `basic-auth` feature (on by default).
+    #[cfg(feature = "basic-auth")]
     Basic,
     /// Public client: `client_id` in the body, no secret.
     None,
@@ -220,14 +224,18 @@ pub enum Grant<'a> {
         code_verifier: Option<&'a str>,
     },
     /// Device access token poll (RFC 8628 §3.4):
-    /// `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
+    /// `grant_type=urn:ietf:params:oauth:grant-type:device_code`. Needs the
+    /// `device-flow` feature (on by default).
+    #[cfg(feature = "device-flow")]
     DeviceCode {
         /// The `device_code` from the device authorization response.
         device_code: &'a str,
     },
     /// Device authorization request (RFC 8628 §3.1), to the device
     /// authorization endpoint ([`Client::request_to`]): client authentication
-    /// and `scope`, no `grant_type`.
+    /// and `scope`, no `grant_type`. Needs the `device-flow` feature (on by
+    /// default).
+    #[cfg(feature = "device-flow")]
     DeviceAuthorization,
     /// Token revocation (RFC 7009 §2.1), to the revocation endpoint:
     /// `token`, optional `token_type_hint`, client authentication as configured.
@@ -253,7 +261,9 @@ impl fmt::Debug for Grant<'_> {
             Grant::Login { .. } => "Login { <redacted> }",
             Grant::RefreshToken { .. } => "RefreshToken { <redacted> }",
             Grant::AuthorizationCode { .. } => "AuthorizationCode { <redacted> }",
+            #[cfg(feature = "device-flow")]
             Grant::DeviceCode { .. } => "DeviceCode { <redacted> }",
+            #[cfg(feature = "device-flow")]
             Grant::DeviceAuthorization => "DeviceAuthorization",
             Grant::Revoke { .. } => "Revoke { <redacted> }",
             Grant::RevokeBearer { .. } => "RevokeBearer { <redacted> }",
@@ -282,14 +292,11 @@ pub(crate) fn check_header_name(name: &str) -> Result<()> {
 
 /// Runs `f` over a writer on `buf`; on any error (too small) zeroes `buf` so
 /// no partial output remains.
+#[inline(always)]
 pub(crate) fn write_into(buf: &mut [u8], f: impl FnOnce(&mut Writer<'_>)) -> Result<usize> {
-    let mut w = Writer::new(&mut *buf);
+    let mut w = Writer::new(buf);
     f(&mut w);
-    let r = w.finish();
-    if r.is_err() {
-        buf.fill(0);
-    }
-    r
+    w.finish_or_wipe()
 }
 
 /// The body parameters of a request, in order (`grant_type` first), and the
@@ -301,6 +308,14 @@ struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
+    const fn new() -> Self {
+        Params {
+            items: [("", ""); 9],
+            n: 0,
+            err: Ok(()),
+        }
+    }
+
     /// Adds a parameter, checking its value ([`check_param`]).
     fn push(&mut self, key: &'static str, value: &'a str, field: Field) {
         if self.err.is_ok() {
@@ -323,62 +338,18 @@ impl<'a> Params<'a> {
     }
 }
 
-/// Offsets of the pieces of a written request.
-struct Spans {
-    target: (usize, usize),
-    /// (name start, name end, value start, value end)
-    headers: [(usize, usize, usize, usize); MAX_HEADERS],
-    n: usize,
-    body: usize,
-}
-
-impl Spans {
-    fn new() -> Self {
-        Spans {
-            target: (0, 0),
-            headers: [(0, 0, 0, 0); MAX_HEADERS],
-            n: 0,
-            body: 0,
-        }
-    }
-}
-
-fn header_start(w: &mut Writer<'_>, name: &str) -> (usize, usize, usize) {
-    let a = w.len();
+/// Writes a header line.
+fn header(w: &mut Writer<'_>, name: &str, value: &str) {
     w.str(name);
-    let b = w.len();
     w.str(": ");
-    (a, b, w.len())
-}
-
-fn header_end(w: &mut Writer<'_>, sp: &mut Spans, (a, b, c): (usize, usize, usize)) {
-    if let Some(slot) = sp.headers.get_mut(sp.n) {
-        *slot = (a, b, c, w.len());
-        sp.n = sp.n.saturating_add(1);
-    }
+    w.str(value);
     w.str("\r\n");
 }
 
-fn header(w: &mut Writer<'_>, sp: &mut Spans, name: &str, value: &str) {
-    let h = header_start(w, name);
-    w.str(value);
-    header_end(w, sp, h);
-}
-
-/// Writes `n` in decimal. (`usize`, not `Writer::decimal`'s `u64`: 64-bit
-/// division would pull the compiler's software divide into 32-bit firmware.)
-fn decimal(w: &mut Writer<'_>, mut n: usize) {
-    let mut tmp = [0u8; 20];
-    let mut start = tmp.len();
-    for slot in tmp.iter_mut().rev() {
-        *slot = b'0'.wrapping_add((n % 10) as u8);
-        n /= 10;
-        start = start.saturating_sub(1);
-        if n == 0 {
-            break;
-        }
-    }
-    w.bytes(tmp.get(start..).unwrap_or(&[]));
+/// Splits off the first CRLF-terminated line of `s`: the line and the rest.
+fn next_line(s: &str) -> Option<(&str, &str)> {
+    let (line, rest) = split_once_byte(s, b'\n')?;
+    Some((line.get(..line.len().checked_sub(1)?)?, rest))
 }
 
 /// A request ready to be written: a [`Client`], an endpoint and a [`Grant`].
@@ -417,13 +388,12 @@ impl<'a> Request<'a> {
                 gt(p, "client_credentials");
                 scoped = true;
             }
-            Grant::Password { username, password } => {
-                gt(p, "password");
-                p.push("username", username, Field::Username);
-                p.push("password", password, Field::Password);
-                scoped = true;
-            }
-            Grant::Login { username, password } => {
+            Grant::Password { username, password } | Grant::Login { username, password } => {
+                // The login is the same pair without a grant type or scope.
+                scoped = matches!(self.grant, Grant::Password { .. });
+                if scoped {
+                    gt(p, "password");
+                }
                 p.push("username", username, Field::Username);
                 p.push("password", password, Field::Password);
             }
@@ -442,10 +412,12 @@ impl<'a> Request<'a> {
                 p.opt("redirect_uri", redirect_uri, Field::RedirectUri);
                 p.opt("code_verifier", code_verifier, Field::CodeVerifier);
             }
+            #[cfg(feature = "device-flow")]
             Grant::DeviceCode { device_code } => {
                 gt(p, "urn:ietf:params:oauth:grant-type:device_code");
                 p.push("device_code", device_code, Field::DeviceCode);
             }
+            #[cfg(feature = "device-flow")]
             Grant::DeviceAuthorization => scoped = true,
             Grant::Revoke { token, hint } => {
                 p.push("token", token, Field::Token);
@@ -460,6 +432,7 @@ impl<'a> Request<'a> {
         if self.uses_client() {
             // With Basic the id and secret are checked here and then
             // dropped from the body.
+            #[cfg(feature = "basic-auth")]
             let n = p.n;
             p.push("client_id", c.client_id, Field::ClientId);
             if c.auth != ClientAuth::None {
@@ -472,6 +445,7 @@ impl<'a> Request<'a> {
                     }
                 }
             }
+            #[cfg(feature = "basic-auth")]
             if c.auth == ClientAuth::Basic {
                 p.n = n;
             }
@@ -535,7 +509,7 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn emit(&self, w: &mut Writer<'_>, sp: &mut Spans, p: &Params<'_>) {
+    fn emit(&self, w: &mut Writer<'_>, p: &Params<'_>) {
         let c = self.client;
         let has_body = !matches!(self.grant, Grant::RevokeBearer { .. });
         let body_len = if has_body {
@@ -546,54 +520,41 @@ impl<'a> Request<'a> {
             0
         };
         w.str("POST ");
-        let t = w.len();
         self.endpoint.write_target(w);
-        sp.target = (t, w.len());
         w.str(" HTTP/1.1\r\n");
-        header(w, sp, "Host", self.endpoint.host_header());
+        header(w, "Host", self.endpoint.host_header());
         if has_body {
-            header(w, sp, "Content-Type", c.format.content_type());
+            header(w, "Content-Type", c.format.content_type());
         }
-        let h = header_start(w, "Content-Length");
-        decimal(w, body_len);
-        header_end(w, sp, h);
-        header(w, sp, "Accept", "application/json");
+        w.str("Content-Length: ");
+        w.decimal(body_len as u64);
+        w.str("\r\n");
+        header(w, "Accept", "application/json");
         if let Grant::RevokeBearer { token } = self.grant {
-            let h = header_start(w, "Authorization");
-            w.str("Bearer ");
+            w.str("Authorization: Bearer ");
             w.str(token);
-            header_end(w, sp, h);
-        } else if c.auth == ClientAuth::Basic && self.uses_client() {
-            let h = header_start(w, "Authorization");
-            w.str("Basic ");
+            w.str("\r\n");
+        }
+        #[cfg(feature = "basic-auth")]
+        if c.auth == ClientAuth::Basic && self.uses_client() {
+            w.str("Authorization: Basic ");
             let mut b = Base64::new(Alphabet::Standard);
             b.push_form(w, c.client_id.as_bytes());
             b.push(w, b':');
             b.push_form(w, c.client_secret.unwrap_or("").as_bytes());
             b.finish(w);
-            header_end(w, sp, h);
+            w.str("\r\n");
         }
         for &(name, value) in c.extra_headers {
-            header(w, sp, name, value);
+            header(w, name, value);
         }
         if let Some(ua) = c.user_agent {
-            header(w, sp, "User-Agent", ua);
+            header(w, "User-Agent", ua);
         }
         w.str("\r\n");
-        sp.body = w.len();
         if has_body {
             self.emit_body(w, p);
         }
-    }
-
-    fn write_spans(&self, buf: &mut [u8], sp: &mut Spans) -> Result<usize> {
-        let mut p = Params {
-            items: [("", ""); 9],
-            n: 0,
-            err: Ok(()),
-        };
-        self.prepare(&mut p)?;
-        write_into(buf, |w| self.emit(w, sp, &p))
     }
 
     /// Writes the complete HTTP/1.1 request (head and body) into `buf` and
@@ -603,7 +564,9 @@ impl<'a> Request<'a> {
     /// values (nothing written); [`Error::BufferTooSmall`] with the exact
     /// length needed (the buffer is zeroed).
     pub fn write_http(&self, buf: &mut [u8]) -> Result<usize> {
-        self.write_spans(buf, &mut Spans::new())
+        let mut p = Params::new();
+        self.prepare(&mut p)?;
+        write_into(buf, |w| self.emit(w, &p))
     }
 
     /// Writes only the request body into `buf` and returns its length: for
@@ -612,11 +575,7 @@ impl<'a> Request<'a> {
     /// header that [`Request::write_parts`] would give when Basic auth is
     /// configured). Errors as [`Request::write_http`].
     pub fn write_body(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut p = Params {
-            items: [("", ""); 9],
-            n: 0,
-            err: Ok(()),
-        };
+        let mut p = Params::new();
         self.prepare(&mut p)?;
         write_into(buf, |w| self.emit_body(w, &p))
     }
@@ -629,24 +588,37 @@ impl<'a> Request<'a> {
     /// [`Parts`] are sub-slices of it, and [`Parts::raw`] is all of it. The
     /// errors are those of [`Request::write_http`].
     pub fn write_parts<'b>(&self, buf: &'b mut [u8]) -> Result<Parts<'b>> {
-        let mut sp = Spans::new();
-        let len = self.write_spans(buf, &mut sp)?;
+        let len = self.write_http(buf)?;
         let buf: &'b [u8] = buf;
         let raw = buf.get(..len).unwrap_or(&[]);
-        // All of it is UTF-8 (written from `str`s and ASCII encodings), and
-        // every span starts and ends at a piece boundary.
-        let all = core::str::from_utf8(raw).map_err(|_| Error::WrongState)?;
-        let text = |a: usize, b: usize| all.get(a..b).ok_or(Error::WrongState);
+        // All of it is UTF-8 (written from `str`s and ASCII encodings). The
+        // head is the request line `POST <target> HTTP/1.1` and `Name: value`
+        // lines, none of them empty and none with a CR or LF inside (every
+        // piece was checked), then an empty line and the body.
+        let bad = Error::WrongState;
+        let all = core::str::from_utf8(raw).map_err(|_| bad)?;
+        let (line, mut rest) = next_line(all).ok_or(bad)?;
+        let target = line.get(5..line.len().wrapping_sub(9)).ok_or(bad)?;
         let mut headers = [("", ""); MAX_HEADERS];
-        for (slot, &(a, b, c, d)) in headers.iter_mut().zip(sp.headers.iter().take(sp.n)) {
-            *slot = (text(a, b)?, text(c, d)?);
+        let mut n = 0;
+        loop {
+            let (line, tail) = next_line(rest).ok_or(bad)?;
+            rest = tail;
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = split_once_byte(line, b':').ok_or(bad)?;
+            if let Some(slot) = headers.get_mut(n) {
+                *slot = (name, value.get(1..).unwrap_or_default());
+                n = n.saturating_add(1);
+            }
         }
         Ok(Parts {
             method: "POST",
-            target: text(sp.target.0, sp.target.1)?,
+            target,
             headers,
-            header_count: sp.n,
-            body: raw.get(sp.body..).unwrap_or(&[]),
+            header_count: n,
+            body: rest.as_bytes(),
             raw,
         })
     }
@@ -728,6 +700,24 @@ mod tests {
 
     fn url(s: &str) -> Url<'_> {
         Url::parse(s).unwrap()
+    }
+
+    /// The client authentications that send a secret.
+    fn secret_auths() -> &'static [ClientAuth] {
+        #[cfg(feature = "basic-auth")]
+        return &[ClientAuth::Body, ClientAuth::Basic];
+        #[cfg(not(feature = "basic-auth"))]
+        return &[ClientAuth::Body];
+    }
+
+    /// Basic authentication when asked and available, else the body.
+    fn basic_or_body(basic: bool) -> ClientAuth {
+        #[cfg(feature = "basic-auth")]
+        if basic {
+            return ClientAuth::Basic;
+        }
+        let _ = basic;
+        ClientAuth::Body
     }
 
     fn input(field: Field, kind: InputError) -> Result<usize> {
@@ -873,10 +863,11 @@ mod tests {
         );
         // Client authentication settings are ignored by the login.
         assert_eq!(r.grant(), login);
-        c.auth = ClientAuth::Basic;
+        c.auth = basic_or_body(true);
         assert_eq!(body(&c.request(login)), b);
     }
 
+    #[cfg(feature = "basic-auth")]
     fn rfc_client(endpoint: &str) -> Client<'_> {
         let mut c = Client::new(url(endpoint), "s6BhdRkqt3");
         c.client_secret = Some("gX1fBat3bV");
@@ -885,6 +876,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "basic-auth")]
     fn rfc6749_client_credentials_basic() {
         let c = rfc_client("https://server.example.com/token");
         let r = c.request(Grant::ClientCredentials);
@@ -895,6 +887,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "basic-auth")]
     fn rfc6749_refresh() {
         let c = rfc_client("https://server.example.com/token");
         let r = c.request(Grant::RefreshToken {
@@ -909,6 +902,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "basic-auth")]
     fn rfc6749_authorization_code_with_pkce() {
         let c = rfc_client("https://server.example.com/token");
         let r = c.request(Grant::AuthorizationCode {
@@ -939,6 +933,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "basic-auth")]
     fn rfc7009_revocation() {
         let c = rfc_client("https://server.example.com/token");
         let r = c.request_to(
@@ -965,6 +960,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "device-flow")]
     fn rfc8628_device_flow() {
         let mut c = Client::new(url("https://server.example.com/token"), "1406020730");
         c.scope = Some("example_scope");
@@ -1016,6 +1012,7 @@ mod tests {
             r#"{"grant_type":"client_credentials","client_id":"id","client_secret":"sec","scope":"read:work-orders write:work-orders","resource":"https://api.example.com/","audience":"aud"}"#
         );
         // Not sent with the device-code poll or the authorization code.
+        #[cfg(feature = "device-flow")]
         assert!(!body(&c.request(Grant::DeviceCode { device_code: "d" })).contains("scope"));
         // Exactly the maximum number of extra headers works.
         let many = [("X-A", "1"); MAX_EXTRA_HEADERS];
@@ -1031,6 +1028,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "basic-auth")]
     fn basic_encodes_special_characters() {
         use base64::Engine;
         let cases = [
@@ -1094,7 +1092,7 @@ mod tests {
     fn hostile_configuration_is_refused() {
         let extra = [("X-A", "1")];
         for (bad, kind) in HOSTILE {
-            for auth in [ClientAuth::Body, ClientAuth::Basic] {
+            for &auth in secret_auths() {
                 let mut c = full_client(&extra);
                 c.auth = auth;
                 c.client_id = bad;
@@ -1201,6 +1199,7 @@ mod tests {
                     },
                     Field::CodeVerifier,
                 ),
+                #[cfg(feature = "device-flow")]
                 (Grant::DeviceCode { device_code: bad }, Field::DeviceCode),
                 (
                     Grant::Revoke {
@@ -1248,7 +1247,7 @@ mod tests {
 
     #[test]
     fn missing_secret() {
-        for auth in [ClientAuth::Body, ClientAuth::Basic] {
+        for &auth in secret_auths() {
             let mut c = Client::new(url("https://h.example/t"), "id");
             c.auth = auth;
             refuses(
@@ -1346,6 +1345,7 @@ mod tests {
                 redirect_uri: None,
                 code_verifier: Some("VERIFIER"),
             },
+            #[cfg(feature = "device-flow")]
             Grant::DeviceCode {
                 device_code: "DEVICECODE",
             },
@@ -1369,7 +1369,7 @@ mod tests {
             "REVOKETOKEN",
         ];
         for g in grants {
-            for auth in [ClientAuth::Body, ClientAuth::Basic] {
+            for &auth in secret_auths() {
                 c.auth = auth;
                 let r = c.request(g);
                 let mut buf = [0u8; 1024];
@@ -1393,6 +1393,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "basic-auth")]
     fn parts_layout() {
         let c = rfc_client("https://server.example.com/token");
         let r = c.request(Grant::ClientCredentials);
@@ -1460,7 +1461,8 @@ mod tests {
         ) {
             let mut c = Client::new(url("https://h.example/t"), &id);
             c.client_secret = Some(&secret);
-            c.auth = if basic { ClientAuth::Basic } else { ClientAuth::Body };
+            let basic = basic && cfg!(feature = "basic-auth");
+            c.auth = basic_or_body(basic);
             c.format = if json { BodyFormat::Json } else { BodyFormat::Form };
             let r = c.request(Grant::Password { username: &user, password: &password });
             let mut buf = [0u8; 2048];

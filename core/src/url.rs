@@ -15,7 +15,9 @@
 //! pieces, and [`Url::target_parts`] returns them in order.
 
 use crate::error::{Error, Field, InputError, Result};
-use crate::write::Writer;
+use crate::write::{
+    byte_set, byte_set_of, check_chars, decimal, has_control, in_set, ByteSet, Writer,
+};
 
 /// The URL scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,57 +65,21 @@ fn url_err(kind: InputError) -> Error {
     Error::input(Field::Url, kind)
 }
 
-/// A set of ASCII bytes as a 128-bit bitmap.
-type ByteSet = [u32; 4];
-
-const fn byte_set(mut s: &[u8]) -> ByteSet {
-    let mut m = 0u128;
-    while let [b, rest @ ..] = s {
-        if *b < 128 {
-            m |= 1u128.wrapping_shl(*b as u32);
-        }
-        s = rest;
-    }
-    [
-        m as u32,
-        m.wrapping_shr(32) as u32,
-        m.wrapping_shr(64) as u32,
-        m.wrapping_shr(96) as u32,
-    ]
-}
-
 /// RFC 3986 `pchar`, `/`, `?` (and `%`, passed through unchecked).
-const TARGET_CHARS: ByteSet =
-    byte_set(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-._~!$&'()*+,;=:@/?%");
+const TARGET_CHARS: ByteSet = byte_set(b"-._~!$&'()*+,;=:@/?%");
 
 /// Host name characters: letters, digits, `-`, `.`, `_`.
-const HOST_CHARS: ByteSet =
-    byte_set(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-._");
+const HOST_CHARS: ByteSet = byte_set(b"-._");
 
-fn in_set(set: &ByteSet, b: u8) -> bool {
-    set.get(usize::from(b >> 5))
-        .is_some_and(|w| w.wrapping_shr(u32::from(b)) & 1 != 0)
-}
-
-/// Whether `b` may appear in a request target (RFC 3986 `pchar`, `/`, `?`;
-/// `%` passed through).
-pub(crate) fn is_target_char(b: u8) -> bool {
-    in_set(&TARGET_CHARS, b)
-}
+/// The characters inside the brackets of an IPv6 literal: hex digits, `:`
+/// and `.` (an embedded IPv4 address).
+const IPV6_CHARS: ByteSet = byte_set_of(b"0123456789abcdefABCDEF:.");
 
 /// Checks a request target or URL path: no control characters (ControlCharacter),
 /// only RFC 3986 path/query characters (InvalidCharacter; this rejects spaces,
 /// `#` fragments and non-ASCII bytes).
 pub(crate) fn check_target(field: Field, s: &str) -> Result<()> {
-    for b in s.bytes() {
-        if b < 0x20 || b == 0x7f {
-            return Err(Error::input(field, InputError::ControlCharacter));
-        }
-        if !is_target_char(b) {
-            return Err(Error::input(field, InputError::InvalidCharacter));
-        }
-    }
-    Ok(())
+    check_chars(field, s.as_bytes(), &TARGET_CHARS)
 }
 
 /// Writes the separator that starts a new query parameter after `target`:
@@ -128,26 +94,15 @@ pub(crate) fn query_sep(w: &mut Writer<'_>, target: &str) {
 
 /// Splits `s` around the first `c`: the text before and after it.
 /// (Byte search: `str` pattern searchers keep panic paths in the binary.)
-fn split_once_byte(s: &str, c: u8) -> Option<(&str, &str)> {
+pub(crate) fn split_once_byte(s: &str, c: u8) -> Option<(&str, &str)> {
     let i = s.bytes().position(|b| b == c)?;
     Some((s.get(..i)?, s.get(i.checked_add(1)?..)?))
 }
 
 fn parse_port(p: &str) -> Result<u16> {
-    if p.is_empty() || p.len() > 5 {
-        return Err(url_err(InputError::InvalidUrl));
-    }
-    let mut v: u32 = 0;
-    for b in p.bytes() {
-        if !b.is_ascii_digit() {
-            return Err(url_err(InputError::InvalidUrl));
-        }
-        v = v
-            .wrapping_mul(10)
-            .wrapping_add(u32::from(b.wrapping_sub(b'0')));
-    }
-    match u16::try_from(v) {
-        Ok(port) if port != 0 => Ok(port),
+    // At most five digits: `00443` is accepted, `000443` is not.
+    match decimal(p.as_bytes()).map(u16::try_from) {
+        Some(Ok(port)) if port != 0 && p.len() <= 5 => Ok(port),
         _ => Err(url_err(InputError::InvalidUrl)),
     }
 }
@@ -185,12 +140,15 @@ impl<'a> Url<'a> {
     /// (case-insensitive), an empty or malformed host, a port outside
     /// 1–65535, or a query without a path.
     pub fn parse(s: &'a str) -> Result<Self> {
-        if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        if has_control(s.as_bytes()) {
             return Err(url_err(InputError::ControlCharacter));
         }
         let invalid = url_err(InputError::InvalidUrl);
         let (scheme, rest) = split_once_byte(s, b':').ok_or(invalid)?;
-        let rest = rest.strip_prefix("//").ok_or(invalid)?;
+        let rest = match rest.as_bytes() {
+            [b'/', b'/', ..] => rest.get(2..).ok_or(invalid)?,
+            _ => return Err(invalid),
+        };
         let scheme = if scheme.eq_ignore_ascii_case("https") {
             Scheme::Https
         } else if scheme.eq_ignore_ascii_case("http") {
@@ -206,36 +164,36 @@ impl<'a> Url<'a> {
         if authority.bytes().any(|b| b == b'@') {
             return Err(url_err(InputError::InvalidCharacter));
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix("[") {
-            let (inner, after) = split_once_byte(v6, b']').ok_or(invalid)?;
+        // The host ends at the `]` of an IPv6 literal, else at a `:`.
+        let v6 = authority.as_bytes().first() == Some(&b'[');
+        let host_len = if v6 {
+            let close = authority.bytes().position(|b| b == b']').ok_or(invalid)?;
+            let inner = authority.get(1..close).unwrap_or_default();
             if inner.is_empty()
                 || !inner.bytes().any(|b| b == b':')
-                || !inner
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                || !inner.bytes().all(|b| in_set(&IPV6_CHARS, b))
             {
-                return Err(url_err(InputError::InvalidUrl));
+                return Err(invalid);
             }
-            let host_len = authority.len().saturating_sub(after.len());
-            let host = authority.get(..host_len).unwrap_or(authority);
-            let port = match after {
-                "" => None,
-                _ => Some(parse_port(after.strip_prefix(":").ok_or(invalid)?)?),
-            };
-            (host, port)
+            close.saturating_add(1)
         } else {
-            let (host, port) = match split_once_byte(authority, b':') {
-                Some((h, p)) => (h, Some(parse_port(p)?)),
-                None => (authority, None),
-            };
-            if host.is_empty() {
-                return Err(url_err(InputError::InvalidUrl));
-            }
-            if !host.bytes().all(|b| in_set(&HOST_CHARS, b)) {
-                return Err(url_err(InputError::InvalidCharacter));
-            }
-            (host, port)
+            authority
+                .bytes()
+                .position(|b| b == b':')
+                .unwrap_or(authority.len())
         };
+        let (host, after) = authority.split_at_checked(host_len).ok_or(invalid)?;
+        let port = match after.as_bytes().first() {
+            None => None,
+            Some(b':') => Some(parse_port(after.get(1..).unwrap_or_default())?),
+            Some(_) => return Err(invalid),
+        };
+        if !v6 {
+            if host.is_empty() {
+                return Err(invalid);
+            }
+            check_chars(Field::Url, host.as_bytes(), &HOST_CHARS)?;
+        }
         if path.as_bytes().first() == Some(&b'?') {
             return Err(invalid);
         }
@@ -264,10 +222,13 @@ impl<'a> Url<'a> {
             return Err(url_err(InputError::InvalidUrl));
         }
         check_target(Field::Url, path)?;
-        let mut prefix = self.path;
-        while let Some(p) = prefix.strip_suffix("/") {
-            prefix = p;
-        }
+        // The base path without its trailing slashes.
+        let keep = self
+            .path
+            .bytes()
+            .rposition(|b| b != b'/')
+            .map_or(0, |i| i.saturating_add(1));
+        let prefix = self.path.get(..keep).unwrap_or_default();
         Ok(Url {
             prefix,
             path,
@@ -318,8 +279,9 @@ impl<'a> Url<'a> {
     /// in 127.0.0.0/8 written as a dotted quad, or `[::1]`.
     pub fn is_loopback(&self) -> bool {
         self.host.eq_ignore_ascii_case("localhost")
-            || self.host == "[::1]"
-            || self.host == "[0:0:0:0:0:0:0:1]"
+            // (No letters: equality without case folding.)
+            || self.host.eq_ignore_ascii_case("[::1]")
+            || self.host.eq_ignore_ascii_case("[0:0:0:0:0:0:0:1]")
             || is_ipv4_loopback(self.host)
     }
 

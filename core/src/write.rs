@@ -7,6 +7,8 @@
 //! escaping, base64, decimal numbers) stream straight into a writer: no
 //! intermediate buffers.
 
+use core::num::{NonZeroU16, NonZeroU32};
+
 use crate::error::{Error, Field, InputError, Result};
 
 /// A cursor over a caller buffer that counts every byte it is asked to write,
@@ -39,7 +41,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends one byte.
-    #[inline]
+    #[inline(never)]
     pub fn byte(&mut self, b: u8) {
         if let Some(slot) = self.buf.get_mut(self.len) {
             *slot = b;
@@ -48,7 +50,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends bytes.
-    #[inline]
+    #[inline(never)]
     pub fn bytes(&mut self, s: &[u8]) {
         match self.len.checked_add(s.len()) {
             Some(end) => {
@@ -62,7 +64,6 @@ impl<'a> Writer<'a> {
     }
 
     /// Appends a string.
-    #[inline]
     pub fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
@@ -108,8 +109,8 @@ impl<'a> Writer<'a> {
             } else {
                 if let Some([p, h, l]) = out.get_mut(o..o.wrapping_add(3)) {
                     *p = b'%';
-                    *h = hex_upper(b >> 4);
-                    *l = hex_upper(b & 0x0f);
+                    *h = hex(b >> 4);
+                    *l = hex(b);
                 }
                 o = o.wrapping_add(3);
             }
@@ -119,7 +120,7 @@ impl<'a> Writer<'a> {
 
     /// Appends `%XX` for one byte.
     pub fn percent(&mut self, b: u8) {
-        self.bytes(&[b'%', hex_upper(b >> 4), hex_upper(b & 0x0f)]);
+        self.bytes(&[b'%', hex(b >> 4), hex(b)]);
     }
 
     /// Appends `s` as the contents of a JSON string (without the quotes):
@@ -147,8 +148,8 @@ impl<'a> Writer<'a> {
                 0x0c => self.bytes(b"\\f"),
                 _ => {
                     self.bytes(b"\\u00");
-                    self.byte(hex_lower(b >> 4));
-                    self.byte(hex_lower(b & 0x0f));
+                    self.byte(hex(b >> 4));
+                    self.byte(hex(b));
                 }
             }
             rest = tail;
@@ -171,6 +172,18 @@ impl<'a> Writer<'a> {
             Err(Error::buffer_too_small(self.len))
         }
     }
+
+    /// [`finish`](Self::finish), zeroing the whole buffer on error so that no
+    /// partial output (or secret) is left in it.
+    #[inline(never)]
+    pub(crate) fn finish_or_wipe(self) -> Result<usize> {
+        if self.len <= self.buf.len() {
+            Ok(self.len)
+        } else {
+            self.buf.fill(0);
+            Err(Error::buffer_too_small(self.len))
+        }
+    }
 }
 
 /// Copies `min(dst.len(), src.len())` bytes. Unlike `copy_from_slice` it has
@@ -183,48 +196,116 @@ pub(crate) fn copy(dst: &mut [u8], src: &[u8]) {
     }
 }
 
-/// Bit `b` set: byte `b` passes through form-urlencoding unchanged
-/// (`A-Z a-z 0-9 * - . _`).
-/// (Bytes 0x00–0x3F in the first word, 0x40–0x7F in the second; none above.)
-const FORM_SAFE: [u64; 2] = [0x03ff_6400_0000_0000, 0x07ff_fffe_87ff_fffe];
+/// A set of ASCII bytes as a 128-bit bitmap (bytes 0x80 and above are never
+/// members). One table and one lookup serve every byte class of the crate.
+pub(crate) type ByteSet = [u32; 4];
+
+/// The set of the bytes of `chars` (ASCII only; others are ignored).
+pub(crate) const fn byte_set_of(chars: &[u8]) -> ByteSet {
+    set_from(0, chars)
+}
+
+/// The set of the ASCII letters and digits plus the bytes of `extra`.
+pub(crate) const fn byte_set(extra: &[u8]) -> ByteSet {
+    const ALNUM: u128 = (0x3ff << 48) | (0x07ff_fffe << 64) | (0x07ff_fffe << 96);
+    set_from(ALNUM, extra)
+}
+
+const fn set_from(mut m: u128, mut chars: &[u8]) -> ByteSet {
+    while let [b, rest @ ..] = chars {
+        if *b < 128 {
+            m |= 1u128.wrapping_shl(*b as u32);
+        }
+        chars = rest;
+    }
+    [
+        m as u32,
+        m.wrapping_shr(32) as u32,
+        m.wrapping_shr(64) as u32,
+        m.wrapping_shr(96) as u32,
+    ]
+}
+
+/// Whether `b` is in `set`.
+#[inline]
+pub(crate) fn in_set(set: &ByteSet, b: u8) -> bool {
+    set.get(usize::from(b >> 5))
+        .is_some_and(|w| w.wrapping_shr(u32::from(b)) & 1 != 0)
+}
+
+/// Bytes that pass through form-urlencoding unchanged (`A-Z a-z 0-9 * - . _`).
+pub(crate) const FORM_SAFE: ByteSet = byte_set(b"*-._");
+
+/// `tchar` (RFC 9110 §5.6.2): the characters of header names and auth schemes.
+pub(crate) const TCHAR: ByteSet = byte_set(b"!#$%&'*+-.^_`|~");
 
 /// Whether `b` passes through form-urlencoding unchanged.
 #[inline]
-pub(crate) const fn is_form_safe(b: u8) -> bool {
-    let word = match b >> 6 {
-        0 => FORM_SAFE[0],
-        1 => FORM_SAFE[1],
-        _ => 0,
-    };
-    (word >> (b & 63)) & 1 == 1
+pub(crate) fn is_form_safe(b: u8) -> bool {
+    in_set(&FORM_SAFE, b)
 }
 
+/// Upper-case hexadecimal digits.
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// The upper-case hex digit of the low four bits of `n`.
 #[inline]
-const fn hex_upper(n: u8) -> u8 {
-    let n = n & 0x0f;
-    if n < 10 {
-        b'0'.wrapping_add(n)
-    } else {
-        b'A'.wrapping_add(n.wrapping_sub(10))
-    }
+fn hex(n: u8) -> u8 {
+    HEX.get(usize::from(n & 0x0f)).copied().unwrap_or(b'0')
 }
 
-#[inline]
-const fn hex_lower(n: u8) -> u8 {
-    let n = n & 0x0f;
-    if n < 10 {
-        b'0'.wrapping_add(n)
-    } else {
-        b'a'.wrapping_add(n.wrapping_sub(10))
+/// Byte-wise equality. (Slice and `str` equality call `memcmp`, which would
+/// pull the compiler's generic version into firmware for a few short
+/// comparisons.)
+#[inline(never)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// A whole string of decimal digits (at least one) as a number fitting 64
+/// bits.
+#[inline(never)]
+pub(crate) fn decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
     }
+    s.iter().try_fold(0u64, |acc, &b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
+/// `(n / d, n % d)` in 32-bit steps over 16-bit limbs: Cortex-M has no
+/// 64-bit divide, and the compiler's software one costs almost a kilobyte.
+pub(crate) fn div_small(n: u64, d: NonZeroU16) -> (u64, u32) {
+    let d = NonZeroU32::from(d);
+    let (mut q, mut r) = (0u64, 0u32);
+    for shift in [48u32, 32, 16, 0] {
+        // r < d < 2^16, so this fits 32 bits.
+        let cur = (r << 16) | (n.wrapping_shr(shift) as u32 & 0xffff);
+        q = (q << 16) | u64::from(cur / d);
+        r = cur % d;
+    }
+    (q, r)
 }
 
 /// Formats `n` in decimal into the end of `tmp`, returning the digits.
 pub(crate) fn format_decimal(mut n: u64, tmp: &mut [u8; 20]) -> &[u8] {
+    const TEN: NonZeroU16 = match NonZeroU16::new(10) {
+        Some(t) => t,
+        None => NonZeroU16::MIN,
+    };
     let mut start = tmp.len();
     for slot in tmp.iter_mut().rev() {
-        *slot = b'0'.wrapping_add((n % 10) as u8);
-        n /= 10;
+        let (q, r) = match u32::try_from(n) {
+            Ok(m) => (u64::from(m / 10), m % 10),
+            Err(_) => div_small(n, TEN),
+        };
+        *slot = b'0'.wrapping_add(r as u8);
+        n = q;
         start = start.saturating_sub(1);
         if n == 0 {
             break;
@@ -233,10 +314,15 @@ pub(crate) fn format_decimal(mut n: u64, tmp: &mut [u8; 20]) -> &[u8] {
     tmp.get(start..).unwrap_or(&[])
 }
 
+/// The base64url alphabet (RFC 4648 §5); the standard one (§4) differs in
+/// the last two symbols, `+` and `/`.
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /// The two base64 alphabets (RFC 4648 §4 and §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Alphabet {
     /// `+` and `/`, with `=` padding (HTTP Basic).
+    #[cfg(feature = "basic-auth")]
     Standard,
     /// `-` and `_`, unpadded (PKCE, `state`).
     UrlSafeNoPad,
@@ -260,20 +346,15 @@ impl Base64 {
         }
     }
 
+    /// The symbol for the low six bits of `v`.
     fn sym(&self, v: u32) -> u8 {
-        let v = (v & 0x3f) as u8;
-        match v {
-            0..=25 => b'A'.wrapping_add(v),
-            26..=51 => b'a'.wrapping_add(v.wrapping_sub(26)),
-            52..=61 => b'0'.wrapping_add(v.wrapping_sub(52)),
-            62 => match self.alphabet {
-                Alphabet::Standard => b'+',
-                Alphabet::UrlSafeNoPad => b'-',
-            },
-            _ => match self.alphabet {
-                Alphabet::Standard => b'/',
-                Alphabet::UrlSafeNoPad => b'_',
-            },
+        let c = BASE64URL.get((v & 0x3f) as usize).copied().unwrap_or(b'A');
+        match (self.alphabet, c) {
+            #[cfg(feature = "basic-auth")]
+            (Alphabet::Standard, b'-') => b'+',
+            #[cfg(feature = "basic-auth")]
+            (Alphabet::Standard, b'_') => b'/',
+            _ => c,
         }
     }
 
@@ -281,14 +362,29 @@ impl Base64 {
         self.acc = (self.acc << 8) | u32::from(b);
         self.n = self.n.wrapping_add(1);
         if self.n == 3 {
-            let a = self.acc;
-            w.byte(self.sym(a >> 18));
-            w.byte(self.sym(a >> 12));
-            w.byte(self.sym(a >> 6));
-            w.byte(self.sym(a));
-            self.acc = 0;
-            self.n = 0;
+            self.flush(w);
         }
+    }
+
+    /// Writes the symbols for the `n` (1 to 3) bytes held, padded with `=`
+    /// to four for the standard alphabet, and empties the group.
+    fn flush(&mut self, w: &mut Writer<'_>) {
+        let n = u32::from(self.n);
+        // The held bytes, left-aligned in 24 bits.
+        let a = self
+            .acc
+            .wrapping_shl(8u32.wrapping_mul(3u32.wrapping_sub(n)));
+        for i in 0..=n {
+            w.byte(self.sym(a.wrapping_shr(18u32.wrapping_sub(6u32.wrapping_mul(i)))));
+        }
+        #[cfg(feature = "basic-auth")]
+        if self.alphabet == Alphabet::Standard {
+            for _ in n..3 {
+                w.byte(b'=');
+            }
+        }
+        self.acc = 0;
+        self.n = 0;
     }
 
     pub(crate) fn push_all(&mut self, w: &mut Writer<'_>, s: &[u8]) {
@@ -298,6 +394,7 @@ impl Base64 {
     }
 
     /// Pushes `s` form-urlencoded (for HTTP Basic credentials, RFC 6749 §2.3.1).
+    #[cfg(feature = "basic-auth")]
     pub(crate) fn push_form(&mut self, w: &mut Writer<'_>, s: &[u8]) {
         for &b in s {
             if is_form_safe(b) {
@@ -306,33 +403,15 @@ impl Base64 {
                 self.push(w, b'+');
             } else {
                 self.push(w, b'%');
-                self.push(w, hex_upper(b >> 4));
-                self.push(w, hex_upper(b & 0x0f));
+                self.push(w, hex(b >> 4));
+                self.push(w, hex(b));
             }
         }
     }
 
-    pub(crate) fn finish(self, w: &mut Writer<'_>) {
-        let pad = self.alphabet == Alphabet::Standard;
-        match self.n {
-            1 => {
-                let a = self.acc << 16;
-                w.byte(self.sym(a >> 18));
-                w.byte(self.sym(a >> 12));
-                if pad {
-                    w.bytes(b"==");
-                }
-            }
-            2 => {
-                let a = self.acc << 8;
-                w.byte(self.sym(a >> 18));
-                w.byte(self.sym(a >> 12));
-                w.byte(self.sym(a >> 6));
-                if pad {
-                    w.byte(b'=');
-                }
-            }
-            _ => {}
+    pub(crate) fn finish(mut self, w: &mut Writer<'_>) {
+        if self.n != 0 {
+            self.flush(w);
         }
     }
 }
@@ -356,25 +435,26 @@ pub(crate) fn check_header_value(field: Field, v: &[u8]) -> Result<()> {
 /// Whether `b` is a `tchar` (RFC 9110 §5.6.2), the characters of header names
 /// and auth schemes.
 #[inline]
-pub(crate) const fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+pub(crate) fn is_tchar(b: u8) -> bool {
+    in_set(&TCHAR, b)
+}
+
+/// Checks that every byte of `v` is in `set`: a control character is
+/// [`InputError::ControlCharacter`], any other byte outside the set
+/// [`InputError::InvalidCharacter`] (the first offending byte decides).
+#[inline(never)]
+pub(crate) fn check_chars(field: Field, v: &[u8], set: &ByteSet) -> Result<()> {
+    for &b in v {
+        if !in_set(set, b) {
+            let kind = if b < 0x20 || b == 0x7f {
+                InputError::ControlCharacter
+            } else {
+                InputError::InvalidCharacter
+            };
+            return Err(Error::input(field, kind));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a header name or auth scheme: a non-empty `token` (RFC 9110).
@@ -382,15 +462,7 @@ pub(crate) fn check_token(field: Field, v: &[u8]) -> Result<()> {
     if v.is_empty() {
         return Err(Error::input(field, InputError::Empty));
     }
-    for &b in v {
-        if b < 0x20 || b == 0x7f {
-            return Err(Error::input(field, InputError::ControlCharacter));
-        }
-        if !is_tchar(b) {
-            return Err(Error::input(field, InputError::InvalidCharacter));
-        }
-    }
-    Ok(())
+    check_chars(field, v, &TCHAR)
 }
 
 /// Checks a credential or parameter value that goes into a body: not empty,
@@ -406,17 +478,18 @@ pub(crate) fn check_param(field: Field, v: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `s` contains a control character (below 0x20, or DEL), eight
-/// bytes at a time.
+/// Whether `s` contains a control character (below 0x20, or DEL), a
+/// machine word at a time (8 bytes on 64-bit hosts, 4 on Cortex-M).
 pub(crate) fn has_control(s: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut words = s.chunks_exact(8);
+    const W: usize = core::mem::size_of::<usize>();
+    const LO: usize = usize::MAX / 0xff;
+    const HI: usize = LO << 7;
+    let mut words = s.chunks_exact(W);
     for c in &mut words {
-        let Ok(a) = <[u8; 8]>::try_from(c) else {
+        let Ok(a) = <[u8; W]>::try_from(c) else {
             return true;
         };
-        let v = u64::from_le_bytes(a);
+        let v = usize::from_le_bytes(a);
         // Bytes below 0x20 (borrow sets the high bit; `!v` drops bytes that
         // already had it) and 0x7F (+1 makes it exactly 0x80).
         let t = v & !HI;
@@ -481,6 +554,61 @@ mod tests {
     }
 
     #[test]
+    fn byte_sets_match_their_definitions() {
+        let tchar = b"!#$%&'*+-.^_`|~";
+        let ipv6 = byte_set_of(b"0123456789abcdefABCDEF:.");
+        for b in 0..=255u8 {
+            assert_eq!(
+                is_tchar(b),
+                b.is_ascii_alphanumeric() || tchar.contains(&b),
+                "{b:#x}"
+            );
+            assert_eq!(
+                in_set(&ipv6, b),
+                b.is_ascii_hexdigit() || b == b':' || b == b'.',
+                "{b:#x}"
+            );
+        }
+        assert_eq!(
+            check_chars(Field::Url, b"ab\x01c d", &FORM_SAFE),
+            Err(Error::input(Field::Url, InputError::ControlCharacter))
+        );
+        assert_eq!(
+            check_chars(Field::Url, b"a d\x01", &FORM_SAFE),
+            Err(Error::input(Field::Url, InputError::InvalidCharacter))
+        );
+        assert_eq!(check_chars(Field::Url, b"a-d", &FORM_SAFE), Ok(()));
+    }
+
+    #[test]
+    fn decimal_parsing_and_equality() {
+        use super::decimal as parse;
+        assert_eq!(parse(b"0"), Some(0));
+        assert_eq!(parse(b"007"), Some(7));
+        assert_eq!(parse(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b""[..],
+            b"18446744073709551616",
+            b"1a",
+            b" 1",
+            b"-1",
+            b"1.0",
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+        assert!(same_bytes(b"", b""));
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"ab"));
+        for n in [0u64, 9, 10, 65_535, 1 << 32, u64::MAX - 1] {
+            let (q, r) = div_small(n, NonZeroU16::new(10).unwrap());
+            assert_eq!((q, u64::from(r)), (n / 10, n % 10));
+            let (q, r) = div_small(n, NonZeroU16::MAX);
+            assert_eq!((q, u64::from(r)), (n / 65_535, n % 65_535));
+        }
+    }
+
+    #[test]
     fn form_fast_and_slow_paths_agree() {
         let input = "a b+c%d/é*~".as_bytes();
         let full = run(|w| w.form(input));
@@ -527,15 +655,18 @@ mod tests {
         use base64::Engine;
         for len in 0..40usize {
             let data: std::vec::Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
-            let std_ = run(|w| {
-                let mut b = Base64::new(Alphabet::Standard);
-                b.push_all(w, &data);
-                b.finish(w);
-            });
-            assert_eq!(
-                std_,
-                base64::engine::general_purpose::STANDARD.encode(&data)
-            );
+            #[cfg(feature = "basic-auth")]
+            {
+                let std_ = run(|w| {
+                    let mut b = Base64::new(Alphabet::Standard);
+                    b.push_all(w, &data);
+                    b.finish(w);
+                });
+                assert_eq!(
+                    std_,
+                    base64::engine::general_purpose::STANDARD.encode(&data)
+                );
+            }
             let url = run(|w| {
                 let mut b = Base64::new(Alphabet::UrlSafeNoPad);
                 b.push_all(w, &data);

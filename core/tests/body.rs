@@ -194,6 +194,7 @@ fn rfc6749_examples() {
 }
 
 #[test]
+#[cfg(feature = "device-flow")]
 fn rfc8628_device_authorization_and_poll_errors() {
     let body = r#"{
         "device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
@@ -764,6 +765,7 @@ mod props {
         fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..300), status in 100u16..600) {
             let mut storage = [0u8; 128];
             let _ = parse_with(Expect::Token, STANDARD_KEYS, status, &body, &mut storage);
+            #[cfg(feature = "device-flow")]
             let _ = parse_with(Expect::DeviceAuthorization, PATCHWORKS_KEYS, status, &body, &mut storage);
         }
 

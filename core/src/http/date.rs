@@ -1,6 +1,9 @@
 //! HTTP-date (RFC 9110 §5.6.7) to Unix seconds.
 
+#[cfg(feature = "obsolete-dates")]
 use super::Cur;
+
+use crate::write::same_bytes;
 
 /// Three-letter day names (the full names extend them up to `day`).
 const DAYS: &[u8; 21] = b"MonTueWedThuFriSatSun";
@@ -15,17 +18,20 @@ const MONTH_DAYS: [u8; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 /// digit or SP, `?` any byte: month names are checked against [`MONTHS`];
 /// other bytes match themselves), with the offsets of day, month, year, the
 /// year's digit count, and the time.
-const FORMATS: [(&[u8], [u8; 5]); 3] = [
+const FORMATS: &[(&[u8], [u8; 5])] = &[
     // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`
     (b", 00 ??? 0000 00:00:00 GMT", [2, 5, 9, 4, 14]),
     // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`
+    #[cfg(feature = "obsolete-dates")]
     (b", 00-???-00 00:00:00 GMT", [2, 5, 9, 2, 12]),
     // asctime: `Sun Nov  6 08:49:37 1994`
+    #[cfg(feature = "obsolete-dates")]
     (b" ??? _0 00:00:00 0000", [5, 1, 17, 4, 8]),
 ];
 
 /// The year two-digit RFC 850 years are interpreted against (see
 /// [`parse_http_date`]).
+#[cfg(feature = "obsolete-dates")]
 const PIVOT_YEAR: u32 = 2025;
 
 /// The last second of 9999-12-31, the largest time an HTTP-date can express.
@@ -39,6 +45,10 @@ pub(crate) const MAX_TIME: u64 = 253_402_300_799;
 /// - obsolete RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`
 /// - asctime: `Sun Nov  6 08:49:37 1994`
 ///
+/// The two obsolete formats need the `obsolete-dates` feature (on by
+/// default); without it only IMF-fixdate, which every current server sends,
+/// is accepted.
+///
 /// Fields are range-checked (day of month against the month and leap year,
 /// hour ≤ 23, minute ≤ 59, second ≤ 60 for a leap second); years before 1970
 /// give `None`. The day name must start with a real three-letter day name
@@ -50,20 +60,28 @@ pub(crate) const MAX_TIME: u64 = 253_402_300_799;
 pub fn parse_http_date(s: &[u8]) -> Option<u64> {
     let (name, rest) = s.split_at_checked(3)?;
     find3(DAYS, name)?;
-    let mut c = Cur(rest);
-    let long = c.take_while(|b| b.is_ascii_lowercase());
-    let rest = c.0;
+    #[cfg(feature = "obsolete-dates")]
+    let (long, rest) = {
+        let mut c = Cur(rest);
+        (c.take_while(|b| b.is_ascii_lowercase()), c.0)
+    };
     let (_, at) = FORMATS.iter().find(|(pat, at)| {
         // RFC 850 (the 2-digit year) has the full day name, the others the
         // three-letter one.
-        let rfc850 = at.get(3) == Some(&2);
-        (if rfc850 {
-            long.ends_with(b"day")
-        } else {
-            long.is_empty()
-        }) && pat.len() == rest.len()
+        #[cfg(feature = "obsolete-dates")]
+        {
+            let day = long.get(long.len().wrapping_sub(3)..);
+            if (at.get(3) == Some(&2) && !day.is_some_and(|d| same_bytes(d, b"day")))
+                || (at.get(3) != Some(&2) && !long.is_empty())
+            {
+                return false;
+            }
+        }
+        let _ = at;
+        pat.len() == rest.len()
             && pat.iter().zip(rest).all(|(&p, &b)| match p {
                 b'0' => b.is_ascii_digit(),
+                #[cfg(feature = "obsolete-dates")]
                 b'_' => b.is_ascii_digit() || b == b' ',
                 b'?' => true,
                 _ => p == b,
@@ -77,7 +95,9 @@ pub fn parse_http_date(s: &[u8]) -> Option<u64> {
         })
     };
     let month = find3(MONTHS, rest.get(month..month.wrapping_add(3))?)?;
+    #[cfg_attr(not(feature = "obsolete-dates"), allow(unused_mut))]
     let mut year = num(year, ylen);
+    #[cfg(feature = "obsolete-dates")]
     if ylen == 2 {
         year = year.wrapping_add(2000);
         if year > PIVOT_YEAR.wrapping_add(50) {
@@ -102,7 +122,7 @@ pub fn parse_http_date(s: &[u8]) -> Option<u64> {
 
 /// The 1-based position of a three-letter `name` in `table`.
 fn find3(table: &[u8], name: &[u8]) -> Option<u32> {
-    let i = table.chunks_exact(3).position(|x| x == name)?;
+    let i = table.chunks_exact(3).position(|x| same_bytes(x, name))?;
     u32::try_from(i).ok()?.checked_add(1)
 }
 
@@ -117,24 +137,18 @@ fn unix(year: u32, month: u32, day: u32, secs: u32) -> Option<u64> {
     if !(1970..=9999).contains(&year) || day == 0 || day > dim {
         return None;
     }
+    // Days since 0000-03-01 of the March-based year, minus those of 1970-01-01
+    // (Hinnant's days-from-civil with the 400-year eras folded in).
     let y = year.wrapping_sub(u32::from(month <= 2));
-    let (era, yoe) = (y / 400, y % 400);
     let mp = month.wrapping_add(9) % 12;
-    let doy = mp
-        .wrapping_mul(153)
-        .wrapping_add(2)
-        .wrapping_div(5)
-        .wrapping_add(day)
-        .wrapping_sub(1);
-    let doe = yoe
+    let days = y
         .wrapping_mul(365)
-        .wrapping_add(yoe / 4)
-        .wrapping_sub(yoe / 100)
-        .wrapping_add(doy);
-    let days = era
-        .wrapping_mul(146_097)
-        .wrapping_add(doe)
-        .wrapping_sub(719_468);
+        .wrapping_add(y / 4)
+        .wrapping_sub(y / 100)
+        .wrapping_add(y / 400)
+        .wrapping_add(mp.wrapping_mul(153).wrapping_add(2) / 5)
+        .wrapping_add(day)
+        .wrapping_sub(719_469);
     Some(
         u64::from(days)
             .wrapping_mul(86_400)
@@ -154,8 +168,10 @@ mod tests {
     #[test]
     fn http_date_rfc9110_examples() {
         assert_eq!(d("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(d("Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(d("Sun Nov  6 08:49:37 1994"), Some(784_111_777));
+        // The obsolete formats need the feature.
+        let obsolete = cfg!(feature = "obsolete-dates").then_some(784_111_777);
+        assert_eq!(d("Sunday, 06-Nov-94 08:49:37 GMT"), obsolete);
+        assert_eq!(d("Sun Nov  6 08:49:37 1994"), obsolete);
     }
 
     #[test]
@@ -167,11 +183,14 @@ mod tests {
         assert_eq!(d("Sat, 01 Mar 2025 00:00:00 GMT"), Some(1_740_787_200));
         // Leap second is accepted (it reads as the next minute's :00).
         assert_eq!(d("Sat, 31 Dec 2016 23:59:60 GMT"), Some(1_483_228_800));
+        #[cfg(feature = "obsolete-dates")]
         assert_eq!(d("Sat Jan  1 00:00:00 2022"), Some(1_640_995_200));
+        #[cfg(feature = "obsolete-dates")]
         assert_eq!(d("Sat Jan 01 00:00:00 2022"), Some(1_640_995_200));
     }
 
     #[test]
+    #[cfg(feature = "obsolete-dates")]
     fn http_date_two_digit_years() {
         assert_eq!(d("Saturday, 01-Jan-22 00:00:00 GMT"), Some(1_640_995_200));
         let y75 = d("Monday, 01-Jan-75 00:00:00 GMT").unwrap();
