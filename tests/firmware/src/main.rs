@@ -9,14 +9,36 @@
 //!   naming that symbol.
 //! - **flash size**: `.text + .rodata + .data` of the image is the core's
 //!   footprint with everything reachable from these calls.
+//!
+//! The default build (feature `full`) has every optional fieldauth feature
+//! and calls everything. `--no-default-features --features
+//! firmware,presets-only` builds the image a device that only needs the four
+//! provider presets would have: no device flow, IETF rate-limit fields,
+//! obsolete HTTP-date formats, HTTP Basic client authentication or PKCE.
 #![no_std]
 #![no_main]
+
+#[cfg(all(
+    feature = "presets-only",
+    any(
+        feature = "device-flow",
+        feature = "ietf-ratelimit",
+        feature = "obsolete-dates",
+        feature = "basic-auth",
+        feature = "pkce"
+    )
+))]
+compile_error!(
+    "`presets-only` measures fieldauth without its optional features: build with --no-default-features"
+);
 
 use core::hint::black_box;
 use fieldauth::apply::ApiCredential;
 use fieldauth::body::{parse_body, BodyParser, Expect, Response, PATCHWORKS_KEYS, STANDARD_KEYS};
 use fieldauth::http::{parse_http_date, BodyReader, HeadParser, ResetMode};
-use fieldauth::pkce::{AuthorizationRequest, ChallengeMethod, CodeVerifier, State};
+use fieldauth::pkce::{AuthorizationRequest, State};
+#[cfg(feature = "pkce")]
+use fieldauth::pkce::{ChallengeMethod, CodeVerifier};
 use fieldauth::request::{BodyFormat, Client, ClientAuth, Grant, TokenTypeHint};
 use fieldauth::url::Url;
 
@@ -75,6 +97,8 @@ fn http() {
     if let Some(h) = p.head() {
         black_box(h.status);
         black_box(h.x_rate_limit.reset_at(ResetMode::Auto, black_box(0)));
+        #[cfg(feature = "ietf-ratelimit")]
+        black_box(h.rate_limit);
         black_box(h.retry_after.map(|r| r.delay_from(black_box(0))));
         let mut r = BodyReader::new(h.framing());
         if let Ok((n, data)) = r.next(input(&raw)) {
@@ -96,7 +120,14 @@ fn requests() {
     let mut client = Client::new(url, text("client"));
     client.client_secret = Some(text("secret"));
     client.auth = if black_box(true) {
-        ClientAuth::Basic
+        #[cfg(feature = "basic-auth")]
+        {
+            ClientAuth::Basic
+        }
+        #[cfg(not(feature = "basic-auth"))]
+        {
+            ClientAuth::None
+        }
     } else {
         ClientAuth::Body
     };
@@ -124,9 +155,11 @@ fn requests() {
             redirect_uri: Some(text("https://x/cb")),
             code_verifier: Some(text("v")),
         },
+        #[cfg(feature = "device-flow")]
         Grant::DeviceCode {
             device_code: text("d"),
         },
+        #[cfg(feature = "device-flow")]
         Grant::DeviceAuthorization,
         Grant::Revoke {
             token: text("t"),
@@ -175,6 +208,7 @@ fn apply() {
 fn pkce() {
     let mut buf = [0u8; 512];
     let random = [7u8; 32];
+    #[cfg(feature = "pkce")]
     let Ok(v) = CodeVerifier::from_random(input(&random)) else {
         return;
     };
@@ -189,12 +223,18 @@ fn pkce() {
     a.redirect_uri = Some(text("https://app/cb"));
     a.scope = Some(text("read:work-orders"));
     a.state = Some(state.as_str());
-    a.pkce = Some((&v, ChallengeMethod::S256));
+    #[cfg(feature = "pkce")]
+    {
+        a.pkce = Some((&v, ChallengeMethod::S256));
+    }
     let _ = black_box(a.write(&mut buf));
-    black_box(v.challenge().as_str().len());
-    let _ = black_box(CodeVerifier::new(text(
-        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-    )));
+    #[cfg(feature = "pkce")]
+    {
+        black_box(v.challenge().as_str().len());
+        let _ = black_box(CodeVerifier::new(text(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        )));
+    }
 }
 
 /// An opaque byte slice.
@@ -229,7 +269,11 @@ fn body() {
             }
         }
     }
-    for expect in [Expect::DeviceAuthorization, Expect::Revocation] {
+    for expect in [
+        #[cfg(feature = "device-flow")]
+        Expect::DeviceAuthorization,
+        Expect::Revocation,
+    ] {
         let keys = if black_box(false) {
             PATCHWORKS_KEYS
         } else {
