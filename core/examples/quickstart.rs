@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo run -p fieldauth --example quickstart`
 
+// An example prints, and slices its own buffers for readability; the core's
+// panic-free lints are for the library.
+#![allow(clippy::print_stdout, clippy::indexing_slicing)]
+
 use fieldauth::apply::ApiCredential;
 use fieldauth::body::{BodyParser, Expect, Response, STANDARD_KEYS};
 use fieldauth::http::HeadParser;
@@ -21,8 +25,13 @@ fn main() -> Result<(), fieldauth::Error> {
     // 2. The request is written into a caller buffer: a complete HTTP/1.1
     //    request a device can write straight to its TLS socket.
     let mut out = [0u8; 512];
-    let n = client.request(Grant::ClientCredentials).write_http(&mut out)?;
-    println!("--- request ({n} bytes) ---\n{}", String::from_utf8_lossy(&out[..n]));
+    let n = client
+        .request(Grant::ClientCredentials)
+        .write_http(&mut out)?;
+    println!(
+        "--- request ({n} bytes) ---\n{}",
+        String::from_utf8_lossy(&out[..n])
+    );
 
     // 3. The response arrives through a 16-byte "receive buffer": the head
     //    parser and the body parser both take any chunking.
@@ -55,7 +64,10 @@ fn main() -> Result<(), fieldauth::Error> {
             println!("--- token response ---\n{t:?}");
             // 5. Authorize an API request.
             let n = ApiCredential::Bearer(t.access_token).write_header_line(&mut out)?;
-            println!("--- API request header ---\n{}", String::from_utf8_lossy(&out[..n]));
+            println!(
+                "--- API request header ---\n{}",
+                String::from_utf8_lossy(&out[..n])
+            );
         }
         Response::Error(e) => println!("server said {:?}: {:?}", e.code, e.description),
         other => println!("unexpected: {other:?}"),

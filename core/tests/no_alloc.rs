@@ -75,9 +75,24 @@ fn no_public_function_allocates() {
         for (expect, keys, status, body) in [
             (Expect::Token, STANDARD_KEYS, 200, TOKEN),
             (Expect::Token, STANDARD_KEYS, 401, ERROR),
-            (Expect::Token, STANDARD_KEYS, 502, &b"<html>bad gateway</html>"[..]),
-            (Expect::Token, STANDARD_KEYS, 200, &b"{\"access_token\":"[..]),
-            (Expect::Token, PATCHWORKS_KEYS, 200, br#"{"message":"ok","token":"abc","expires_in":86400}"#),
+            (
+                Expect::Token,
+                STANDARD_KEYS,
+                502,
+                &b"<html>bad gateway</html>"[..],
+            ),
+            (
+                Expect::Token,
+                STANDARD_KEYS,
+                200,
+                &b"{\"access_token\":"[..],
+            ),
+            (
+                Expect::Token,
+                PATCHWORKS_KEYS,
+                200,
+                br#"{"message":"ok","token":"abc","expires_in":86400}"#,
+            ),
             (Expect::DeviceAuthorization, STANDARD_KEYS, 200, DEVICE),
             (Expect::Revocation, STANDARD_KEYS, 200, &b""[..]),
         ] {
@@ -124,11 +139,14 @@ fn no_public_function_allocates() {
         let _ = black_box(r.finish());
         black_box(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"));
         let mut bad: HeadParser<16> = HeadParser::new();
-        let _ = black_box(bad.feed(b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"));
+        let _ =
+            black_box(bad.feed(b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"));
     });
 
     // ---- requests, URLs, PKCE, credentials ----
-    let url = no_alloc("url", || Url::parse("https://api.fentu.io/oauth/token").unwrap());
+    let url = no_alloc("url", || {
+        Url::parse("https://api.fentu.io/oauth/token").unwrap()
+    });
     no_alloc("requests", || {
         let mut buf = [0u8; 1024];
         let mut client = Client::new(url, "client:id");
@@ -140,13 +158,26 @@ fn no_public_function_allocates() {
                 client.format = format;
                 for grant in [
                     Grant::ClientCredentials,
-                    Grant::Password { username: "u", password: "p" },
-                    Grant::Login { username: "me@patchworks.com", password: "a1b2c3d4e5f6" },
+                    Grant::Password {
+                        username: "u",
+                        password: "p",
+                    },
+                    Grant::Login {
+                        username: "me@patchworks.com",
+                        password: "a1b2c3d4e5f6",
+                    },
                     Grant::RefreshToken { refresh_token: "r" },
-                    Grant::AuthorizationCode { code: "c", redirect_uri: Some("https://app/cb"), code_verifier: Some("v") },
+                    Grant::AuthorizationCode {
+                        code: "c",
+                        redirect_uri: Some("https://app/cb"),
+                        code_verifier: Some("v"),
+                    },
                     Grant::DeviceCode { device_code: "d" },
                     Grant::DeviceAuthorization,
-                    Grant::Revoke { token: "t", hint: Some(TokenTypeHint::RefreshToken) },
+                    Grant::Revoke {
+                        token: "t",
+                        hint: Some(TokenTypeHint::RefreshToken),
+                    },
                     Grant::RevokeBearer { token: "t" },
                 ] {
                     let req = client.request(grant);
@@ -162,10 +193,16 @@ fn no_public_function_allocates() {
         let mut bad = client;
         bad.client_secret = Some("a\r\nb");
         bad.auth = ClientAuth::Body;
-        assert!(bad.request(Grant::ClientCredentials).write_http(&mut buf).is_err());
+        assert!(bad
+            .request(Grant::ClientCredentials)
+            .write_http(&mut buf)
+            .is_err());
         let _ = black_box(url.write(&mut buf));
         let _ = black_box(url.join("/oauth/revoke"));
-        assert!(Url::parse("http://example.com/x").unwrap().check_transport(false).is_err());
+        assert!(Url::parse("http://example.com/x")
+            .unwrap()
+            .check_transport(false)
+            .is_err());
     });
     no_alloc("pkce and authorization url", || {
         let mut buf = [0u8; 512];
@@ -174,7 +211,10 @@ fn no_public_function_allocates() {
             37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
         ];
         let v = CodeVerifier::from_random(&random).unwrap();
-        assert_eq!(v.challenge().as_str(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            v.challenge().as_str(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
         let state = State::from_random(&random[..16]).unwrap();
         black_box(state.matches("nope"));
         let mut a = AuthorizationRequest::new(url, "client");
@@ -190,10 +230,22 @@ fn no_public_function_allocates() {
         let mut buf = [0u8; 512];
         for c in [
             ApiCredential::Bearer("tok"),
-            ApiCredential::ApiKey { scheme: Some("Bearer"), key: "k" },
-            ApiCredential::ApiKey { scheme: None, key: "k" },
-            ApiCredential::Header { name: "X-Api-Key", value: "k" },
-            ApiCredential::QueryParam { name: "access_token", value: "t/+" },
+            ApiCredential::ApiKey {
+                scheme: Some("Bearer"),
+                key: "k",
+            },
+            ApiCredential::ApiKey {
+                scheme: None,
+                key: "k",
+            },
+            ApiCredential::Header {
+                name: "X-Api-Key",
+                value: "k",
+            },
+            ApiCredential::QueryParam {
+                name: "access_token",
+                value: "t/+",
+            },
             ApiCredential::Bearer("bad\r\n"),
         ] {
             let _ = black_box(c.write_header_line(&mut buf));
