@@ -686,6 +686,21 @@ impl Outcome {
         self.status
     }
 
+    /// Where the text of `m` lies in the storage: `(offset, length)`, or
+    /// `None` if the member was absent. For callers that keep the storage
+    /// and want to find a member again later without re-parsing.
+    pub fn text_span(&self, m: Member) -> Option<(u16, u16)> {
+        if !self.fields.has(m) {
+            return None;
+        }
+        self.fields.spans.get(m as usize).map(|s| (s.start, s.len))
+    }
+
+    /// Bytes of the storage the text members occupy (all start below this).
+    pub fn text_used(&self) -> u16 {
+        self.fields.used
+    }
+
     /// Whether the response is a success (token, device authorization, or
     /// revocation) rather than an error.
     pub fn is_success(&self) -> bool {

@@ -274,6 +274,22 @@ impl Member {
     }
 }
 
+/// Why a snapshot image was not restored (the session is left as it was).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The image is not [`Session::snapshot_len`](crate::session::Session::snapshot_len) bytes long.
+    Length,
+    /// Bad magic number or checksum.
+    Corrupt,
+    /// Written by another format version.
+    Version,
+    /// Written by a session with another arena size or configuration.
+    Foreign,
+    /// Neither the token nor the refresh token in it is still valid.
+    Expired,
+}
+
 /// Every way a fieldauth operation can fail.
 ///
 /// The value is `Copy`, carries no secret material and no input bytes, and
@@ -318,8 +334,8 @@ pub enum Error {
     /// A method was called in a state where it makes no sense (e.g. feeding a
     /// body before the head, or after the parser finished).
     WrongState,
-    /// A snapshot image is corrupt, from another version, or expired.
-    Snapshot,
+    /// A snapshot image cannot be restored; see [`SnapshotError`].
+    Snapshot(SnapshotError),
     /// The transport failed (I/O error or connection closed early).
     Transport,
 }
@@ -423,7 +439,23 @@ impl Error {
                 ResponseError::UnexpectedStatus => "unexpected HTTP status for this operation",
             },
             Error::WrongState => "call not valid in the current state",
-            Error::Snapshot => "snapshot image is corrupt, from another version, or expired",
+            Error::Snapshot(kind) => match kind {
+                SnapshotError::Length => {
+                    "snapshot image has the wrong length for this session: use Session::snapshot_len"
+                }
+                SnapshotError::Corrupt => {
+                    "snapshot image is corrupt (bad magic or checksum): discard it and log in again"
+                }
+                SnapshotError::Version => {
+                    "snapshot image is from another format version: discard it and log in again"
+                }
+                SnapshotError::Foreign => {
+                    "snapshot image belongs to another configuration or arena size: discard it"
+                }
+                SnapshotError::Expired => {
+                    "snapshot image holds nothing still valid: discard it and log in again"
+                }
+            },
             Error::Transport => "transport failed: I/O error or connection closed early",
         }
     }

@@ -24,11 +24,15 @@ pub mod error;
 pub mod http;
 pub(crate) mod json;
 pub mod pkce;
+pub mod preset;
 pub mod request;
+pub mod session;
 pub mod url;
 pub mod write;
 
-pub use error::{Error, Field, HttpError, InputError, JsonError, Member, ResponseError, Result};
+pub use error::{
+    Error, Field, HttpError, InputError, JsonError, Member, ResponseError, Result, SnapshotError,
+};
 
 /// Largest lifetime (in seconds) accepted from a server: ten years.
 pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;

@@ -3,6 +3,8 @@
 //! stay zero. The core is `no_std` without `alloc`, so this is what the
 //! compiler already guarantees; the test keeps it true for anything built on
 //! top (and fails loudly if a dependency ever starts allocating).
+// Exercises every optional feature; runs with the default features.
+#![cfg(all(feature = "device-flow", feature = "basic-auth", feature = "pkce"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -72,6 +72,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 pub extern "C" fn _start() -> ! {
     loop {
         body();
+        session();
         http();
         requests();
         apply();
@@ -282,4 +283,55 @@ fn body() {
         let r = parse_body(black_box(expect), status, keys, input(&raw), &mut storage);
         let _ = black_box(r.map(|o| o.view(&storage)));
     }
+}
+
+/// The session with every preset: the whole lifecycle API with opaque inputs.
+#[inline(never)]
+fn session() {
+    use fieldauth::preset;
+    use fieldauth::session::{Authorization, Config, Session};
+    let raw = [0u8; 256];
+    let mut out = [0u8; 512];
+    let config = Config {
+        base_url: text("https://api.example.com"),
+        client_id: text("client"),
+        client_secret: text("secret"),
+        username: text("user"),
+        password: text("pass"),
+        api_key: text("key"),
+        scope: text(""),
+        redirect_uri: text("https://app/cb"),
+        allow_insecure: black_box(false),
+    };
+    let profile = preset::ALL[black_box(0usize) % preset::ALL.len()];
+    let Ok(mut s) = Session::<2048>::new(profile, &config, black_box(1)) else {
+        return;
+    };
+    let now = black_box(1_000u64);
+    black_box(s.poll(now));
+    let _ = black_box(s.write_token_request(now, &mut out));
+    let mut head: HeadParser<256> = HeadParser::new();
+    if let Ok(Some(n)) = head.feed(input(&raw)) {
+        if let Some(h) = head.head() {
+            let _ = black_box(s.on_token_head(now, h));
+            let _ = black_box(s.on_token_body(now, input(raw.get(n..).unwrap_or(&[]))));
+            let _ = black_box(s.on_token_eof(now));
+            black_box(s.on_api_response(now, h, input(&raw)));
+        }
+    }
+    black_box(s.on_transport_error(now));
+    if let Authorization::Send(c) = s.authorize(now) {
+        let _ = black_box(c.write_header_line(&mut out));
+    }
+    let _ = black_box(s.authorization_url(input(&raw[..32]), input(&raw[..16]), &mut out));
+    let _ = black_box(s.set_authorization_code(text("code"), text("state")));
+    black_box(s.device_display().map(|d| d.user_code.len()));
+    let _ = black_box(s.snapshot(now, black_box(0), &mut out));
+    let _ = black_box(s.restore(now, black_box(0), input(&raw)));
+    s.set_wall_clock(now, black_box(0));
+    s.revoke();
+    s.restart();
+    black_box(s.status());
+    black_box(s.failure_description().map(str::len));
+    s.clear();
 }

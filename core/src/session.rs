@@ -1,0 +1,1649 @@
+//! The sans-IO session: keeps an application authenticated for days without
+//! supervision.
+//!
+//! The caller owns the clock, the randomness and the I/O. It calls
+//! [`Session::poll`] with the current monotonic time in milliseconds and does
+//! what the returned [`Action`] says:
+//!
+//! - [`Action::SendTokenRequest`]: [`Session::write_token_request`] writes the
+//!   request into a caller buffer; send it, parse the response head with a
+//!   [`HeadParser`](crate::http::HeadParser) and give it to
+//!   [`Session::on_token_head`], then feed the body to
+//!   [`Session::on_token_body`] (and [`Session::on_token_eof`] if the server
+//!   closes the connection). I/O failures go to [`Session::on_transport_error`].
+//! - [`Action::Ready`]: a credential is usable. For every API request call
+//!   [`Session::authorize`] (which also enforces rate limits), send the
+//!   request with the credential it returns, and report the response head to
+//!   [`Session::on_api_response`], which says whether to retry.
+//! - [`Action::Wait`]: nothing is usable yet; poll again at the given time.
+//! - [`Action::NeedAuthorizationCode`]: run the browser step
+//!   ([`Session::authorization_url`]), then [`Session::set_authorization_code`].
+//! - [`Action::Failed`]: a permanent problem (bad client credentials, revoked
+//!   key...) that retrying cannot fix; reconfigure or call
+//!   [`Session::restart`].
+//!
+//! # Token lifecycle
+//! A token's expiry counts from when its request was written (so network time
+//! only makes the token look shorter-lived). It is refreshed early by
+//! `min(margin, fraction · lifetime)` (60 s and 10 % by default) plus up to
+//! half that again of jitter drawn from the caller's seed, so a fleet does not
+//! refresh in lockstep. A refresh token is used when there is one; the old
+//! one is kept when a response brings none; `invalid_grant` on a refresh falls
+//! back to the primary grant once. A failed or rate-limited refresh never
+//! drops a token that is still valid: it stays usable until its real expiry
+//! while retries are scheduled with full-jitter exponential backoff.
+//!
+//! # Memory
+//! Everything lives in the `Session` value: a `[u8; N]` arena holds the
+//! configuration strings and secrets followed by two token slots (the active
+//! token and the staging slot the next response is parsed into). The arena is
+//! zeroized on [`Session::clear`] and on drop. Nothing is allocated.
+
+use core::fmt;
+
+use zeroize::Zeroize;
+
+use crate::apply::ApiCredential;
+use crate::body::{BodyParser, ErrorCode, Expect, KeyTable, Outcome, Response};
+use crate::error::{Error, Field, InputError, Member, Result};
+use crate::http::{BodyReader, ResetMode, ResponseHead, RetryAfter};
+use crate::pkce::{AuthorizationRequest, State as PkceState};
+#[cfg(feature = "pkce")]
+use crate::pkce::{ChallengeMethod, CodeVerifier};
+use crate::preset::{Backoff, Budget, Mode, Placement, Profile, RevokeStyle};
+use crate::request::{BodyFormat, Client, ClientAuth, Grant, Parts, Request, TokenTypeHint};
+use crate::url::Url;
+use crate::write::check_param;
+
+mod governor;
+mod snapshot;
+
+pub use governor::Gcra;
+pub use snapshot::SNAPSHOT_HEADER_LEN;
+
+/// Default arena size: configuration plus two token slots of about 1.4 KB.
+pub const DEFAULT_CAPACITY: usize = 3072;
+
+/// A token request that gets no response within this time is treated as a
+/// transport failure (the caller should report its own timeouts sooner).
+pub const RESPONSE_TIMEOUT_MS: u64 = 60_000;
+
+/// "Never" as a deadline.
+pub const NEVER: u64 = u64::MAX;
+
+/// What the session wants the caller to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Write a token request with [`Session::write_token_request`] and send it.
+    SendTokenRequest(RequestKind),
+    /// A token request is in flight: feed its response.
+    AwaitResponse,
+    /// A credential is usable now: call [`Session::authorize`] for each API
+    /// request. Poll again by `next` at the latest (refresh time).
+    Ready {
+        /// When to poll next.
+        next: u64,
+    },
+    /// Nothing is usable yet: poll again at `until`.
+    Wait {
+        /// When to poll next.
+        until: u64,
+    },
+    /// Authorization-code mode without a usable token: run the browser step.
+    NeedAuthorizationCode,
+    /// A permanent failure; see [`Failure`] and [`Session::failure_description`].
+    Failed(Failure),
+}
+
+/// Which token request the session wants to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// The primary grant: client credentials, password, login, or the
+    /// authorization-code exchange.
+    Fetch,
+    /// The refresh_token grant.
+    Refresh,
+    /// The RFC 8628 device authorization request.
+    DeviceAuthorization,
+    /// An RFC 8628 device_code token poll.
+    DevicePoll,
+    /// A revocation request (after [`Session::revoke`]).
+    Revoke,
+}
+
+/// A problem retrying cannot fix. The session stays in this state until
+/// [`Session::restart`] (or a new session with new configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The server rejected the client credentials (`invalid_client`).
+    InvalidClient,
+    /// The client may not use this grant (`unauthorized_client`,
+    /// `unsupported_grant_type`).
+    UnauthorizedClient,
+    /// The requested scope is invalid (`invalid_scope`).
+    InvalidScope,
+    /// The username/password (or authorization code) was rejected.
+    InvalidGrant,
+    /// The API key was rejected (401).
+    InvalidKey,
+    /// The user denied the device or authorization request (`access_denied`).
+    AccessDenied,
+    /// The server rejected the request as malformed (`invalid_request` or
+    /// another 4xx): a configuration problem.
+    Rejected,
+    /// `max_attempts` consecutive token requests failed and no valid token
+    /// is left. [`Session::restart`] tries again.
+    RetriesExhausted,
+    /// The tokens were revoked with [`Session::revoke`].
+    Revoked,
+}
+
+/// Something the session did in response to a token response: for logs and
+/// timelines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// A new token is active.
+    TokenIssued {
+        /// Which request obtained it.
+        kind: RequestKind,
+        /// Its lifetime in seconds.
+        lifetime_s: u32,
+        /// Whether a refresh token is available.
+        refreshable: bool,
+    },
+    /// A device code arrived: show [`Session::device_display`] to the user.
+    UserCode,
+    /// Device flow: the user has not approved yet; polling continues.
+    AuthorizationPending,
+    /// Device flow: the server asked to poll more slowly (+5 s).
+    SlowDown,
+    /// The refresh token was rejected; the primary grant is tried instead.
+    RefreshRejected,
+    /// The request failed transiently; it is retried at `at`.
+    Retrying {
+        /// HTTP status of the failed response (0: transport failure).
+        status: u16,
+        /// When the retry may go out.
+        at: u64,
+    },
+    /// The session entered a permanent failure.
+    Failed(Failure),
+    /// The tokens were revoked.
+    Revoked,
+}
+
+/// Progress of feeding a token-response body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Progress {
+    /// Bytes of the chunk that belonged to the body. The rest (if any) is the
+    /// next response on a kept-alive connection.
+    pub consumed: usize,
+    /// The response is complete and this is what the session made of it.
+    pub event: Option<Event>,
+}
+
+/// The permission to send one API request, or why not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Authorization<'s> {
+    /// Send the request with this credential (it borrows the session).
+    Send(ApiCredential<'s>),
+    /// A rate limit applies: do not send before `until`.
+    Wait {
+        /// Monotonic time (ms) when a request may go out.
+        until: u64,
+    },
+    /// No usable credential: poll the session.
+    NoCredential,
+}
+
+impl fmt::Debug for Authorization<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Authorization::Send(_) => f.write_str("Send(<credential>)"),
+            Authorization::Wait { until } => write!(f, "Wait {{ until: {until} }}"),
+            Authorization::NoCredential => f.write_str("NoCredential"),
+        }
+    }
+}
+
+/// What an API response means for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ApiVerdict {
+    /// Success (or an error that has nothing to do with authentication).
+    Ok,
+    /// The token was rejected: it has been dropped. Poll the session (it will
+    /// fetch a new token) and retry the request once.
+    RetryWithNewToken,
+    /// The token was rejected again right after a retry: surfaced, not retried.
+    Unauthorized,
+    /// The API key was rejected ([`Failure::InvalidKey`]).
+    InvalidKey,
+    /// The credential lacks permission (403): not retried.
+    Forbidden,
+    /// Rate limited: retry the request at `until`.
+    RateLimited {
+        /// Monotonic time (ms) when requests may resume.
+        until: u64,
+    },
+}
+
+/// What the user needs to see in the device flow (RFC 8628 §3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceDisplay<'s> {
+    /// The code to enter.
+    pub user_code: &'s str,
+    /// Where to enter it.
+    pub verification_uri: &'s str,
+    /// A URI with the code included (for a QR code), if the server sent one.
+    pub verification_uri_complete: Option<&'s str>,
+    /// Monotonic time (ms) when the code expires.
+    pub expires_at: u64,
+}
+
+/// A snapshot of the session's state for display and logs (no secrets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Status {
+    /// A token (or API key) is usable now.
+    pub usable: bool,
+    /// When the token expires (monotonic ms; [`NEVER`] for API keys).
+    pub expires_at: u64,
+    /// When the session will refresh it.
+    pub refresh_at: u64,
+    /// A refresh token is held.
+    pub refreshable: bool,
+    /// Consecutive failed token requests.
+    pub failed_attempts: u8,
+    /// API requests are blocked until this time by a rate limit (0: not).
+    pub api_blocked_until: u64,
+    /// The token endpoint is blocked until this time (0: not).
+    pub token_blocked_until: u64,
+    /// The permanent failure, if any.
+    pub failure: Option<Failure>,
+}
+
+/// Runtime configuration: where the provider is and the credentials. Copied
+/// into the session; the caller may wipe its copy right after
+/// [`Session::new`]. Empty strings mean "not configured".
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Config<'a> {
+    /// Base URL the profile's paths are appended to, e.g.
+    /// `https://api.fieldnation.com`.
+    pub base_url: &'a str,
+    /// OAuth `client_id`.
+    pub client_id: &'a str,
+    /// OAuth `client_secret`.
+    pub client_secret: &'a str,
+    /// Username (password grant, login).
+    pub username: &'a str,
+    /// Password (password grant, login).
+    pub password: &'a str,
+    /// API key (API-key mode).
+    pub api_key: &'a str,
+    /// Scope; empty uses the profile's default.
+    pub scope: &'a str,
+    /// Redirect URI (authorization-code mode).
+    pub redirect_uri: &'a str,
+    /// Allow plain `http` to a non-loopback host (test rigs only).
+    pub allow_insecure: bool,
+}
+
+impl fmt::Debug for Config<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &crate::body::Redacted(self.client_secret.len()),
+            )
+            .field("username", &self.username)
+            .field("password", &crate::body::Redacted(self.password.len()))
+            .field("api_key", &crate::body::Redacted(self.api_key.len()))
+            .field("scope", &self.scope)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("allow_insecure", &self.allow_insecure)
+            .finish()
+    }
+}
+
+// Indices of the configuration strings in the arena's string table.
+const S_BASE: u8 = 0;
+const S_CLIENT_ID: u8 = 1;
+const S_SECRET: u8 = 2;
+const S_USER: u8 = 3;
+const S_PASS: u8 = 4;
+const S_KEY: u8 = 5;
+const S_SCOPE: u8 = 6;
+const S_REDIRECT: u8 = 7;
+const S_TOKEN_PATH: u8 = 8;
+const S_AUTH_PATH: u8 = 9;
+const S_DEVICE_PATH: u8 = 10;
+const S_REVOKE_PATH: u8 = 11;
+const S_PHRASE: u8 = 12;
+const S_PLACEMENT: u8 = 13;
+const STRINGS: u8 = 14;
+
+/// Bytes reserved after the string table in authorization-code mode for the
+/// PKCE verifier (≤ 128) and `state` (≤ 64).
+const PKCE_ZONE: usize = 192;
+
+/// Where a piece of text lies in the arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Span {
+    start: u16,
+    len: u16,
+}
+
+impl Span {
+    fn range(self) -> core::ops::Range<usize> {
+        let s = usize::from(self.start);
+        s..s.saturating_add(usize::from(self.len))
+    }
+}
+
+/// Where an API credential goes, without the strings (those are in the arena).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Place {
+    Bearer,
+    Raw,
+    Header,
+    Query,
+}
+
+/// The profile's settings, copied at construction (strings go to the arena).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Settings {
+    mode: Mode,
+    format: BodyFormat,
+    client_auth: ClientAuth,
+    revoke_style: RevokeStyle,
+    place: Place,
+    reset_mode: ResetMode,
+    refresh_fraction_pct: u8,
+    api_budget_per_token: bool,
+    allow_insecure: bool,
+    keys: KeyTable,
+    default_lifetime_s: u32,
+    refresh_lifetime_s: u32,
+    refresh_margin_s: u32,
+    token_budget: Option<Budget>,
+    api_budget: Option<Budget>,
+    backoff: Backoff,
+}
+
+/// The exchange in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Phase {
+    /// No token request in flight.
+    Idle,
+    /// The request was written; waiting for the response head.
+    Sent,
+    /// The head arrived; reading the body.
+    Body,
+}
+
+// Flags.
+const F_TOKEN: u16 = 1; // the active slot holds a token
+const F_RT: u16 = 2; // ... and a refresh token
+const F_RT_REJECTED: u16 = 4; // the refresh token failed: use the primary grant once
+const F_RETRIED_401: u16 = 8; // a 401 dropped the token; the next one surfaces
+const F_DEVICE: u16 = 16; // the active slot holds a device authorization
+const F_CODE: u16 = 32; // an authorization code waits in the staging slot
+const F_PKCE: u16 = 64; // a PKCE verifier and state wait in the PKCE zone
+const F_REVOKE: u16 = 128; // a revocation was requested
+const F_WALL: u16 = 256; // the wall-clock offset is known
+
+/// The session. `N` is the arena size in bytes (configuration strings and
+/// secrets, plus two token slots); see [`DEFAULT_CAPACITY`].
+pub struct Session<const N: usize = DEFAULT_CAPACITY> {
+    arena: [u8; N],
+    set: Settings,
+    st: St,
+    parser: BodyParser,
+    reader: BodyReader,
+}
+
+/// Everything that changes, in one `Copy` struct (what a snapshot saves and
+/// what failures leave untouched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct St {
+    /// End of the string table (plus the PKCE zone, if any).
+    strings_len: u16,
+    /// Start and length of each token slot.
+    slot_len: u16,
+    active: u8,
+    flags: u16,
+    phase: Phase,
+    kind: RequestKind,
+    attempts: u8,
+    failure: Option<Failure>,
+    /// Error description of the failure (in the staging slot).
+    failure_desc: Span,
+    /// Active slot: access token, refresh token, scope (or device code, user
+    /// code, verification URI, verification URI complete in device mode).
+    spans: [Span; 4],
+    /// Authorization code (staging slot) or PKCE verifier / state (zone).
+    code: Span,
+    verifier: Span,
+    state: Span,
+    device_interval_s: u32,
+    lifetime_s: u32,
+    expires_at: u64,
+    refresh_at: u64,
+    rt_expires_at: u64,
+    sent_at: u64,
+    retry_at: u64,
+    token_blocked_until: u64,
+    api_blocked_until: u64,
+    token_gcra: Gcra,
+    api_gcra: Gcra,
+    last_now: u64,
+    /// Unix ms minus monotonic ms, when [`F_WALL`] is set.
+    wall_offset: i64,
+    rng: u64,
+}
+
+impl<const N: usize> fmt::Debug for Session<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("capacity", &N)
+            .field("mode", &self.set.mode)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> Drop for Session<N> {
+    fn drop(&mut self) {
+        self.arena.zeroize();
+    }
+}
+
+/// splitmix64: turns the caller's seed into a stream of jitter values.
+fn next_random(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A uniform value in `0..=bound` (32-bit: Cortex-M4 has no 64-bit divide).
+fn random_upto(state: &mut u64, bound: u32) -> u32 {
+    let r = next_random(state) as u32;
+    match bound.checked_add(1) {
+        Some(b) => r.checked_rem(b).unwrap_or(0),
+        None => r,
+    }
+}
+
+fn secs_to_ms(s: u32) -> u64 {
+    u64::from(s).saturating_mul(1000)
+}
+
+impl<const N: usize> Session<N> {
+    /// Creates a session for `profile` with `config`, seeding the jitter from
+    /// `seed` (any random 64 bits; different devices should use different
+    /// seeds).
+    ///
+    /// Errors: [`Error::InvalidInput`] for a missing or unusable value (an
+    /// invalid or insecure base URL, an empty credential the mode needs,
+    /// control characters); [`Error::CapacityExceeded`] if the strings do not
+    /// leave room for two token slots of at least 256 bytes.
+    pub fn new(profile: &Profile, config: &Config<'_>, seed: u64) -> Result<Self> {
+        let mut s = Session {
+            arena: [0; N],
+            set: settings(profile, config),
+            st: St::empty(),
+            parser: BodyParser::new(Expect::Token, 0, profile.keys),
+            reader: BodyReader::new(crate::http::BodyFraming::Length(0)),
+        };
+        s.st.rng = seed;
+        s.configure(profile, config)?;
+        Ok(s)
+    }
+
+    fn configure(&mut self, p: &Profile, c: &Config<'_>) -> Result<()> {
+        let url = Url::parse(c.base_url)?;
+        url.check_transport(c.allow_insecure)?;
+        let need = |field: Field, v: &str| -> Result<()> {
+            if v.is_empty() {
+                Err(Error::input(field, InputError::Missing))
+            } else {
+                Ok(())
+            }
+        };
+        match p.mode {
+            Mode::ApiKey => need(Field::ApiKey, c.api_key)?,
+            Mode::Login | Mode::Password => {
+                need(Field::Username, c.username)?;
+                need(Field::Password, c.password)?;
+            }
+            Mode::AuthorizationCode => {
+                need(Field::ClientId, c.client_id)?;
+                need(Field::RedirectUri, c.redirect_uri)?;
+            }
+            Mode::ClientCredentials => need(Field::ClientId, c.client_id)?,
+            #[cfg(feature = "device-flow")]
+            Mode::DeviceCode => need(Field::ClientId, c.client_id)?,
+        }
+        if p.mode != Mode::ApiKey && p.mode != Mode::Login && p.client_auth != ClientAuth::None {
+            need(Field::ClientSecret, c.client_secret)?;
+        }
+        let scope = if c.scope.is_empty() {
+            p.scope.unwrap_or("")
+        } else {
+            c.scope
+        };
+        let placement = match p.placement {
+            Placement::Header(n) | Placement::Query(n) => n,
+            Placement::Bearer | Placement::Raw => "",
+        };
+        let strings: [(Field, &str); STRINGS as usize] = [
+            (Field::Url, c.base_url),
+            (Field::ClientId, c.client_id),
+            (Field::ClientSecret, c.client_secret),
+            (Field::Username, c.username),
+            (Field::Password, c.password),
+            (Field::ApiKey, c.api_key),
+            (Field::Scope, scope),
+            (Field::RedirectUri, c.redirect_uri),
+            (Field::Target, p.token_path),
+            (Field::Target, p.authorize_path),
+            (Field::Target, p.device_path),
+            (Field::Target, p.revoke_path),
+            (Field::Target, p.expired_token_phrase),
+            (Field::ParamName, placement),
+        ];
+        let mut len = 0usize;
+        for (field, v) in strings {
+            if !v.is_empty() {
+                check_param(field, v)?;
+            }
+            len = len.saturating_add(v.len()).saturating_add(1);
+        }
+        if p.mode == Mode::AuthorizationCode {
+            len = len.saturating_add(PKCE_ZONE);
+        }
+        // Two slots of at least 256 bytes must remain.
+        let min = len.saturating_add(512);
+        if min > N || N > usize::from(u16::MAX) {
+            return Err(Error::capacity_exceeded(min, N));
+        }
+        let mut pos = 0usize;
+        for (_, v) in strings {
+            let end = pos.saturating_add(v.len());
+            if let Some(dst) = self.arena.get_mut(pos..end) {
+                crate::write::copy(dst, v.as_bytes());
+            }
+            pos = end.saturating_add(1); // NUL separator (already zero)
+        }
+        self.st.strings_len = u16::try_from(len).unwrap_or(u16::MAX);
+        self.st.slot_len = u16::try_from(N.saturating_sub(len) / 2).unwrap_or(0);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ storage
+
+    /// The `i`-th configuration string.
+    fn string(&self, i: u8) -> &str {
+        let table = self
+            .arena
+            .get(..usize::from(self.st.strings_len))
+            .unwrap_or(&[]);
+        let s = table.split(|&b| b == 0).nth(usize::from(i)).unwrap_or(&[]);
+        core::str::from_utf8(s).unwrap_or("")
+    }
+
+    fn slot_range(&self, slot: u8) -> core::ops::Range<usize> {
+        let len = usize::from(self.st.slot_len);
+        let start = usize::from(self.st.strings_len)
+            .saturating_add(len.saturating_mul(usize::from(slot & 1)));
+        start..start.saturating_add(len)
+    }
+
+    fn text(&self, span: Span) -> &str {
+        self.arena
+            .get(span.range())
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// A span in the active slot.
+    fn active_text(&self, i: usize) -> &str {
+        self.text(self.st.spans.get(i).copied().unwrap_or_default())
+    }
+
+    fn wipe(&mut self, r: core::ops::Range<usize>) {
+        if let Some(b) = self.arena.get_mut(r) {
+            b.zeroize();
+        }
+    }
+
+    fn has(&self, f: u16) -> bool {
+        self.st.flags & f != 0
+    }
+
+    fn set_flag(&mut self, f: u16, on: bool) {
+        if on {
+            self.st.flags |= f;
+        } else {
+            self.st.flags &= !f;
+        }
+    }
+
+    /// Monotonic clock with a backwards guard: time never runs backwards for
+    /// the session (a smaller `now` is treated as the last one seen).
+    fn clock(&mut self, now: u64) -> u64 {
+        if now < self.st.last_now {
+            self.st.last_now
+        } else {
+            self.st.last_now = now;
+            now
+        }
+    }
+
+    // ------------------------------------------------------------ decisions
+
+    /// Whether the active token may be used at `now`.
+    fn token_valid(&self, now: u64) -> bool {
+        self.has(F_TOKEN) && now < self.st.expires_at
+    }
+
+    fn refresh_usable(&self, now: u64) -> bool {
+        self.has(F_RT) && !self.has(F_RT_REJECTED) && now < self.st.rt_expires_at
+    }
+
+    /// The token request to send next, if any is possible without the user.
+    fn next_kind(&self, now: u64) -> Option<RequestKind> {
+        if self.has(F_REVOKE) {
+            return Some(RequestKind::Revoke);
+        }
+        match self.set.mode {
+            Mode::ApiKey => None,
+            _ if self.has(F_CODE) => Some(RequestKind::Fetch),
+            _ if self.refresh_usable(now) => Some(RequestKind::Refresh),
+            Mode::AuthorizationCode => None,
+            #[cfg(feature = "device-flow")]
+            Mode::DeviceCode if self.has(F_DEVICE) && now < self.st.expires_at => {
+                Some(RequestKind::DevicePoll)
+            }
+            #[cfg(feature = "device-flow")]
+            Mode::DeviceCode => Some(RequestKind::DeviceAuthorization),
+            Mode::ClientCredentials | Mode::Password | Mode::Login => Some(RequestKind::Fetch),
+        }
+    }
+
+    /// Earliest time the token endpoint may be used.
+    fn token_gate(&self, now: u64) -> u64 {
+        let gcra = match self.set.token_budget {
+            Some(b) => self.st.token_gcra.ready_at(now, b),
+            None => 0,
+        };
+        self.st.retry_at.max(self.st.token_blocked_until).max(gcra)
+    }
+
+    /// What to do next. Call it whenever time passes or a response completes.
+    pub fn poll(&mut self, now: u64) -> Action {
+        let now = self.clock(now);
+        if let Some(f) = self.st.failure {
+            return Action::Failed(f);
+        }
+        if self.st.phase != Phase::Idle {
+            if now.saturating_sub(self.st.sent_at) < RESPONSE_TIMEOUT_MS {
+                return Action::AwaitResponse;
+            }
+            self.exchange_failed(now, 0);
+        }
+        if self.set.mode == Mode::ApiKey {
+            return Action::Ready { next: NEVER };
+        }
+        let valid = self.token_valid(now);
+        let due = !valid || now >= self.st.refresh_at || self.has(F_REVOKE);
+        if !due {
+            return Action::Ready {
+                next: self.st.refresh_at,
+            };
+        }
+        let Some(kind) = self.next_kind(now) else {
+            return if valid {
+                Action::Ready {
+                    next: self.st.expires_at,
+                }
+            } else {
+                Action::NeedAuthorizationCode
+            };
+        };
+        let exhausted = self.st.attempts >= self.set.backoff.max_attempts;
+        if exhausted && kind != RequestKind::Revoke {
+            if valid {
+                return Action::Ready {
+                    next: self.st.expires_at,
+                };
+            }
+            self.fail(Failure::RetriesExhausted);
+            return Action::Failed(Failure::RetriesExhausted);
+        }
+        let gate = self.token_gate(now);
+        if now < gate {
+            return if valid {
+                Action::Ready {
+                    next: gate.min(self.st.expires_at),
+                }
+            } else {
+                Action::Wait { until: gate }
+            };
+        }
+        Action::SendTokenRequest(kind)
+    }
+
+    // ------------------------------------------------------------ requests
+
+    fn endpoint(&self, path: u8) -> Result<Url<'_>> {
+        Url::parse(self.string(S_BASE))?.join(self.string(path))
+    }
+
+    fn client(&self) -> Result<Client<'_>> {
+        let mut c = Client::new(self.endpoint(S_TOKEN_PATH)?, self.string(S_CLIENT_ID));
+        let secret = self.string(S_SECRET);
+        c.client_secret = (!secret.is_empty()).then_some(secret);
+        c.auth = self.set.client_auth;
+        c.format = self.set.format;
+        let scope = self.string(S_SCOPE);
+        c.scope = (!scope.is_empty()).then_some(scope);
+        c.allow_insecure = self.set.allow_insecure;
+        Ok(c)
+    }
+
+    fn sent(&mut self, now: u64, kind: RequestKind) {
+        self.st.phase = Phase::Sent;
+        self.st.kind = kind;
+        self.st.sent_at = now;
+        if let Some(b) = self.set.token_budget {
+            self.st.token_gcra.take(now, b);
+        }
+    }
+
+    /// Writes the token request [`Action::SendTokenRequest`] asked for, as
+    /// complete HTTP/1.1 bytes, and marks it in flight (only one is ever in
+    /// flight). Returns its length.
+    ///
+    /// Errors: [`Error::WrongState`] if no token request is due (poll first)
+    /// or one is in flight; [`Error::BufferTooSmall`] with the size needed
+    /// (nothing is marked in flight); configuration errors.
+    pub fn write_token_request(&mut self, now: u64, buf: &mut [u8]) -> Result<usize> {
+        let (now, kind) = self.due_request(now)?;
+        let n = {
+            let client = self.client()?;
+            self.request_for(&client, kind)?.write_http(buf)?
+        };
+        self.sent(now, kind);
+        Ok(n)
+    }
+
+    /// Like [`Session::write_token_request`], but returns the request as
+    /// parts for hosts with their own HTTP client; the URL to send it to is
+    /// [`Session::token_request_url`].
+    pub fn write_token_request_parts<'b>(
+        &mut self,
+        now: u64,
+        buf: &'b mut [u8],
+    ) -> Result<Parts<'b>> {
+        let (now, kind) = self.due_request(now)?;
+        let parts = {
+            let client = self.client()?;
+            self.request_for(&client, kind)?.write_parts(buf)?
+        };
+        self.sent(now, kind);
+        Ok(parts)
+    }
+
+    /// The token request due at `now`, or [`Error::WrongState`].
+    fn due_request(&mut self, now: u64) -> Result<(u64, RequestKind)> {
+        let now = self.clock(now);
+        match self.poll(now) {
+            Action::SendTokenRequest(kind) => Ok((now, kind)),
+            _ => Err(Error::WrongState),
+        }
+    }
+
+    fn request_for<'c>(&'c self, client: &'c Client<'c>, kind: RequestKind) -> Result<Request<'c>> {
+        let (access, refresh) = (self.active_text(0), self.active_text(1));
+        let grant = match kind {
+            RequestKind::Refresh => Grant::RefreshToken {
+                refresh_token: refresh,
+            },
+            #[cfg(feature = "device-flow")]
+            RequestKind::DeviceAuthorization => Grant::DeviceAuthorization,
+            // In device mode the active slot's first span is the device code.
+            #[cfg(feature = "device-flow")]
+            RequestKind::DevicePoll => Grant::DeviceCode {
+                device_code: access,
+            },
+            #[cfg(not(feature = "device-flow"))]
+            RequestKind::DeviceAuthorization | RequestKind::DevicePoll => {
+                return Err(Error::WrongState)
+            }
+            RequestKind::Revoke => match self.set.revoke_style {
+                RevokeStyle::Bearer => Grant::RevokeBearer { token: access },
+                _ if self.has(F_RT) => Grant::Revoke {
+                    token: refresh,
+                    hint: Some(TokenTypeHint::RefreshToken),
+                },
+                _ => Grant::Revoke {
+                    token: access,
+                    hint: Some(TokenTypeHint::AccessToken),
+                },
+            },
+            RequestKind::Fetch => match self.set.mode {
+                Mode::Login => Grant::Login {
+                    username: self.string(S_USER),
+                    password: self.string(S_PASS),
+                },
+                Mode::Password => Grant::Password {
+                    username: self.string(S_USER),
+                    password: self.string(S_PASS),
+                },
+                Mode::AuthorizationCode => {
+                    let redirect = self.string(S_REDIRECT);
+                    Grant::AuthorizationCode {
+                        code: self.text(self.st.code),
+                        redirect_uri: (!redirect.is_empty()).then_some(redirect),
+                        code_verifier: (self.has(F_PKCE) && self.st.verifier.len > 0)
+                            .then(|| self.text(self.st.verifier)),
+                    }
+                }
+                _ => Grant::ClientCredentials,
+            },
+        };
+        let endpoint = match kind {
+            RequestKind::DeviceAuthorization => self.endpoint(S_DEVICE_PATH)?,
+            RequestKind::Revoke => self.endpoint(S_REVOKE_PATH)?,
+            _ => client.endpoint,
+        };
+        Ok(client.request_to(endpoint, grant))
+    }
+
+    /// The URL the current or next token request goes to (for hosts that use
+    /// [`Session::write_token_request_parts`]), written into `buf`.
+    pub fn token_request_url(&self, buf: &mut [u8]) -> Result<usize> {
+        let url = match self.st.kind {
+            RequestKind::DeviceAuthorization => self.endpoint(S_DEVICE_PATH)?,
+            RequestKind::Revoke => self.endpoint(S_REVOKE_PATH)?,
+            _ => self.endpoint(S_TOKEN_PATH)?,
+        };
+        url.write(buf)
+    }
+
+    // ------------------------------------------------------------ responses
+
+    /// The response head of the token request in flight arrived.
+    ///
+    /// Errors: [`Error::WrongState`] if no token request is waiting for its
+    /// head.
+    pub fn on_token_head(&mut self, now: u64, head: &ResponseHead) -> Result<()> {
+        let now = self.clock(now);
+        if self.st.phase != Phase::Sent {
+            return Err(Error::WrongState);
+        }
+        self.learn_limits(now, head, true);
+        let expect = match self.st.kind {
+            #[cfg(feature = "device-flow")]
+            RequestKind::DeviceAuthorization => Expect::DeviceAuthorization,
+            RequestKind::Revoke => Expect::Revocation,
+            _ => Expect::Token,
+        };
+        self.parser = BodyParser::new(expect, head.status, self.set.keys);
+        self.reader = BodyReader::new(head.framing());
+        // The staging slot receives the response; an authorization code in
+        // it was sent and is single-use, so it goes too.
+        let staging = self.slot_range(self.st.active ^ 1);
+        self.wipe(staging);
+        self.set_flag(F_CODE, false);
+        self.st.phase = Phase::Body;
+        Ok(())
+    }
+
+    /// Feeds a piece of the token response body (after the head). When the
+    /// body is complete the session acts on it and returns the [`Event`].
+    ///
+    /// Errors: [`Error::WrongState`] outside a body; malformed framing or JSON
+    /// errors — the exchange then counts as failed (a retry is scheduled; a
+    /// valid token stays valid) and the error is returned for logging.
+    pub fn on_token_body(&mut self, now: u64, chunk: &[u8]) -> Result<Progress> {
+        let now = self.clock(now);
+        if self.st.phase != Phase::Body {
+            return Err(Error::WrongState);
+        }
+        let mut consumed = 0usize;
+        let mut rest = chunk;
+        while !self.reader.is_done() {
+            let (n, data) = match self.reader.next(rest) {
+                Ok(x) => x,
+                Err(e) => return Err(self.abort(now, e)),
+            };
+            if n == 0 {
+                break;
+            }
+            let slot = self.slot_range(self.st.active ^ 1);
+            let storage = self.arena.get_mut(slot).unwrap_or(&mut []);
+            if let Err(e) = self.parser.feed(storage, data) {
+                return Err(self.abort(now, e));
+            }
+            consumed = consumed.saturating_add(n);
+            rest = rest.get(n..).unwrap_or(&[]);
+        }
+        let event = if self.reader.is_done() {
+            Some(self.complete(now)?)
+        } else {
+            None
+        };
+        Ok(Progress { consumed, event })
+    }
+
+    /// The connection closed. Completes a close-delimited body; anything else
+    /// in flight counts as a failed exchange.
+    pub fn on_token_eof(&mut self, now: u64) -> Result<Event> {
+        let now = self.clock(now);
+        match self.st.phase {
+            Phase::Body if self.reader.finish().is_ok() => self.complete(now),
+            Phase::Idle => Err(Error::WrongState),
+            _ => Err(self.abort(now, Error::Transport)),
+        }
+    }
+
+    /// The token request failed at the transport (connect, TLS, write, read,
+    /// timeout). Schedules a retry; a valid token stays valid.
+    pub fn on_transport_error(&mut self, now: u64) -> Event {
+        let now = self.clock(now);
+        self.exchange_failed(now, 0)
+    }
+
+    fn abort(&mut self, now: u64, e: Error) -> Error {
+        self.exchange_failed(now, 0);
+        e
+    }
+
+    /// A failed exchange (transport, malformed response, transient server
+    /// error): back off.
+    fn exchange_failed(&mut self, now: u64, status: u16) -> Event {
+        self.st.phase = Phase::Idle;
+        let staging = self.slot_range(self.st.active ^ 1);
+        if !self.has(F_CODE) {
+            self.wipe(staging);
+        }
+        self.st.attempts = self.st.attempts.saturating_add(1);
+        let b = self.set.backoff;
+        let shift = u32::from(self.st.attempts.saturating_sub(1)).min(16);
+        let bound = b.base_ms.saturating_mul(1u32 << shift).min(b.cap_ms);
+        let delay = random_upto(&mut self.st.rng, bound);
+        self.st.retry_at = now.saturating_add(u64::from(delay));
+        Event::Retrying {
+            status,
+            at: self.st.retry_at.max(self.st.token_blocked_until),
+        }
+    }
+
+    fn fail(&mut self, f: Failure) -> Event {
+        self.st.failure = Some(f);
+        self.st.phase = Phase::Idle;
+        Event::Failed(f)
+    }
+
+    /// The body is complete: act on it.
+    fn complete(&mut self, now: u64) -> Result<Event> {
+        let slot = self.slot_range(self.st.active ^ 1);
+        let storage = self.arena.get(slot.clone()).unwrap_or(&[]);
+        let outcome = match self.parser.finish(storage) {
+            Ok(o) => o,
+            Err(e) => return Err(self.abort(now, e)),
+        };
+        self.st.phase = Phase::Idle;
+        let kind = self.st.kind;
+        let base = u16::try_from(slot.start).unwrap_or(0);
+        match outcome.view(storage) {
+            Response::Token(t) => {
+                let lifetime = t.expires_in.unwrap_or(self.set.default_lifetime_s);
+                let rt_lifetime = t.refresh_expires_in;
+                let has_new_rt = t.refresh_token.is_some();
+                Ok(self.commit_token(now, kind, &outcome, base, lifetime, rt_lifetime, has_new_rt))
+            }
+            #[cfg(feature = "device-flow")]
+            Response::DeviceAuthorization(d) => {
+                let interval = d.interval.unwrap_or(5);
+                let expires = d.expires_in;
+                self.flip(
+                    &outcome,
+                    base,
+                    [
+                        Member::DeviceCode,
+                        Member::UserCode,
+                        Member::VerificationUri,
+                        Member::VerificationUriComplete,
+                    ],
+                );
+                self.st.flags = (self.st.flags & !(F_TOKEN | F_RT)) | F_DEVICE;
+                self.st.device_interval_s = interval.max(1);
+                self.st.expires_at = self.st.sent_at.saturating_add(secs_to_ms(expires));
+                self.st.retry_at = now.saturating_add(secs_to_ms(self.st.device_interval_s));
+                self.st.attempts = 0;
+                Ok(Event::UserCode)
+            }
+            Response::Revoked => {
+                let all = self.slot_range(0).start..N;
+                self.wipe(all);
+                self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_DEVICE);
+                self.st.failure = Some(Failure::Revoked);
+                Ok(Event::Revoked)
+            }
+            Response::Error(e) => {
+                let code = e.code;
+                let status = e.status;
+                let desc = outcome
+                    .text_span(Member::ErrorDescription)
+                    .unwrap_or((0, 0));
+                self.st.failure_desc = Span {
+                    start: base.saturating_add(desc.0),
+                    len: desc.1,
+                };
+                Ok(self.token_error(now, kind, code, status))
+            }
+        }
+    }
+
+    /// Moves the parsed members of the staging slot into the active spans and
+    /// makes the staging slot active.
+    fn flip(&mut self, o: &Outcome, base: u16, members: [Member; 4]) {
+        let old = self.slot_range(self.st.active);
+        for (span, m) in self.st.spans.iter_mut().zip(members) {
+            *span = match o.text_span(m) {
+                Some((s, l)) => Span {
+                    start: base.saturating_add(s),
+                    len: l,
+                },
+                None => Span::default(),
+            };
+        }
+        self.st.active ^= 1;
+        self.wipe(old);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit_token(
+        &mut self,
+        now: u64,
+        kind: RequestKind,
+        o: &Outcome,
+        base: u16,
+        lifetime_s: u32,
+        rt_lifetime_s: Option<u32>,
+        has_new_rt: bool,
+    ) -> Event {
+        // Keep the old refresh token when the response brings none: copy it
+        // after the new text in the staging slot before the old slot is wiped.
+        let mut kept_rt = None;
+        if !has_new_rt && self.has(F_RT) && kind == RequestKind::Refresh {
+            let old = self.st.spans.get(1).copied().unwrap_or_default();
+            let used = o.text_used();
+            let dst_start = usize::from(base).saturating_add(usize::from(used));
+            let dst_end = dst_start.saturating_add(usize::from(old.len));
+            let staging_end = self.slot_range(self.st.active ^ 1).end;
+            if dst_end <= staging_end {
+                let (src, dst) = (old.range(), dst_start..dst_end);
+                // The slots do not overlap; copy through a bounded loop.
+                for (d, s) in dst.zip(src) {
+                    let b = self.arena.get(s).copied().unwrap_or(0);
+                    if let Some(x) = self.arena.get_mut(d) {
+                        *x = b;
+                    }
+                }
+                kept_rt = Some(Span {
+                    start: u16::try_from(dst_start).unwrap_or(0),
+                    len: old.len,
+                });
+            }
+        }
+        let old_rt_expiry = self.st.rt_expires_at;
+        self.flip(
+            o,
+            base,
+            [
+                Member::AccessToken,
+                Member::RefreshToken,
+                Member::Scope,
+                Member::Message,
+            ],
+        );
+        if let Some(rt) = kept_rt {
+            if let Some(s) = self.st.spans.get_mut(1) {
+                *s = rt;
+            }
+        }
+        let refreshable = has_new_rt || kept_rt.is_some();
+        // F_RETRIED_401 survives: only an API success re-arms the single
+        // retry, so a server that rejects every new token cannot cause a loop.
+        self.st.flags = (self.st.flags & !(F_DEVICE | F_CODE | F_RT_REJECTED | F_PKCE))
+            | F_TOKEN
+            | if refreshable { F_RT } else { 0 };
+        // Refresh-token lifetime: as the server says; else the profile's; a
+        // kept refresh token keeps its old expiry.
+        self.st.rt_expires_at = if kept_rt.is_some() {
+            old_rt_expiry
+        } else {
+            match (rt_lifetime_s, self.set.refresh_lifetime_s) {
+                (Some(s), _) => self.st.sent_at.saturating_add(secs_to_ms(s)),
+                (None, 0) => NEVER,
+                (None, s) => self.st.sent_at.saturating_add(secs_to_ms(s)),
+            }
+        };
+        self.st.lifetime_s = lifetime_s;
+        self.st.expires_at = self.st.sent_at.saturating_add(secs_to_ms(lifetime_s));
+        // Early refresh: min(margin, fraction of the lifetime), plus up to
+        // half that again of jitter.
+        let fraction = lifetime_s.saturating_mul(u32::from(self.set.refresh_fraction_pct)) / 100;
+        let early_s = self.set.refresh_margin_s.min(fraction);
+        let early_ms = u32::try_from(secs_to_ms(early_s)).unwrap_or(u32::MAX);
+        let jitter = random_upto(&mut self.st.rng, early_ms / 2);
+        self.st.refresh_at = self
+            .st
+            .expires_at
+            .saturating_sub(u64::from(early_ms))
+            .saturating_sub(u64::from(jitter))
+            .max(self.st.sent_at);
+        self.st.attempts = 0;
+        self.st.retry_at = 0;
+        if self.set.api_budget_per_token {
+            self.st.api_gcra = Gcra::default();
+        }
+        let _ = now;
+        Event::TokenIssued {
+            kind,
+            lifetime_s,
+            refreshable,
+        }
+    }
+
+    fn token_error(&mut self, now: u64, kind: RequestKind, code: ErrorCode, status: u16) -> Event {
+        match code {
+            ErrorCode::InvalidGrant if kind == RequestKind::Refresh => {
+                // Fall back to the primary grant once, right away.
+                self.set_flag(F_RT_REJECTED, true);
+                self.st.retry_at = 0;
+                Event::RefreshRejected
+            }
+            ErrorCode::AuthorizationPending => {
+                self.st.retry_at = now.saturating_add(secs_to_ms(self.st.device_interval_s));
+                Event::AuthorizationPending
+            }
+            ErrorCode::SlowDown => {
+                self.st.device_interval_s = self.st.device_interval_s.saturating_add(5);
+                self.st.retry_at = now.saturating_add(secs_to_ms(self.st.device_interval_s));
+                Event::SlowDown
+            }
+            ErrorCode::ExpiredToken if kind == RequestKind::DevicePoll => {
+                // The device code expired: start over with a new user code.
+                self.set_flag(F_DEVICE, false);
+                self.exchange_failed(now, status)
+            }
+            ErrorCode::InvalidClient => self.fail(Failure::InvalidClient),
+            ErrorCode::UnauthorizedClient | ErrorCode::UnsupportedGrantType => {
+                self.fail(Failure::UnauthorizedClient)
+            }
+            ErrorCode::InvalidScope => self.fail(Failure::InvalidScope),
+            ErrorCode::AccessDenied => self.fail(Failure::AccessDenied),
+            ErrorCode::InvalidGrant => {
+                if self.set.mode == Mode::AuthorizationCode {
+                    // The code expired or was used: the user must approve again.
+                    self.st.flags &= !(F_CODE | F_PKCE);
+                    self.st.retry_at = 0;
+                    Event::Failed(Failure::InvalidGrant)
+                } else {
+                    self.fail(Failure::InvalidGrant)
+                }
+            }
+            _ => match status {
+                429 | 500..=599 | 408 => self.exchange_failed(now, status),
+                // A login or password grant answered 401/403 without a code:
+                // the credentials are wrong.
+                401 | 403 if matches!(self.set.mode, Mode::Login | Mode::Password) => {
+                    self.fail(Failure::InvalidGrant)
+                }
+                401 => self.fail(Failure::InvalidClient),
+                400..=499 => self.fail(Failure::Rejected),
+                _ => self.exchange_failed(now, status),
+            },
+        }
+    }
+
+    // ------------------------------------------------------------ rate limits
+
+    /// Learns rate-limit state from a response head: `Retry-After` (which
+    /// takes precedence), `X-RateLimit-*`, IETF `RateLimit`, and 429/503.
+    fn learn_limits(&mut self, now: u64, head: &ResponseHead, token_endpoint: bool) -> Option<u64> {
+        let unix_now = head.date.or_else(|| self.unix_now(now));
+        let mut until: Option<u64> = None;
+        if let Some(r) = head.retry_after {
+            let delay_s = match r {
+                RetryAfter::Delay(s) => u64::from(s),
+                RetryAfter::At(t) => unix_now.map_or(0, |u| t.saturating_sub(u)),
+            };
+            until = Some(now.saturating_add(delay_s.saturating_mul(1000)));
+        } else {
+            let x = head.x_rate_limit;
+            if x.remaining == Some(0) {
+                if let (Some(raw), Some(u)) = (x.reset, unix_now.or(Some(0))) {
+                    if let Some(reset) = self.set.reset_mode.resolve(raw, u) {
+                        let d = reset.saturating_sub(u);
+                        until = Some(now.saturating_add(d.saturating_mul(1000)));
+                    }
+                }
+            }
+            #[cfg(feature = "ietf-ratelimit")]
+            if head.rate_limit.remaining == Some(0) {
+                let d = u64::from(head.rate_limit.reset.unwrap_or(1));
+                let t = now.saturating_add(d.saturating_mul(1000));
+                until = Some(until.map_or(t, |u| u.max(t)));
+            }
+            if until.is_none() && matches!(head.status, 429 | 503) {
+                // Limited without saying until when: a short pause.
+                until = Some(now.saturating_add(1000));
+            }
+        }
+        if let Some(u) = until {
+            let slot = if token_endpoint {
+                &mut self.st.token_blocked_until
+            } else {
+                &mut self.st.api_blocked_until
+            };
+            *slot = (*slot).max(u);
+        }
+        until
+    }
+
+    /// Records the wall clock: `unix_ms` is the Unix time in milliseconds at
+    /// monotonic time `now`. Used for epoch-based rate-limit resets when a
+    /// response has no `Date`, and for snapshots.
+    pub fn set_wall_clock(&mut self, now: u64, unix_ms: u64) {
+        let now = self.clock(now);
+        let off = i128::from(unix_ms).saturating_sub(i128::from(now));
+        self.st.wall_offset = i64::try_from(off).unwrap_or(0);
+        self.set_flag(F_WALL, true);
+    }
+
+    /// Unix seconds at monotonic `now`, if the wall clock is known.
+    fn unix_now(&self, now: u64) -> Option<u64> {
+        if !self.has(F_WALL) {
+            return None;
+        }
+        let ms = i128::from(now).saturating_add(i128::from(self.st.wall_offset));
+        u64::try_from(ms / 1000).ok()
+    }
+
+    /// Mixes new caller randomness into the jitter generator.
+    pub fn reseed(&mut self, seed: u64) {
+        self.st.rng ^= seed;
+        next_random(&mut self.st.rng);
+    }
+
+    // ------------------------------------------------------------ API requests
+
+    /// Permission and credential for one API request at `now`. Counts the
+    /// request against the client-side API budget when it returns
+    /// [`Authorization::Send`]. Apply the credential with
+    /// [`ApiCredential::write_header_line`] or
+    /// [`ApiCredential::write_target`].
+    pub fn authorize(&mut self, now: u64) -> Authorization<'_> {
+        let now = self.clock(now);
+        if self.st.failure.is_some() {
+            return Authorization::NoCredential;
+        }
+        let api_key = self.set.mode == Mode::ApiKey;
+        if !api_key && !self.token_valid(now) {
+            return Authorization::NoCredential;
+        }
+        let mut until = self.st.api_blocked_until;
+        if let Some(b) = self.set.api_budget {
+            until = until.max(self.st.api_gcra.ready_at(now, b));
+        }
+        if now < until {
+            return Authorization::Wait { until };
+        }
+        if let Some(b) = self.set.api_budget {
+            self.st.api_gcra.take(now, b);
+        }
+        let secret = if api_key {
+            self.string(S_KEY)
+        } else {
+            self.active_text(0)
+        };
+        let name = self.string(S_PLACEMENT);
+        Authorization::Send(match self.set.place {
+            Place::Bearer if api_key => ApiCredential::ApiKey {
+                scheme: Some("Bearer"),
+                key: secret,
+            },
+            Place::Bearer => ApiCredential::Bearer(secret),
+            Place::Raw => ApiCredential::ApiKey {
+                scheme: None,
+                key: secret,
+            },
+            Place::Header => ApiCredential::Header {
+                name,
+                value: secret,
+            },
+            Place::Query => ApiCredential::QueryParam {
+                name,
+                value: secret,
+            },
+        })
+    }
+
+    /// Reports the response to an API request: its head and, optionally, the
+    /// first bytes of its body (used only to recognise a provider's
+    /// "expired token" phrase). Learns rate limits and token invalidity.
+    pub fn on_api_response(
+        &mut self,
+        now: u64,
+        head: &ResponseHead,
+        body_prefix: &[u8],
+    ) -> ApiVerdict {
+        let now = self.clock(now);
+        let limited = self.learn_limits(now, head, false);
+        let forbidden_exhausted = head.status == 403 && head.x_rate_limit.remaining == Some(0);
+        if matches!(head.status, 429 | 503) || forbidden_exhausted {
+            let until = limited.unwrap_or(now).max(self.st.api_blocked_until);
+            self.st.api_blocked_until = until;
+            return ApiVerdict::RateLimited { until };
+        }
+        let phrase = self.string(S_PHRASE);
+        let expired_phrase = head.status == 400
+            && !phrase.is_empty()
+            && contains_ignore_case(body_prefix, phrase.as_bytes());
+        let rejected = head.status == 401 || expired_phrase;
+        if !rejected {
+            if (200..=399).contains(&head.status) {
+                self.set_flag(F_RETRIED_401, false);
+            }
+            return if head.status == 403 {
+                ApiVerdict::Forbidden
+            } else {
+                ApiVerdict::Ok
+            };
+        }
+        if self.set.mode == Mode::ApiKey {
+            self.fail(Failure::InvalidKey);
+            return ApiVerdict::InvalidKey;
+        }
+        if head.bearer == Some(ErrorCode::InsufficientScope) {
+            return ApiVerdict::Forbidden;
+        }
+        // Drop the access token (keep a refresh token: it may still work).
+        self.set_flag(F_TOKEN, false);
+        let access = self.st.spans.first().copied().unwrap_or_default();
+        self.wipe(access.range());
+        if self.has(F_RETRIED_401) {
+            ApiVerdict::Unauthorized
+        } else {
+            self.set_flag(F_RETRIED_401, true);
+            ApiVerdict::RetryWithNewToken
+        }
+    }
+
+    // ------------------------------------------------------------ flows
+
+    /// Authorization-code mode: writes the URL to open in a browser, with a
+    /// `state` from `state_random` (16–48 bytes) and, with the `pkce`
+    /// feature, a PKCE S256 verifier from `verifier_random` (32–96 bytes;
+    /// ignored without the feature). Both come from the caller's RNG; the
+    /// session keeps verifier and state for [`Session::set_authorization_code`].
+    pub fn authorization_url(
+        &mut self,
+        verifier_random: &[u8],
+        state_random: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        if self.set.mode != Mode::AuthorizationCode || self.st.phase != Phase::Idle {
+            return Err(Error::WrongState);
+        }
+        #[cfg(feature = "pkce")]
+        let v = CodeVerifier::from_random(verifier_random)?;
+        #[cfg(not(feature = "pkce"))]
+        let _ = verifier_random;
+        let s = PkceState::from_random(state_random)?;
+        let n = {
+            let endpoint = self.endpoint(S_AUTH_PATH)?;
+            let mut a = AuthorizationRequest::new(endpoint, self.string(S_CLIENT_ID));
+            let redirect = self.string(S_REDIRECT);
+            a.redirect_uri = (!redirect.is_empty()).then_some(redirect);
+            let scope = self.string(S_SCOPE);
+            a.scope = (!scope.is_empty()).then_some(scope);
+            a.state = Some(s.as_str());
+            #[cfg(feature = "pkce")]
+            {
+                a.pkce = Some((&v, ChallengeMethod::S256));
+            }
+            a.allow_insecure = self.set.allow_insecure;
+            a.write(buf)?
+        };
+        // Keep verifier and state in the PKCE zone (after the strings).
+        let zone_end = usize::from(self.st.strings_len);
+        let zone = zone_end.saturating_sub(PKCE_ZONE)..zone_end;
+        self.wipe(zone.clone());
+        #[cfg(feature = "pkce")]
+        let vb = v.as_str().as_bytes();
+        #[cfg(not(feature = "pkce"))]
+        let vb: &[u8] = &[];
+        let sb = s.as_str().as_bytes();
+        let v_end = zone.start.saturating_add(vb.len());
+        let s_end = v_end.saturating_add(sb.len());
+        if s_end > zone.end {
+            return Err(Error::capacity_exceeded(
+                s_end.saturating_sub(zone.start),
+                PKCE_ZONE,
+            ));
+        }
+        if let Some(d) = self.arena.get_mut(zone.start..v_end) {
+            crate::write::copy(d, vb);
+        }
+        if let Some(d) = self.arena.get_mut(v_end..s_end) {
+            crate::write::copy(d, sb);
+        }
+        self.st.verifier = span(zone.start, vb.len());
+        self.st.state = span(v_end, sb.len());
+        self.set_flag(F_PKCE, true);
+        Ok(n)
+    }
+
+    /// Authorization-code mode: the `code` and `state` the redirect brought.
+    /// The state must match the one [`Session::authorization_url`] created
+    /// (constant-time comparison). The code exchange is the next token
+    /// request.
+    pub fn set_authorization_code(&mut self, code: &str, state: &str) -> Result<()> {
+        if self.set.mode != Mode::AuthorizationCode
+            || !self.has(F_PKCE)
+            || self.st.phase != Phase::Idle
+        {
+            return Err(Error::WrongState);
+        }
+        let expected = self.text(self.st.state);
+        let mut diff = u8::from(expected.len() != state.len());
+        for (a, b) in expected.bytes().zip(state.bytes()) {
+            diff |= a ^ b;
+        }
+        if diff != 0 {
+            return Err(Error::input(Field::State, InputError::InvalidCharacter));
+        }
+        check_param(Field::Code, code)?;
+        let staging = self.slot_range(self.st.active ^ 1);
+        if code.len() > staging.len() {
+            return Err(Error::capacity_exceeded(code.len(), staging.len()));
+        }
+        self.wipe(staging.clone());
+        let end = staging.start.saturating_add(code.len());
+        if let Some(d) = self.arena.get_mut(staging.start..end) {
+            crate::write::copy(d, code.as_bytes());
+        }
+        self.st.code = span(staging.start, code.len());
+        self.set_flag(F_CODE, true);
+        self.st.failure = None;
+        self.st.attempts = 0;
+        self.st.retry_at = 0;
+        Ok(())
+    }
+
+    /// Device mode: what to show the user while the session polls.
+    pub fn device_display(&self) -> Option<DeviceDisplay<'_>> {
+        if !self.has(F_DEVICE) {
+            return None;
+        }
+        let complete = self.active_text(3);
+        Some(DeviceDisplay {
+            user_code: self.active_text(1),
+            verification_uri: self.active_text(2),
+            verification_uri_complete: (!complete.is_empty()).then_some(complete),
+            expires_at: self.st.expires_at,
+        })
+    }
+
+    /// Asks the session to revoke its tokens (next token request); afterwards
+    /// the session reports [`Failure::Revoked`] until [`Session::restart`].
+    /// Without a revocation endpoint the tokens are just wiped.
+    pub fn revoke(&mut self) {
+        if self.set.revoke_style == RevokeStyle::None || !self.has(F_TOKEN | F_RT) {
+            let all = self.slot_range(0).start..N;
+            self.wipe(all);
+            self.st.flags &= !(F_TOKEN | F_RT | F_DEVICE);
+            self.st.failure = Some(Failure::Revoked);
+        } else {
+            self.set_flag(F_REVOKE, true);
+            self.st.retry_at = 0;
+        }
+    }
+
+    /// Leaves a permanent failure (after the cause was fixed elsewhere, or
+    /// to log in again after a revocation) and resets the retry counter.
+    pub fn restart(&mut self) {
+        self.st.failure = None;
+        self.st.attempts = 0;
+        self.st.retry_at = 0;
+        self.st.flags &= !F_RT_REJECTED;
+    }
+
+    /// Wipes every secret and token and leaves the session unusable (it
+    /// reports [`Failure::Revoked`]). Drop does the same wiping.
+    pub fn clear(&mut self) {
+        self.arena.zeroize();
+        self.st = St::empty();
+        self.st.failure = Some(Failure::Revoked);
+    }
+
+    /// State for display and logs; contains no secrets.
+    pub fn status(&self) -> Status {
+        let api_key = self.set.mode == Mode::ApiKey;
+        let now = self.st.last_now;
+        Status {
+            usable: self.st.failure.is_none() && (api_key || self.token_valid(now)),
+            expires_at: if api_key { NEVER } else { self.st.expires_at },
+            refresh_at: if api_key { NEVER } else { self.st.refresh_at },
+            refreshable: self.has(F_RT),
+            failed_attempts: self.st.attempts,
+            api_blocked_until: self.st.api_blocked_until,
+            token_blocked_until: self.st.token_blocked_until,
+            failure: self.st.failure,
+        }
+    }
+
+    /// The server's `error_description` for the last token error, if it sent one.
+    pub fn failure_description(&self) -> Option<&str> {
+        let d = self.text(self.st.failure_desc);
+        (!d.is_empty()).then_some(d)
+    }
+
+    /// The scope the server granted with the active token, if it said.
+    pub fn granted_scope(&self) -> Option<&str> {
+        if !self.has(F_TOKEN) {
+            return None;
+        }
+        let s = self.active_text(2);
+        (!s.is_empty()).then_some(s)
+    }
+}
+
+impl St {
+    const fn empty() -> Self {
+        St {
+            strings_len: 0,
+            slot_len: 0,
+            active: 0,
+            flags: 0,
+            phase: Phase::Idle,
+            kind: RequestKind::Fetch,
+            attempts: 0,
+            failure: None,
+            failure_desc: Span { start: 0, len: 0 },
+            spans: [Span { start: 0, len: 0 }; 4],
+            code: Span { start: 0, len: 0 },
+            verifier: Span { start: 0, len: 0 },
+            state: Span { start: 0, len: 0 },
+            device_interval_s: 5,
+            lifetime_s: 0,
+            expires_at: 0,
+            refresh_at: 0,
+            rt_expires_at: 0,
+            sent_at: 0,
+            retry_at: 0,
+            token_blocked_until: 0,
+            api_blocked_until: 0,
+            token_gcra: Gcra::new(),
+            api_gcra: Gcra::new(),
+            last_now: 0,
+            wall_offset: 0,
+            rng: 0,
+        }
+    }
+}
+
+fn span(start: usize, len: usize) -> Span {
+    Span {
+        start: u16::try_from(start).unwrap_or(0),
+        len: u16::try_from(len).unwrap_or(0),
+    }
+}
+
+fn settings(p: &Profile, c: &Config<'_>) -> Settings {
+    Settings {
+        mode: p.mode,
+        format: p.format,
+        client_auth: p.client_auth,
+        revoke_style: p.revoke_style,
+        place: match p.placement {
+            Placement::Bearer => Place::Bearer,
+            Placement::Raw => Place::Raw,
+            Placement::Header(_) => Place::Header,
+            Placement::Query(_) => Place::Query,
+        },
+        reset_mode: p.reset_mode,
+        refresh_fraction_pct: p.refresh_fraction_pct.min(100),
+        api_budget_per_token: p.api_budget_per_token,
+        allow_insecure: c.allow_insecure,
+        keys: p.keys,
+        default_lifetime_s: p.default_lifetime_s.max(1),
+        refresh_lifetime_s: p.refresh_lifetime_s,
+        refresh_margin_s: p.refresh_margin_s,
+        token_budget: p.token_budget.filter(|b| b.requests > 0 && b.window_s > 0),
+        api_budget: p.api_budget.filter(|b| b.requests > 0 && b.window_s > 0),
+        backoff: Backoff {
+            base_ms: p.backoff.base_ms.max(1),
+            cap_ms: p.backoff.cap_ms.max(p.backoff.base_ms.max(1)),
+            max_attempts: p.backoff.max_attempts.max(1),
+        },
+    }
+}
+
+/// Whether `hay` contains `needle`, ASCII case-insensitively.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}

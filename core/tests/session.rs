@@ -1,0 +1,975 @@
+//! The session state machine, driven with scripted responses and a virtual
+//! clock.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::print_stderr
+)]
+
+use fieldauth::apply::ApiCredential;
+use fieldauth::http::{HeadParser, ResponseHead};
+use fieldauth::preset;
+use fieldauth::session::{
+    Action, ApiVerdict, Authorization, Config, Event, Failure, RequestKind, Session,
+};
+use fieldauth::{Error, SnapshotError};
+
+const S: u64 = 1000; // one second in ms
+const T0: u64 = 10_000_000; // virtual boot time (ms)
+
+type Sess = Session<3072>;
+
+fn cc_config() -> Config<'static> {
+    Config {
+        base_url: "https://webservices.autotask.net",
+        client_id: "demo-client",
+        client_secret: "demo-secret",
+        ..Config::default()
+    }
+}
+
+/// Parses a raw HTTP response into its head and body bytes.
+fn response(raw: &str) -> (ResponseHead, Vec<u8>) {
+    let mut p: HeadParser<256> = HeadParser::new();
+    let n = p.feed(raw.as_bytes()).unwrap().expect("complete head");
+    (*p.head().unwrap(), raw.as_bytes()[n..].to_vec())
+}
+
+fn json(status: u16, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn token_json(token: &str, expires_in: u32, refresh: Option<&str>) -> String {
+    match refresh {
+        Some(r) => json(
+            200,
+            &format!(
+                r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{r}"}}"#
+            ),
+        ),
+        None => json(
+            200,
+            &format!(
+                r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in}}}"#
+            ),
+        ),
+    }
+}
+
+/// Sends the due token request and answers it with `raw`; returns the
+/// request text and the event.
+fn exchange<const N: usize>(s: &mut Session<N>, now: u64, raw: &str) -> (String, Event) {
+    let mut buf = [0u8; 2048];
+    let n = s
+        .write_token_request(now, &mut buf)
+        .expect("a token request is due");
+    let req = String::from_utf8(buf[..n].to_vec()).unwrap();
+    let (head, body) = response(raw);
+    s.on_token_head(now, &head).unwrap();
+    // Feed the body in small pieces, as a device would.
+    let mut event = None;
+    for c in body.chunks(7) {
+        let p = s.on_token_body(now, c).unwrap();
+        assert_eq!(p.consumed, c.len());
+        if p.event.is_some() {
+            event = p.event;
+        }
+    }
+    if body.is_empty() {
+        event = s.on_token_body(now, &[]).unwrap().event;
+    }
+    (req, event.expect("response complete"))
+}
+
+fn bearer<const N: usize>(s: &mut Session<N>, now: u64) -> String {
+    match s.authorize(now) {
+        Authorization::Send(c) => {
+            let mut buf = [0u8; 512];
+            let n = c.write_header_line(&mut buf).unwrap();
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        }
+        other => panic!("not authorized: {other:?}"),
+    }
+}
+
+fn api(status: u16, extra: &str) -> ResponseHead {
+    response(&format!(
+        "HTTP/1.1 {status} X\r\n{extra}Content-Length: 0\r\n\r\n"
+    ))
+    .0
+}
+
+#[test]
+fn client_credentials_lifecycle() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 42).unwrap();
+    assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Fetch));
+    let (req, ev) = exchange(&mut s, T0, &token_json("tok-1", 3600, None));
+    assert!(
+        req.starts_with("POST /ATServicesRest/oauth/token HTTP/1.1\r\n"),
+        "{req}"
+    );
+    assert!(req.ends_with(
+        "grant_type=client_credentials&client_id=demo-client&client_secret=demo-secret"
+    ));
+    assert_eq!(
+        ev,
+        Event::TokenIssued {
+            kind: RequestKind::Fetch,
+            lifetime_s: 3600,
+            refreshable: false
+        }
+    );
+    // Ready until the early refresh: 60 s before expiry plus up to 30 s jitter.
+    let Action::Ready { next } = s.poll(T0 + S) else {
+        panic!()
+    };
+    assert!(
+        (T0 + 3510 * S..=T0 + 3540 * S).contains(&next),
+        "refresh at {}",
+        next - T0
+    );
+    assert_eq!(bearer(&mut s, T0 + S), "Authorization: Bearer tok-1\r\n");
+    // Only one request in flight, and none before it is due.
+    let mut buf = [0u8; 512];
+    assert_eq!(
+        s.write_token_request(T0 + S, &mut buf),
+        Err(Error::WrongState)
+    );
+    // At the refresh time a new token is fetched (client credentials have no refresh token).
+    assert_eq!(s.poll(next), Action::SendTokenRequest(RequestKind::Fetch));
+    let (_, ev) = exchange(&mut s, next, &token_json("tok-2", 3600, None));
+    assert!(matches!(ev, Event::TokenIssued { .. }));
+    assert_eq!(bearer(&mut s, next), "Authorization: Bearer tok-2\r\n");
+}
+
+#[test]
+fn short_lifetimes_are_not_born_expired() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 7).unwrap();
+    exchange(&mut s, T0, &token_json("t", 20, None));
+    // 10 % of 20 s = 2 s early (not 60 s), plus up to 1 s jitter.
+    let Action::Ready { next } = s.poll(T0) else {
+        panic!()
+    };
+    assert!((T0 + 17 * S..=T0 + 18 * S).contains(&next), "{}", next - T0);
+}
+
+#[test]
+fn jitter_differs_between_seeds_but_is_deterministic() {
+    let refresh_at = |seed| {
+        let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), seed).unwrap();
+        exchange(&mut s, T0, &token_json("t", 3600, None));
+        match s.poll(T0) {
+            Action::Ready { next } => next,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(refresh_at(1), refresh_at(1));
+    let distinct: std::collections::BTreeSet<u64> = (0..20).map(refresh_at).collect();
+    assert!(distinct.len() > 10, "jitter spreads a fleet: {distinct:?}");
+}
+
+#[test]
+fn failed_refresh_keeps_the_valid_token_and_backs_off() {
+    let mut s = Sess::new(
+        &preset::FIELD_NATION,
+        &Config {
+            base_url: "https://api.fieldnation.com",
+            ..cc_config()
+        },
+        3,
+    )
+    .unwrap();
+    exchange(&mut s, T0, &token_json("good", 3600, None));
+    let Action::Ready { next: refresh } = s.poll(T0) else {
+        panic!()
+    };
+    // The refresh fails with a 503 and Retry-After: 2.
+    let (_, ev) = exchange(
+        &mut s,
+        refresh,
+        "HTTP/1.1 503 Unavailable\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n",
+    );
+    let Event::Retrying { status: 503, at } = ev else {
+        panic!("{ev:?}")
+    };
+    assert!(at >= refresh + 2 * S, "Retry-After honoured");
+    // The token is still used meanwhile.
+    assert!(matches!(s.poll(refresh + S), Action::Ready { .. }));
+    let mut buf = [0u8; 512];
+    let n = match s.authorize(refresh + S) {
+        Authorization::Send(c) => c.write_target("/api/rest/v2/workorders", &mut buf).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(&buf[..n], b"/api/rest/v2/workorders?access_token=good");
+    // Field Nation: at most 3 attempts with 1 s, 2 s, 4 s bounds.
+    let mut now = at;
+    let mut attempts = 1;
+    loop {
+        match s.poll(now) {
+            Action::SendTokenRequest(_) => {
+                let (_, ev) = exchange(&mut s, now, &json(500, r#"{"error":"server_error"}"#));
+                let Event::Retrying { at, .. } = ev else {
+                    panic!("{ev:?}")
+                };
+                attempts += 1;
+                assert!(at - now <= 4 * S, "delay bound capped at 4 s");
+                now = at;
+            }
+            Action::Ready { next } => {
+                // Exhausted but still valid: keep using the token until expiry.
+                assert!(s.status().usable);
+                now = next.max(now + S);
+                if now >= T0 + 3600 * S {
+                    break;
+                }
+            }
+            Action::Wait { until } => now = until,
+            other => panic!("{other:?}"),
+        }
+        assert!(attempts <= 3, "bounded retries");
+    }
+    assert_eq!(attempts, 3);
+    assert_eq!(
+        s.poll(T0 + 3600 * S),
+        Action::Failed(Failure::RetriesExhausted)
+    );
+    assert_eq!(s.authorize(T0 + 3600 * S), Authorization::NoCredential);
+    s.restart();
+    assert!(matches!(
+        s.poll(T0 + 3601 * S),
+        Action::SendTokenRequest(RequestKind::Fetch)
+    ));
+}
+
+#[test]
+fn invalid_client_is_permanent_and_carries_the_description() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    let (_, ev) = exchange(
+        &mut s,
+        T0,
+        &json(
+            400,
+            r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
+        ),
+    );
+    assert_eq!(ev, Event::Failed(Failure::InvalidClient));
+    for t in [T0, T0 + 3600 * S, T0 + 86_400 * S] {
+        assert_eq!(
+            s.poll(t),
+            Action::Failed(Failure::InvalidClient),
+            "no retry storm"
+        );
+    }
+    assert_eq!(
+        s.failure_description(),
+        Some("Client authentication failed")
+    );
+    for (code, f) in [
+        ("unauthorized_client", Failure::UnauthorizedClient),
+        ("invalid_scope", Failure::InvalidScope),
+    ] {
+        let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+        let (_, ev) = exchange(&mut s, T0, &json(400, &format!(r#"{{"error":"{code}"}}"#)));
+        assert_eq!(ev, Event::Failed(f));
+    }
+}
+
+#[test]
+fn api_401_drops_the_token_and_retries_once() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 5).unwrap();
+    exchange(&mut s, T0, &token_json("t1", 3600, None));
+    bearer(&mut s, T0 + S);
+    let h = api(401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+    assert_eq!(
+        s.on_api_response(T0 + S, &h, b""),
+        ApiVerdict::RetryWithNewToken
+    );
+    assert_eq!(s.authorize(T0 + S), Authorization::NoCredential);
+    // Autotask's token endpoint budget (10/min, evenly spaced) makes the
+    // session wait 6 s after the previous token request.
+    assert_eq!(s.poll(T0 + S), Action::Wait { until: T0 + 6 * S });
+    assert_eq!(
+        s.poll(T0 + 6 * S),
+        Action::SendTokenRequest(RequestKind::Fetch)
+    );
+    exchange(&mut s, T0 + 6 * S, &token_json("t2", 3600, None));
+    assert_eq!(bearer(&mut s, T0 + 7 * S), "Authorization: Bearer t2\r\n");
+    // The retried request fails again: surfaced, not looped.
+    assert_eq!(
+        s.on_api_response(T0 + 7 * S, &h, b""),
+        ApiVerdict::Unauthorized
+    );
+    // A later success re-arms the single retry.
+    exchange(&mut s, T0 + 12 * S, &token_json("t3", 3600, None));
+    assert_eq!(
+        s.on_api_response(T0 + 13 * S, &api(200, ""), b""),
+        ApiVerdict::Ok
+    );
+    assert_eq!(
+        s.on_api_response(T0 + 14 * S, &h, b""),
+        ApiVerdict::RetryWithNewToken
+    );
+}
+
+#[test]
+fn field_nation_expired_token_quirk() {
+    let cfg = Config {
+        base_url: "https://api.fieldnation.com",
+        ..cc_config()
+    };
+    let mut s = Sess::new(&preset::FIELD_NATION, &cfg, 5).unwrap();
+    let (req, _) = exchange(&mut s, T0, &token_json("t1", 3600, None));
+    assert!(req.ends_with(r#"{"grant_type":"client_credentials","client_id":"demo-client","client_secret":"demo-secret","scope":"api"}"#), "{req}");
+    let h = api(400, "");
+    assert_eq!(
+        s.on_api_response(
+            T0 + S,
+            &h,
+            br#"{"error":"invalid_request","error_description":"Expired token"}"#
+        ),
+        ApiVerdict::RetryWithNewToken
+    );
+    // A 400 without the phrase is the caller's problem, not the token's.
+    exchange(&mut s, T0 + S, &token_json("t2", 3600, None));
+    assert_eq!(
+        s.on_api_response(T0 + 2 * S, &h, br#"{"error":"bad field"}"#),
+        ApiVerdict::Ok
+    );
+    assert!(s.status().usable);
+}
+
+#[test]
+fn api_key_modes() {
+    let mut s = Sess::new(
+        &preset::FENTU_API_KEY,
+        &Config {
+            base_url: "https://api.fentu.io",
+            api_key: "YOUR_API_KEY",
+            ..Config::default()
+        },
+        0,
+    )
+    .unwrap();
+    assert!(matches!(s.poll(T0), Action::Ready { .. }));
+    assert_eq!(bearer(&mut s, T0), "Authorization: Bearer YOUR_API_KEY\r\n");
+    let mut p = Sess::new(
+        &preset::PATCHWORKS_API_KEY,
+        &Config {
+            base_url: "https://app.wearepatchworks.com",
+            api_key: "pw-key",
+            ..Config::default()
+        },
+        0,
+    )
+    .unwrap();
+    assert_eq!(bearer(&mut p, T0), "Authorization: pw-key\r\n");
+    assert_eq!(
+        p.on_api_response(T0, &api(401, ""), b""),
+        ApiVerdict::InvalidKey
+    );
+    assert_eq!(p.poll(T0), Action::Failed(Failure::InvalidKey));
+    assert_eq!(p.authorize(T0), Authorization::NoCredential);
+}
+
+#[test]
+fn rate_limits_from_responses() {
+    let cfg = Config {
+        base_url: "https://api.fentu.io",
+        api_key: "k",
+        ..Config::default()
+    };
+    let mut s = Sess::new(&preset::FENTU_API_KEY, &cfg, 0).unwrap();
+    // 429 with Retry-After (takes precedence over the reset header).
+    let h = api(429, "Retry-After: 30\r\nX-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 1640995200\r\nDate: Fri, 31 Dec 2021 23:00:00 GMT\r\n");
+    assert_eq!(
+        s.on_api_response(T0, &h, b""),
+        ApiVerdict::RateLimited { until: T0 + 30 * S }
+    );
+    assert_eq!(
+        s.authorize(T0 + S),
+        Authorization::Wait { until: T0 + 30 * S }
+    );
+    assert!(matches!(s.authorize(T0 + 30 * S), Authorization::Send(_)));
+    // Fentu's documented headers: remaining 0, reset in epoch seconds, one
+    // hour after the response's Date.
+    let h = api(200, "X-RateLimit-Limit: 1000\r\nX-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 1640995200\r\nDate: Fri, 31 Dec 2021 23:00:00 GMT\r\n");
+    let t = T0 + 40 * S;
+    assert_eq!(s.on_api_response(t, &h, b""), ApiVerdict::Ok);
+    assert_eq!(
+        s.authorize(t + S),
+        Authorization::Wait {
+            until: t + 3600 * S
+        }
+    );
+    // 403 with remaining 0 is a rate limit, not a permission problem.
+    let mut s = Sess::new(&preset::FENTU_API_KEY, &cfg, 0).unwrap();
+    let h = api(403, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 60\r\n");
+    assert!(matches!(
+        s.on_api_response(T0, &h, b""),
+        ApiVerdict::RateLimited { .. }
+    ));
+    assert_eq!(
+        s.on_api_response(T0, &api(403, ""), b""),
+        ApiVerdict::Forbidden
+    );
+    // IETF RateLimit: r=0 with t=5.
+    let mut s = Sess::new(&preset::FENTU_API_KEY, &cfg, 0).unwrap();
+    let h = api(200, "RateLimit: \"default\";r=0;t=5\r\n");
+    s.on_api_response(T0, &h, b"");
+    assert_eq!(s.authorize(T0), Authorization::Wait { until: T0 + 5 * S });
+}
+
+#[test]
+fn client_side_budgets() {
+    // Fentu Standard: 1,000 requests per hour.
+    let cfg = Config {
+        base_url: "https://api.fentu.io",
+        api_key: "k",
+        ..Config::default()
+    };
+    // A burst of 100, then one every 3.6 s.
+    let mut s = Sess::new(&preset::FENTU_API_KEY, &cfg, 0).unwrap();
+    for _ in 0..100 {
+        assert!(matches!(s.authorize(T0), Authorization::Send(_)));
+    }
+    assert_eq!(s.authorize(T0), Authorization::Wait { until: T0 + 3600 });
+    let mut sent = 100;
+    let mut now = T0;
+    while now < T0 + 3600 * S {
+        if let Authorization::Send(_) = s.authorize(now) {
+            sent += 1;
+        }
+        now += 500;
+    }
+    assert!(sent <= 1000 + 100, "{sent}");
+    assert!(sent >= 1000, "{sent}");
+    // Autotask: the token endpoint allows 10 requests per minute. Force a
+    // new token each time with a 401.
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 9).unwrap();
+    let mut now = T0;
+    let mut fetched = 0;
+    while now < T0 + 60 * S {
+        match s.poll(now) {
+            Action::SendTokenRequest(_) => {
+                exchange(&mut s, now, &token_json("t", 3600, None));
+                fetched += 1;
+                let _ = s.on_api_response(now, &api(200, ""), b"");
+                let _ = s.on_api_response(now, &api(401, ""), b"");
+            }
+            Action::Wait { until } => {
+                assert!(until > now);
+                now = until;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        fetched <= 10 + 1,
+        "token endpoint over its limit: {fetched}"
+    );
+    assert!(fetched >= 10);
+}
+
+#[cfg(feature = "basic-auth")]
+#[test]
+fn refresh_tokens_kept_rotated_and_fallback() {
+    use fieldauth::preset::{Mode, Profile};
+    // A password-grant profile with refresh tokens.
+    let profile = Profile {
+        mode: Mode::Password,
+        ..preset::custom()
+    };
+    let cfg = Config {
+        base_url: "https://auth.example.com",
+        client_id: "c",
+        client_secret: "s",
+        username: "u",
+        password: "p",
+        ..Config::default()
+    };
+    let mut s = Sess::new(&profile, &cfg, 11).unwrap();
+    let (req, _) = exchange(&mut s, T0, &token_json("a1", 3600, Some("r1")));
+    assert!(
+        req.contains("grant_type=password&username=u&password=p"),
+        "{req}"
+    );
+    assert!(req.contains("Authorization: Basic "), "{req}");
+    let Action::Ready { next } = s.poll(T0) else {
+        panic!()
+    };
+    assert_eq!(s.poll(next), Action::SendTokenRequest(RequestKind::Refresh));
+    // The refresh response has no refresh token: the old one is kept.
+    let (req, ev) = exchange(&mut s, next, &token_json("a2", 3600, None));
+    assert!(
+        req.contains("grant_type=refresh_token&refresh_token=r1"),
+        "{req}"
+    );
+    assert_eq!(
+        ev,
+        Event::TokenIssued {
+            kind: RequestKind::Refresh,
+            lifetime_s: 3600,
+            refreshable: true
+        }
+    );
+    let Action::Ready { next } = s.poll(next) else {
+        panic!()
+    };
+    let (req, _) = exchange(&mut s, next, &token_json("a3", 3600, Some("r2")));
+    assert!(req.contains("refresh_token=r1"), "kept token used: {req}");
+    let Action::Ready { next } = s.poll(next) else {
+        panic!()
+    };
+    // invalid_grant on the refresh: fall back to the password grant once.
+    let (req, ev) = exchange(&mut s, next, &json(400, r#"{"error":"invalid_grant"}"#));
+    assert!(
+        req.contains("refresh_token=r2"),
+        "rotated token used: {req}"
+    );
+    assert_eq!(ev, Event::RefreshRejected);
+    assert!(s.status().usable, "the access token is still valid");
+    assert_eq!(s.poll(next), Action::SendTokenRequest(RequestKind::Fetch));
+    let (req, _) = exchange(&mut s, next, &token_json("a4", 3600, Some("r3")));
+    assert!(req.contains("grant_type=password"), "{req}");
+}
+
+#[test]
+fn refresh_token_expiry_is_tracked() {
+    let cfg = Config {
+        base_url: "https://api.fentu.io",
+        client_id: "c",
+        client_secret: "s",
+        redirect_uri: "https://app.example/cb",
+        ..Config::default()
+    };
+    let mut s = Sess::new(&preset::FENTU_OAUTH, &cfg, 2).unwrap();
+    assert_eq!(s.poll(T0), Action::NeedAuthorizationCode);
+    let mut url = [0u8; 512];
+    let n = s
+        .authorization_url(&[7u8; 32], &[9u8; 16], &mut url)
+        .unwrap();
+    let url = std::str::from_utf8(&url[..n]).unwrap().to_string();
+    assert!(
+        url.starts_with("https://api.fentu.io/oauth/authorize?client_id=c&redirect_uri="),
+        "{url}"
+    );
+    assert!(
+        url.contains("&response_type=code&state=") && url.contains("&code_challenge_method=S256"),
+        "{url}"
+    );
+    let state = url
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(s.set_authorization_code("abc", "wrong-state").is_err());
+    s.set_authorization_code("abc", &state).unwrap();
+    assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Fetch));
+    let (req, _) = exchange(&mut s, T0, &token_json("a1", 3600, Some("r1")));
+    assert!(req.contains("grant_type=authorization_code&code=abc&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier="), "{req}");
+    // Fentu refresh: form body with client_id and client_secret, as documented.
+    let Action::Ready { next } = s.poll(T0) else {
+        panic!()
+    };
+    let (req, _) = exchange(&mut s, next, &token_json("a2", 3600, None));
+    assert!(
+        req.ends_with("grant_type=refresh_token&refresh_token=r1&client_id=c&client_secret=s"),
+        "{req}"
+    );
+    // 30 days later the refresh token is gone too: the user must approve again.
+    assert_eq!(s.poll(T0 + 31 * 86_400 * S), Action::NeedAuthorizationCode);
+}
+
+#[cfg(feature = "device-flow")]
+#[test]
+fn device_flow() {
+    use fieldauth::preset::{Mode, Profile};
+    let profile = Profile {
+        mode: Mode::DeviceCode,
+        client_auth: fieldauth::request::ClientAuth::None,
+        ..preset::custom()
+    };
+    let cfg = Config {
+        base_url: "https://auth.example.com",
+        client_id: "handheld",
+        ..Config::default()
+    };
+    let mut s = Sess::new(&profile, &cfg, 4).unwrap();
+    assert_eq!(
+        s.poll(T0),
+        Action::SendTokenRequest(RequestKind::DeviceAuthorization)
+    );
+    let (req, ev) = exchange(
+        &mut s,
+        T0,
+        &json(
+            200,
+            r#"{"device_code":"GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS","user_code":"WDJB-MJHT","verification_uri":"https://example.com/device","verification_uri_complete":"https://example.com/device?user_code=WDJB-MJHT","expires_in":1800,"interval":5}"#,
+        ),
+    );
+    assert!(
+        req.starts_with("POST /oauth/device_authorization HTTP/1.1"),
+        "{req}"
+    );
+    assert_eq!(ev, Event::UserCode);
+    let d = s.device_display().unwrap();
+    assert_eq!(
+        (d.user_code, d.verification_uri),
+        ("WDJB-MJHT", "https://example.com/device")
+    );
+    assert_eq!(s.poll(T0 + S), Action::Wait { until: T0 + 5 * S });
+    let (req, ev) = exchange(
+        &mut s,
+        T0 + 5 * S,
+        &json(400, r#"{"error":"authorization_pending"}"#),
+    );
+    assert!(
+        req.contains(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=GmRh"
+        ),
+        "{req}"
+    );
+    assert_eq!(ev, Event::AuthorizationPending);
+    let (_, ev) = exchange(&mut s, T0 + 10 * S, &json(400, r#"{"error":"slow_down"}"#));
+    assert_eq!(ev, Event::SlowDown);
+    assert_eq!(
+        s.poll(T0 + 11 * S),
+        Action::Wait { until: T0 + 20 * S },
+        "interval grew by 5 s"
+    );
+    let (_, ev) = exchange(
+        &mut s,
+        T0 + 20 * S,
+        &token_json("dev-token", 3600, Some("dev-rt")),
+    );
+    assert!(matches!(
+        ev,
+        Event::TokenIssued {
+            kind: RequestKind::DevicePoll,
+            ..
+        }
+    ));
+    assert!(s.device_display().is_none());
+    assert_eq!(
+        bearer(&mut s, T0 + 21 * S),
+        "Authorization: Bearer dev-token\r\n"
+    );
+    // access_denied ends the flow.
+    let mut s = Sess::new(&profile, &cfg, 4).unwrap();
+    exchange(
+        &mut s,
+        T0,
+        &json(
+            200,
+            r#"{"device_code":"d","user_code":"u","verification_uri":"https://x","expires_in":60}"#,
+        ),
+    );
+    let (_, ev) = exchange(
+        &mut s,
+        T0 + 5 * S,
+        &json(400, r#"{"error":"access_denied"}"#),
+    );
+    assert_eq!(ev, Event::Failed(Failure::AccessDenied));
+}
+
+#[test]
+fn patchworks_login() {
+    let cfg = Config {
+        base_url: "https://app.wearepatchworks.com",
+        username: "me@patchworks.com",
+        password: "a1b2c3d4e5f6",
+        ..Config::default()
+    };
+    let mut s = Sess::new(&preset::PATCHWORKS_LOGIN, &cfg, 1).unwrap();
+    let (req, ev) = exchange(
+        &mut s,
+        T0,
+        &json(
+            200,
+            r#"{"message": "You have successfully logged in.","token": "eyJ0eXAiOiJKV......","expires_in": 86400}"#,
+        ),
+    );
+    assert!(req.starts_with("POST /fabric/api/login HTTP/1.1\r\nHost: app.wearepatchworks.com\r\nContent-Type: application/json\r\n"), "{req}");
+    assert!(req.ends_with(r#"{"username":"me@patchworks.com","password":"a1b2c3d4e5f6"}"#));
+    assert!(matches!(
+        ev,
+        Event::TokenIssued {
+            lifetime_s: 86400,
+            ..
+        }
+    ));
+    assert_eq!(
+        bearer(&mut s, T0),
+        "Authorization: Bearer eyJ0eXAiOiJKV......\r\n"
+    );
+    // Wrong password: 401 with a message is a permanent failure.
+    let mut s = Sess::new(&preset::PATCHWORKS_LOGIN, &cfg, 1).unwrap();
+    let (_, ev) = exchange(
+        &mut s,
+        T0,
+        &json(401, r#"{"message":"Invalid credentials"}"#),
+    );
+    assert_eq!(ev, Event::Failed(Failure::InvalidGrant));
+}
+
+#[test]
+fn clock_backwards_and_jumps() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 8).unwrap();
+    exchange(&mut s, T0, &token_json("t", 3600, None));
+    let Action::Ready { next } = s.poll(T0 + 100 * S) else {
+        panic!()
+    };
+    // The clock goes back an hour: the session does not "un-expire" anything
+    // and does not panic; time stands still until the clock catches up.
+    assert_eq!(s.poll(T0 - 3600 * S), Action::Ready { next });
+    assert!(matches!(s.authorize(0), Authorization::Send(_)));
+    // A jump of three days: the token is expired, a new one is fetched.
+    let later = T0 + 3 * 86_400 * S;
+    assert_eq!(s.authorize(later), Authorization::NoCredential);
+    assert_eq!(s.poll(later), Action::SendTokenRequest(RequestKind::Fetch));
+    // Extreme times saturate instead of overflowing.
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 8).unwrap();
+    let edge = u64::MAX - 10;
+    exchange(&mut s, edge, &token_json("t", 3600, None));
+    assert!(matches!(
+        s.poll(u64::MAX),
+        Action::Ready { .. } | Action::SendTokenRequest(_)
+    ));
+}
+
+#[test]
+fn malformed_and_truncated_token_responses_keep_state() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
+    exchange(&mut s, T0, &token_json("keep-me", 3600, None));
+    let Action::Ready { next } = s.poll(T0) else {
+        panic!()
+    };
+    // Malformed JSON on a 200.
+    let mut buf = [0u8; 1024];
+    s.write_token_request(next, &mut buf).unwrap();
+    let (h, body) = response(&json(200, r#"{"access_token":"x","#));
+    s.on_token_head(next, &h).unwrap();
+    assert!(s.on_token_body(next, &body).is_err() || s.on_token_eof(next).is_err());
+    assert_eq!(bearer(&mut s, next), "Authorization: Bearer keep-me\r\n");
+    // A token bigger than the slot.
+    assert!(matches!(
+        s.poll(next),
+        Action::Wait { .. } | Action::Ready { .. }
+    ));
+    let retry = next + 10 * S;
+    let big = "A".repeat(5000);
+    s.write_token_request(retry, &mut buf).unwrap();
+    let (h, body) = response(&token_json(&big, 3600, None));
+    s.on_token_head(retry, &h).unwrap();
+    let r = s.on_token_body(retry, &body);
+    assert!(matches!(r, Err(Error::CapacityExceeded { .. })), "{r:?}");
+    assert_eq!(bearer(&mut s, retry), "Authorization: Bearer keep-me\r\n");
+    // Connection closed mid-body.
+    let retry = retry + 7 * S;
+    s.write_token_request(retry, &mut buf).unwrap();
+    let (h, body) = response(&token_json("x", 3600, None));
+    s.on_token_head(retry, &h).unwrap();
+    s.on_token_body(retry, &body[..5]).unwrap();
+    assert_eq!(s.on_token_eof(retry), Err(Error::Transport));
+    assert_eq!(bearer(&mut s, retry), "Authorization: Bearer keep-me\r\n");
+    // Calls in the wrong state.
+    assert_eq!(s.on_token_head(retry, &h), Err(Error::WrongState));
+    assert_eq!(s.on_token_body(retry, b"x"), Err(Error::WrongState));
+}
+
+#[test]
+fn snapshot_and_restore() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 12).unwrap();
+    let unix = 1_790_000_000_000u64;
+    exchange(&mut s, T0, &token_json("persist-me", 3600, None));
+    let mut img = vec![0u8; s.snapshot_len()];
+    assert_eq!(s.snapshot(T0 + 10 * S, unix, &mut img).unwrap(), img.len());
+    // "Reboot": a new session with a different monotonic clock.
+    let boot = 5 * S;
+    let mut r = Sess::new(&preset::AUTOTASK, &cc_config(), 13).unwrap();
+    r.restore(boot, unix + 60 * S, &img).unwrap();
+    assert_eq!(bearer(&mut r, boot), "Authorization: Bearer persist-me\r\n");
+    assert!(
+        matches!(r.poll(boot), Action::Ready { .. }),
+        "no token request spent"
+    );
+    // The expiry carried over: 3600 s from T0, i.e. 3530 s after the reboot.
+    assert_eq!(r.authorize(boot + 3531 * S), Authorization::NoCredential);
+
+    let fresh = || Sess::new(&preset::AUTOTASK, &cc_config(), 13).unwrap();
+    let check = |img: &[u8], unix_now: u64, want: SnapshotError| {
+        let mut r = fresh();
+        let before = format!("{:?}", r.status());
+        assert_eq!(r.restore(boot, unix_now, img), Err(Error::Snapshot(want)));
+        assert_eq!(format!("{:?}", r.status()), before, "state untouched");
+    };
+    let mut corrupt = img.clone();
+    corrupt[200] ^= 1;
+    check(&corrupt, unix, SnapshotError::Corrupt);
+    check(&img[..img.len() - 1], unix, SnapshotError::Length);
+    // Another version, with a valid checksum.
+    let mut v2 = img.clone();
+    v2[4] = 2;
+    let crc = crc32_for_test(&v2);
+    v2[108..112].copy_from_slice(&crc.to_le_bytes());
+    check(&v2, unix, SnapshotError::Version);
+    // Another account.
+    let other = Config {
+        client_id: "someone-else",
+        ..cc_config()
+    };
+    let mut o = Sess::new(&preset::AUTOTASK, &other, 1).unwrap();
+    assert_eq!(
+        o.restore(boot, unix, &img),
+        Err(Error::Snapshot(SnapshotError::Foreign))
+    );
+    // Everything in it expired.
+    check(&img, unix + 7200 * S, SnapshotError::Expired);
+}
+
+/// The image CRC as the library computes it (for forging a valid image).
+fn crc32_for_test(img: &[u8]) -> u32 {
+    fn crc(data: &[u8], mut c: u32) -> u32 {
+        c = !c;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = (c >> 1) ^ (0xedb8_8320 & (c & 1).wrapping_neg());
+            }
+        }
+        !c
+    }
+    crc(&img[112..], crc(&img[..108], 0))
+}
+
+#[test]
+fn secrets_never_in_debug_output() {
+    let cfg = Config {
+        base_url: "https://api.example.com",
+        client_id: "c",
+        client_secret: "SECRET-CLIENT",
+        username: "u",
+        password: "SECRET-PASS",
+        api_key: "SECRET-KEY",
+        ..Config::default()
+    };
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains("SECRET"), "{dbg}");
+    let mut s = Sess::new(&preset::AUTOTASK, &cfg, 1).unwrap();
+    exchange(&mut s, T0, &token_json("SECRET-TOKEN", 3600, None));
+    let auth = format!("{:?}", s.authorize(T0));
+    let dbg = format!("{s:?} {:?} {auth}", s.status());
+    assert!(!dbg.contains("SECRET"), "{dbg}");
+    // Clearing wipes and disables.
+    s.clear();
+    assert_eq!(s.authorize(T0), Authorization::NoCredential);
+    assert!(matches!(s.poll(T0), Action::Failed(_)));
+}
+
+#[test]
+fn configuration_is_validated() {
+    let bad = [
+        Config {
+            base_url: "http://example.com",
+            ..cc_config()
+        },
+        Config {
+            client_secret: "",
+            ..cc_config()
+        },
+        Config {
+            client_id: "a\r\nb",
+            ..cc_config()
+        },
+        Config {
+            base_url: "not a url",
+            ..cc_config()
+        },
+    ];
+    for c in bad {
+        assert!(
+            matches!(
+                Sess::new(&preset::AUTOTASK, &c, 0),
+                Err(Error::InvalidInput { .. })
+            ),
+            "{c:?}"
+        );
+    }
+    let loopback = Config {
+        base_url: "http://127.0.0.1:8080/autotask",
+        ..cc_config()
+    };
+    assert!(Sess::new(&preset::AUTOTASK, &loopback, 0).is_ok());
+    // Too small an arena for two token slots.
+    let r = Session::<600>::new(&preset::AUTOTASK, &cc_config(), 0);
+    assert!(matches!(r, Err(Error::CapacityExceeded { .. })));
+}
+
+#[test]
+fn revocation() {
+    let cfg = Config {
+        base_url: "https://api.fentu.io",
+        client_id: "c",
+        client_secret: "s",
+        redirect_uri: "https://app/cb",
+        ..Config::default()
+    };
+    let mut s = Sess::new(&preset::FENTU_OAUTH, &cfg, 2).unwrap();
+    let mut url = [0u8; 512];
+    let n = s
+        .authorization_url(&[1u8; 32], &[2u8; 16], &mut url)
+        .unwrap();
+    let url = std::str::from_utf8(&url[..n]).unwrap().to_string();
+    let state = url
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    s.set_authorization_code("code", &state).unwrap();
+    exchange(&mut s, T0, &token_json("to-revoke", 3600, Some("r")));
+    s.revoke();
+    assert_eq!(
+        s.poll(T0 + S),
+        Action::SendTokenRequest(RequestKind::Revoke)
+    );
+    let (req, ev) = exchange(
+        &mut s,
+        T0 + S,
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(req.starts_with("POST /oauth/revoke HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains("Authorization: Bearer to-revoke\r\n"), "{req}");
+    assert_eq!(ev, Event::Revoked);
+    assert_eq!(s.poll(T0 + S), Action::Failed(Failure::Revoked));
+    assert_eq!(s.authorize(T0 + S), Authorization::NoCredential);
+}
+
+#[test]
+fn api_credential_placement_matches_the_presets() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    exchange(&mut s, T0, &token_json("tok", 60, None));
+    assert!(matches!(
+        s.authorize(T0),
+        Authorization::Send(ApiCredential::Bearer("tok"))
+    ));
+}
+
+#[test]
+fn memory_footprint() {
+    let total = std::mem::size_of::<Sess>();
+    let state = total - 3072;
+    eprintln!("Session<3072>: {total} bytes; state besides the 3072-byte arena: {state} bytes");
+    assert!(state <= 512, "session state grew to {state} bytes");
+}
