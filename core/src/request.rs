@@ -35,7 +35,7 @@ use core::fmt;
 
 use crate::error::{Error, Field, InputError, Result};
 use crate::url::{split_once_byte, Url};
-use crate::write::{check_header_value, check_param, check_token, Writer};
+use crate::write::{check_header_value, check_param, check_token, Window, Writer};
 #[cfg(feature = "basic-auth")]
 use crate::write::{Alphabet, Base64};
 
@@ -567,6 +567,20 @@ impl<'a> Request<'a> {
         let mut p = Params::new();
         self.prepare(&mut p)?;
         write_into(buf, |w| self.emit(w, &p))
+    }
+
+    /// Writes bytes `offset ..` of the complete HTTP/1.1 request (what
+    /// [`Request::write_http`] writes) into `buf`, as many as fit, and returns
+    /// how many were written and the request's total length. A device with a
+    /// small buffer sends the request window by window, advancing `offset` by
+    /// `written` until it reaches `total`. Errors: input errors only (there
+    /// is no `BufferTooSmall`: a window is always as large as the buffer).
+    pub fn write_http_window(&self, offset: usize, buf: &mut [u8]) -> Result<Window> {
+        let mut p = Params::new();
+        self.prepare(&mut p)?;
+        let mut w = Writer::window(buf, offset);
+        self.emit(&mut w, &p);
+        Ok(w.finish_window())
     }
 
     /// Writes only the request body into `buf` and returns its length: for

@@ -53,7 +53,7 @@ use crate::pkce::{ChallengeMethod, CodeVerifier};
 use crate::preset::{Backoff, Budget, Mode, Placement, Profile, RevokeStyle};
 use crate::request::{BodyFormat, Client, ClientAuth, Grant, Parts, Request, TokenTypeHint};
 use crate::url::Url;
-use crate::write::check_param;
+use crate::write::{check_param, Window};
 
 mod governor;
 mod snapshot;
@@ -796,6 +796,39 @@ impl<const N: usize> Session<N> {
         };
         self.sent(now, kind);
         Ok(parts)
+    }
+
+    /// Writes the token request window by window, for devices whose buffer
+    /// is smaller than the request (as small as 128 bytes): call with
+    /// `offset` 0 (which checks that a request is due and marks it in
+    /// flight), send `written` bytes, and call again with `offset +=
+    /// written` until `offset` reaches `total`. Every window is cut from the
+    /// same request.
+    ///
+    /// Errors: [`Error::WrongState`] if `offset` is 0 and no request is due,
+    /// or `offset` is not 0 and no request is in flight; input errors.
+    pub fn write_token_request_window(
+        &mut self,
+        now: u64,
+        offset: usize,
+        buf: &mut [u8],
+    ) -> Result<Window> {
+        let (now, kind) = if offset == 0 {
+            self.due_request(now)?
+        } else if self.st.phase == Phase::Sent {
+            (self.clock(now), self.st.kind)
+        } else {
+            return Err(Error::WrongState);
+        };
+        let win = {
+            let client = self.client()?;
+            self.request_for(&client, kind)?
+                .write_http_window(offset, buf)?
+        };
+        if offset == 0 {
+            self.sent(now, kind);
+        }
+        Ok(win)
     }
 
     /// The token request due at `now`, or [`Error::WrongState`].

@@ -13,16 +13,50 @@ use crate::error::{Error, Field, InputError, Result};
 
 /// A cursor over a caller buffer that counts every byte it is asked to write,
 /// including those that do not fit.
+///
+/// A *window* writer ([`Writer::window`]) stores only the bytes from `skip`
+/// to `skip + buf.len()` of the output: a device with a 128-byte buffer sends
+/// a long request window by window.
 #[derive(Debug)]
 pub struct Writer<'a> {
     buf: &'a mut [u8],
     len: usize,
+    /// Output bytes before this offset are counted but not stored.
+    skip: usize,
+}
+
+/// The result of a window write: how many bytes were stored, and the length
+/// of the whole output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Bytes stored in the buffer (the window's length).
+    pub written: usize,
+    /// Length of the complete output; the last window ends here.
+    pub total: usize,
 }
 
 impl<'a> Writer<'a> {
     /// A writer that fills `buf` from the start.
     pub fn new(buf: &'a mut [u8]) -> Self {
-        Writer { buf, len: 0 }
+        Writer {
+            buf,
+            len: 0,
+            skip: 0,
+        }
+    }
+
+    /// A writer that stores output bytes `skip .. skip + buf.len()` into
+    /// `buf` and counts all of them; finish with [`Writer::finish_window`].
+    pub fn window(buf: &'a mut [u8], skip: usize) -> Self {
+        Writer { buf, len: 0, skip }
+    }
+
+    /// Finishes a window write.
+    pub fn finish_window(self) -> Window {
+        Window {
+            written: self.len.saturating_sub(self.skip).min(self.buf.len()),
+            total: self.len,
+        }
     }
 
     /// Bytes written or counted so far.
@@ -35,15 +69,20 @@ impl<'a> Writer<'a> {
         self.len == 0
     }
 
-    /// Whether everything written so far fit into the buffer.
+    /// Whether everything written so far fit into the buffer (for window
+    /// writers: whether the window is not yet full).
     pub fn fits(&self) -> bool {
-        self.len <= self.buf.len()
+        self.len <= self.skip.saturating_add(self.buf.len())
     }
 
     /// Appends one byte.
     #[inline(never)]
     pub fn byte(&mut self, b: u8) {
-        if let Some(slot) = self.buf.get_mut(self.len) {
+        if let Some(slot) = self
+            .len
+            .checked_sub(self.skip)
+            .and_then(|i| self.buf.get_mut(i))
+        {
             *slot = b;
         }
         self.len = self.len.saturating_add(1);
@@ -52,15 +91,21 @@ impl<'a> Writer<'a> {
     /// Appends bytes.
     #[inline(never)]
     pub fn bytes(&mut self, s: &[u8]) {
-        match self.len.checked_add(s.len()) {
-            Some(end) => {
-                if let Some(dst) = self.buf.get_mut(self.len..end) {
-                    copy(dst, s);
-                }
-                self.len = end;
+        let start = self.len;
+        let end = start.saturating_add(s.len());
+        // Store the part of [start, end) inside the window.
+        let lo = start.max(self.skip);
+        let hi = end.min(self.skip.saturating_add(self.buf.len()));
+        if lo < hi {
+            let dst = self
+                .buf
+                .get_mut(lo.saturating_sub(self.skip)..hi.saturating_sub(self.skip));
+            let src = s.get(lo.saturating_sub(start)..hi.saturating_sub(start));
+            if let (Some(d), Some(src)) = (dst, src) {
+                copy(d, src);
             }
-            None => self.len = usize::MAX,
         }
+        self.len = end;
     }
 
     /// Appends a string.
@@ -80,7 +125,12 @@ impl<'a> Writer<'a> {
     /// as `+`, everything else `%XX` with upper-case hex).
     pub fn form(&mut self, s: &[u8]) {
         let worst = s.len().saturating_mul(3);
-        let Some(out) = self.buf.get_mut(self.len..).filter(|o| o.len() >= worst) else {
+        let Some(out) = self
+            .len
+            .checked_sub(self.skip)
+            .and_then(|i| self.buf.get_mut(i..))
+            .filter(|o| o.len() >= worst)
+        else {
             // Near the end of the buffer: write what fits, count the rest.
             for &b in s {
                 if is_form_safe(b) {
@@ -605,6 +655,40 @@ mod tests {
             assert_eq!((q, u64::from(r)), (n / 10, n % 10));
             let (q, r) = div_small(n, NonZeroU16::MAX);
             assert_eq!((q, u64::from(r)), (n / 65_535, n % 65_535));
+        }
+    }
+
+    #[test]
+    fn windows_reassemble_the_output() {
+        let emit = |w: &mut Writer<'_>| {
+            w.str("POST /oauth/token HTTP/1.1\r\n");
+            w.form("client secret: a+b/c%d é".as_bytes());
+            w.json_str("quote \" and \\ and \n");
+            w.decimal(1_234_567);
+            w.byte(b'!');
+        };
+        let full = run(emit);
+        for size in 1..=full.len() + 3 {
+            let mut out = std::vec::Vec::new();
+            let mut offset = 0;
+            loop {
+                let mut buf = std::vec![0u8; size];
+                let mut w = Writer::window(&mut buf, offset);
+                emit(&mut w);
+                let win = w.finish_window();
+                assert_eq!(win.total, full.len());
+                out.extend_from_slice(&buf[..win.written]);
+                offset += win.written;
+                if offset >= win.total {
+                    break;
+                }
+                assert!(win.written > 0);
+            }
+            assert_eq!(
+                std::string::String::from_utf8(out).unwrap(),
+                full,
+                "window {size}"
+            );
         }
     }
 

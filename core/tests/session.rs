@@ -973,3 +973,37 @@ fn memory_footprint() {
     eprintln!("Session<3072>: {total} bytes; state besides the 3072-byte arena: {state} bytes");
     assert!(state <= 512, "session state grew to {state} bytes");
 }
+
+#[test]
+fn token_requests_through_a_small_buffer() {
+    let request = |seed| {
+        let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), seed).unwrap();
+        let mut buf = [0u8; 1024];
+        let n = s.write_token_request(T0, &mut buf).unwrap();
+        buf[..n].to_vec()
+    };
+    let whole = request(1);
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let mut small = [0u8; 128];
+        let w = s
+            .write_token_request_window(T0, offset, &mut small)
+            .unwrap();
+        assert_eq!(w.total, whole.len());
+        out.extend_from_slice(&small[..w.written]);
+        offset += w.written;
+        if offset == w.total {
+            break;
+        }
+    }
+    assert_eq!(out, whole);
+    assert_eq!(s.poll(T0), Action::AwaitResponse, "marked in flight once");
+    // A window past offset 0 without a request in flight is refused.
+    let mut fresh = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    assert_eq!(
+        fresh.write_token_request_window(T0, 5, &mut [0u8; 128]),
+        Err(Error::WrongState)
+    );
+}
