@@ -20,6 +20,8 @@
 
 pub mod apply;
 pub mod body;
+#[cfg(feature = "embedded-io")]
+pub mod driver;
 pub mod error;
 pub mod http;
 pub(crate) mod json;
