@@ -40,15 +40,15 @@ pub enum Mode {
 
 /// Where an API key or access token goes on an API request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Placement {
+pub enum Placement<'a> {
     /// `Authorization: Bearer <credential>`.
     Bearer,
     /// `Authorization: <credential>` (Patchworks API keys).
     Raw,
     /// A custom header, e.g. `X-Api-Key: <credential>`.
-    Header(&'static str),
+    Header(&'a str),
     /// A query parameter, e.g. `?access_token=<credential>` (Field Nation).
-    Query(&'static str),
+    Query(&'a str),
 }
 
 /// How tokens are revoked.
@@ -110,23 +110,24 @@ pub struct Backoff {
     pub max_attempts: u8,
 }
 
-/// Everything the session needs to know about a provider. `Copy` const data;
-/// the session copies what it needs at construction.
+/// Everything the session needs to know about a provider. `Copy` const data
+/// for the presets (`Profile<'static>`); a custom profile may borrow its
+/// strings, because the session copies what it needs at construction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Profile {
+pub struct Profile<'a> {
     /// Human-readable name.
-    pub name: &'static str,
+    pub name: &'a str,
     /// How the credential is obtained.
     pub mode: Mode,
     /// Token endpoint path, appended to the configured base URL (`""` for
     /// API-key mode).
-    pub token_path: &'static str,
+    pub token_path: &'a str,
     /// Authorization endpoint path (authorization-code mode).
-    pub authorize_path: &'static str,
+    pub authorize_path: &'a str,
     /// Device authorization endpoint path (device mode).
-    pub device_path: &'static str,
+    pub device_path: &'a str,
     /// Revocation endpoint path (`""`: none).
-    pub revoke_path: &'static str,
+    pub revoke_path: &'a str,
     /// How revocation requests look.
     pub revoke_style: RevokeStyle,
     /// Token-request body encoding.
@@ -134,11 +135,11 @@ pub struct Profile {
     /// Client authentication at the token endpoint.
     pub client_auth: ClientAuth,
     /// Scope to request when the configuration gives none.
-    pub scope: Option<&'static str>,
+    pub scope: Option<&'a str>,
     /// Member names of token responses.
     pub keys: KeyTable,
     /// Where the credential goes on API requests.
-    pub placement: Placement,
+    pub placement: Placement<'a>,
     /// Lifetime assumed when a token response has no `expires_in` (seconds).
     pub default_lifetime_s: u32,
     /// Refresh-token lifetime when the server does not say (seconds; 0 =
@@ -163,7 +164,7 @@ pub struct Profile {
     /// A phrase in a `400` API response body that means "this token expired"
     /// (matched case-insensitively in the body prefix the caller reports);
     /// `""` for none.
-    pub expired_token_phrase: &'static str,
+    pub expired_token_phrase: &'a str,
 }
 
 #[cfg(feature = "basic-auth")]
@@ -180,7 +181,7 @@ const RFC_BACKOFF: Backoff = Backoff {
 /// A generic RFC 6749 client-credentials profile: form body, HTTP Basic
 /// (client credentials in the body without the `basic-auth` feature),
 /// `/oauth/token`, Bearer header, 60 s / 10 % early refresh, no budgets.
-pub const fn custom() -> Profile {
+pub const fn custom() -> Profile<'static> {
     Profile {
         name: "custom",
         mode: Mode::ClientCredentials,
@@ -208,7 +209,7 @@ pub const fn custom() -> Profile {
 }
 
 /// Fentu FSM with an API key (`Authorization: Bearer KEY`).
-pub const FENTU_API_KEY: Profile = Profile {
+pub const FENTU_API_KEY: Profile<'static> = Profile {
     name: "Fentu FSM (API key)",
     mode: Mode::ApiKey,
     token_path: "",
@@ -222,7 +223,7 @@ pub const FENTU_API_KEY: Profile = Profile {
 };
 
 /// Fentu FSM with OAuth 2.0 (authorization code, refresh, revocation).
-pub const FENTU_OAUTH: Profile = Profile {
+pub const FENTU_OAUTH: Profile<'static> = Profile {
     name: "Fentu FSM (OAuth)",
     mode: Mode::AuthorizationCode,
     token_path: "/oauth/token",
@@ -238,7 +239,7 @@ pub const FENTU_OAUTH: Profile = Profile {
 };
 
 /// Field Nation: client credentials, JSON body, token as a query parameter.
-pub const FIELD_NATION: Profile = Profile {
+pub const FIELD_NATION: Profile<'static> = Profile {
     name: "Field Nation",
     mode: Mode::ClientCredentials,
     token_path: "/authentication/api/oauth/token",
@@ -260,7 +261,7 @@ pub const FIELD_NATION: Profile = Profile {
 };
 
 /// Autotask: client credentials, form body, rate-limited token endpoint.
-pub const AUTOTASK: Profile = Profile {
+pub const AUTOTASK: Profile<'static> = Profile {
     name: "Autotask",
     mode: Mode::ClientCredentials,
     token_path: "/ATServicesRest/oauth/token",
@@ -284,7 +285,7 @@ pub const AUTOTASK: Profile = Profile {
 };
 
 /// Patchworks with an API key (the key alone in `Authorization`).
-pub const PATCHWORKS_API_KEY: Profile = Profile {
+pub const PATCHWORKS_API_KEY: Profile<'static> = Profile {
     name: "Patchworks (API key)",
     mode: Mode::ApiKey,
     token_path: "",
@@ -297,7 +298,7 @@ pub const PATCHWORKS_API_KEY: Profile = Profile {
 };
 
 /// Patchworks with a username/password login.
-pub const PATCHWORKS_LOGIN: Profile = Profile {
+pub const PATCHWORKS_LOGIN: Profile<'static> = Profile {
     name: "Patchworks (login)",
     mode: Mode::Login,
     token_path: "/fabric/api/login",
@@ -313,7 +314,7 @@ pub const PATCHWORKS_LOGIN: Profile = Profile {
 };
 
 /// Every preset, for iteration (tests, demos, the C ABI's preset table).
-pub const ALL: [&Profile; 6] = [
+pub const ALL: [&Profile<'static>; 6] = [
     &FENTU_API_KEY,
     &FENTU_OAUTH,
     &FIELD_NATION,

@@ -490,7 +490,7 @@ impl<const N: usize> Session<N> {
     /// invalid or insecure base URL, an empty credential the mode needs,
     /// control characters); [`Error::CapacityExceeded`] if the strings do not
     /// leave room for two token slots of at least 256 bytes.
-    pub fn new(profile: &Profile, config: &Config<'_>, seed: u64) -> Result<Self> {
+    pub fn new(profile: &Profile<'_>, config: &Config<'_>, seed: u64) -> Result<Self> {
         let mut s = Session {
             arena: [0; N],
             set: settings(profile, config),
@@ -503,7 +503,7 @@ impl<const N: usize> Session<N> {
         Ok(s)
     }
 
-    fn configure(&mut self, p: &Profile, c: &Config<'_>) -> Result<()> {
+    fn configure(&mut self, p: &Profile<'_>, c: &Config<'_>) -> Result<()> {
         let url = Url::parse(c.base_url)?;
         url.check_transport(c.allow_insecure)?;
         let need = |field: Field, v: &str| -> Result<()> {
@@ -1643,7 +1643,7 @@ fn span(start: usize, len: usize) -> Span {
     }
 }
 
-fn settings(p: &Profile, c: &Config<'_>) -> Settings {
+fn settings(p: &Profile<'_>, c: &Config<'_>) -> Settings {
     Settings {
         mode: p.mode,
         format: p.format,
