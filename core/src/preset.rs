@@ -6,7 +6,7 @@
 //! | [`FENTU_API_KEY`] | `Authorization: Bearer KEY`; keys never expire; 1,000 requests/hour (Standard tier; see [`Budget`] for other tiers); `X-RateLimit-Reset` in epoch seconds |
 //! | [`FENTU_OAUTH`] | authorization code at `/oauth/authorize`, form `refresh_token` grant with `client_id`/`client_secret` in the body at `/oauth/token`; 1 h access tokens, 30-day refresh tokens; revocation `POST /oauth/revoke` with `Authorization: Bearer`; same rate limits |
 //! | [`FIELD_NATION`] | client_credentials, JSON body with `scope: "api"` at `/authentication/api/oauth/token`; token as the `access_token` query parameter; 1 h tokens refreshed 60 s early; on 401 drop the token and retry once; backoff 1 s, 2 s, 4 s |
-//! | [`AUTOTASK`] | client_credentials, form body at `/ATServicesRest/oauth/token`; `Authorization: Bearer`; 1 h tokens; token endpoint 10 requests/minute, API 600 requests/minute per token |
+//! | [`AUTOTASK`] | client_credentials, form body at `/ATServicesRest/oauth/token`; `Authorization: Bearer`; 1 h tokens; token endpoint 10 requests/minute, API 600 requests/minute per token (paced with headroom for network jitter) |
 //! | [`PATCHWORKS_API_KEY`] | the key alone in `Authorization` (no scheme); keys never expire; 401 when invalid |
 //! | [`PATCHWORKS_LOGIN`] | `POST /fabric/api/login` with JSON `{"username","password"}`; the token is in `token`, lifetime in `expires_in` (86,400 s); `Authorization: Bearer`; re-authenticate on 401 |
 //!
@@ -68,8 +68,11 @@ pub enum RevokeStyle {
 /// `window_s / requests`.
 ///
 /// With `burst: 1` requests are evenly spaced, and no window of `window_s`
-/// anywhere ever holds more than `requests` of them: right for servers that
-/// count in sliding windows (Autotask). A larger burst suits servers that
+/// anywhere ever holds more than `requests` of them *as sent*: right for
+/// servers that count in sliding windows (Autotask). Such a server counts
+/// *arrivals*, so give `window_s` headroom for network jitter: with the
+/// server's exact window, an 11th request that travels faster than the 1st
+/// arrives inside the same minute. A larger burst suits servers that
 /// count in fixed windows they announce (Fentu's `X-RateLimit-Reset`), where
 /// the server-reported `Remaining: 0` stops the client at the window's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -270,14 +273,19 @@ pub const AUTOTASK: Profile<'static> = Profile {
     revoke_path: "",
     revoke_style: RevokeStyle::None,
     client_auth: ClientAuth::Body,
+    // Documented: 10 and 600 requests per minute, counted by arrival in
+    // sliding windows. The windows carry headroom for network jitter: 6 s
+    // for token requests (each on a new TLS connection, whose setup time
+    // varies by seconds; tokens last an hour, so pacing them 6.6 s apart
+    // costs nothing), 1 s for API requests on a kept-alive connection.
     token_budget: Some(Budget {
         requests: 10,
-        window_s: 60,
+        window_s: 66,
         burst: 1,
     }),
     api_budget: Some(Budget {
         requests: 600,
-        window_s: 60,
+        window_s: 61,
         burst: 1,
     }),
     api_budget_per_token: true,

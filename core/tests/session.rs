@@ -291,14 +291,15 @@ fn api_401_drops_the_token_and_retries_once() {
         ApiVerdict::RetryWithNewToken
     );
     assert_eq!(s.authorize(T0 + S), Authorization::NoCredential);
-    // Autotask's token endpoint budget (10/min, evenly spaced) makes the
-    // session wait 6 s after the previous token request.
-    assert_eq!(s.poll(T0 + S), Action::Wait { until: T0 + 6 * S });
+    // Autotask's token endpoint budget (10/min, evenly spaced, with headroom
+    // for network jitter) makes the session wait 6.6 s after the previous
+    // token request.
+    assert_eq!(s.poll(T0 + S), Action::Wait { until: T0 + 6_600 });
     assert_eq!(
-        s.poll(T0 + 6 * S),
+        s.poll(T0 + 6_600),
         Action::SendTokenRequest(RequestKind::Fetch)
     );
-    exchange(&mut s, T0 + 6 * S, &token_json("t2", 3600, None));
+    exchange(&mut s, T0 + 6_600, &token_json("t2", 3600, None));
     assert_eq!(bearer(&mut s, T0 + 7 * S), "Authorization: Bearer t2\r\n");
     // The retried request fails again: surfaced, not looped.
     assert_eq!(
@@ -306,13 +307,13 @@ fn api_401_drops_the_token_and_retries_once() {
         ApiVerdict::Unauthorized
     );
     // A later success re-arms the single retry.
-    exchange(&mut s, T0 + 12 * S, &token_json("t3", 3600, None));
+    exchange(&mut s, T0 + 14 * S, &token_json("t3", 3600, None));
     assert_eq!(
-        s.on_api_response(T0 + 13 * S, &api(200, ""), b""),
+        s.on_api_response(T0 + 15 * S, &api(200, ""), b""),
         ApiVerdict::Ok
     );
     assert_eq!(
-        s.on_api_response(T0 + 14 * S, &h, b""),
+        s.on_api_response(T0 + 16 * S, &h, b""),
         ApiVerdict::RetryWithNewToken
     );
 }

@@ -24,7 +24,13 @@ impl Gcra {
     fn params(b: Budget) -> (u64, u64) {
         let window = b.window_s.saturating_mul(1000);
         let requests = b.requests.max(1);
-        let t = window.checked_div(requests).unwrap_or(window);
+        // Rounded up: rounded down, a window that is not a multiple of the
+        // count would let `requests + 1` through (3 per second: 0, 333, 666
+        // and 999 ms).
+        let t = window
+            .saturating_add(requests.saturating_sub(1))
+            .checked_div(requests)
+            .unwrap_or(window);
         let burst = b.burst.clamp(1, requests);
         (
             u64::from(t),
