@@ -1344,13 +1344,30 @@ impl<const N: usize> Session<N> {
         if let Some(b) = self.set.api_budget {
             self.st.api_gcra.take(now, b);
         }
+        Authorization::Send(self.api_credential())
+    }
+
+    /// The credential [`Session::authorize`] would hand out, without checking
+    /// rate limits or counting a request; `None` when no credential is usable
+    /// at the latest time the session has seen. For sizing buffers before
+    /// `authorize` (the C ABI does, so a short buffer costs no budget).
+    pub fn credential(&self) -> Option<ApiCredential<'_>> {
+        let api_key = self.set.mode == Mode::ApiKey;
+        if self.st.failure.is_some() || (!api_key && !self.token_valid(self.st.last_now)) {
+            return None;
+        }
+        Some(self.api_credential())
+    }
+
+    fn api_credential(&self) -> ApiCredential<'_> {
+        let api_key = self.set.mode == Mode::ApiKey;
         let secret = if api_key {
             self.string(S_KEY)
         } else {
             self.active_text(0)
         };
         let name = self.string(S_PLACEMENT);
-        Authorization::Send(match self.set.place {
+        match self.set.place {
             Place::Bearer if api_key => ApiCredential::ApiKey {
                 scheme: Some("Bearer"),
                 key: secret,
@@ -1368,7 +1385,7 @@ impl<const N: usize> Session<N> {
                 name,
                 value: secret,
             },
-        })
+        }
     }
 
     /// Reports the response to an API request: its head and, optionally, the
