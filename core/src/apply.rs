@@ -150,15 +150,21 @@ impl<'a> ApiCredential<'a> {
     /// that a query parameter is not an error.
     pub fn write_header_line(&self, buf: &mut [u8]) -> Result<usize> {
         self.validate()?;
-        let Some(name) = self.header_name() else {
+        if self.header_name().is_none() {
             return Ok(0);
-        };
-        write_into(buf, |w| {
+        }
+        write_into(buf, |w| self.emit_header_line(w))
+    }
+
+    /// Writes `Name: value\r\n` (nothing for a query parameter). The caller
+    /// has validated the credential.
+    pub(crate) fn emit_header_line(&self, w: &mut Writer<'_>) {
+        if let Some(name) = self.header_name() {
             w.str(name);
             w.str(": ");
             self.value(w);
             w.str("\r\n");
-        })
+        }
     }
 
     /// Writes the request target to use into `buf` and returns its length.
@@ -178,13 +184,20 @@ impl<'a> ApiCredential<'a> {
         check_target(Field::Target, target)?;
         write_into(buf, |w| {
             w.str(target);
-            if let ApiCredential::QueryParam { name, value } = *self {
-                query_sep(w, target);
-                w.form(name.as_bytes());
-                w.byte(b'=');
-                w.form(value.as_bytes());
-            }
+            self.emit_query(w, target);
         })
+    }
+
+    /// Writes what a query-parameter credential appends to `target` (already
+    /// written): the separator and `name=value`; nothing for the others. The
+    /// caller has validated the credential and the target.
+    pub(crate) fn emit_query(&self, w: &mut Writer<'_>, target: &str) {
+        if let ApiCredential::QueryParam { name, value } = *self {
+            query_sep(w, target);
+            w.form(name.as_bytes());
+            w.byte(b'=');
+            w.form(value.as_bytes());
+        }
     }
 }
 

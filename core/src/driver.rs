@@ -1,1 +1,329 @@
-//! Transport drivers (being written).
+//! Transport drivers: the I/O loop around a [`Session`], over
+//! [`embedded_io`] streams (feature `embedded-io`), `embedded_io_async`
+//! streams (feature `embedded-io-async`), or any `std::io` stream through
+//! `FromStd` (feature `std`).
+//!
+//! | Function | Does |
+//! | --- | --- |
+//! | [`exchange_token`] | one whole token exchange for [`Action::SendTokenRequest`]: the request out window by window, the response head and body in; returns the session's [`Event`] |
+//! | [`api_get`] | one authorized `GET`: [`Session::authorize`], the request head with the credential applied, the response head reported to [`Session::on_api_response`]; returns the [`ApiVerdict`] and where the body starts |
+//! | [`read_body`] | the rest of an [`api_get`] response body, to a callback |
+//!
+//! With `embedded-io-async`, `exchange_token_async`, `api_get_async` and
+//! `read_body_async` do the same over async streams. Both flavours run the
+//! same state machines; only the `read`/`write`/`flush` calls differ.
+//!
+//! The stream is the caller's: connect it (TLS and all) before, and close or
+//! keep it after. A token exchange reads exactly one response; after a
+//! `Content-Length` or chunked body the connection can be reused.
+//!
+//! # Failures
+//! Every transport problem is [`Error::Transport`], never a panic: an I/O
+//! error from `read`, `write` or `flush`, a `write` that returns `Ok(0)`
+//! (embedded-io's `write_all` would panic there, so it is not used), and a
+//! `read` of 0 (end of stream) anywhere but the end of a close-delimited
+//! body. A malformed response head is [`Error::Http`] (or
+//! [`Error::CapacityExceeded`] for a field value larger than
+//! [`HEAD_CAPACITY`]); a malformed body is the session's error. In every case
+//! of [`exchange_token`] the session has been told — the driver calls
+//! [`Session::on_transport_error`] for what the session did not see itself —
+//! so the exchange counts as failed, a retry is scheduled and a still-valid
+//! token stays valid: poll the session again. The only exceptions are
+//! errors before anything was sent ([`Error::WrongState`] when no token
+//! request is due, an empty buffer, configuration errors), which change
+//! nothing.
+//!
+//! The driver does not time out: give the stream read and write timeouts
+//! (its reads and writes then fail with an error, which becomes
+//! [`Error::Transport`]).
+//!
+//! # Memory
+//! Nothing is allocated. The caller's `buf` carries the request out and the
+//! response in; any size from 1 byte works, 128 bytes or more is sensible.
+//! The driver's state lives on its stack (in the future, for the async
+//! functions): about 0.5 KB, most of it a [`HeadParser`]`<`[`HEAD_CAPACITY`]`>`
+//! (424 bytes). Measured on Cortex-M4 (`tests/firmware`, opt-level z), the
+//! deepest call chain of a token exchange or an API request peaks at about
+//! 1.5 KB of stack: that state, about 0.3 KB of driver frames, and the frames
+//! of the parser and session methods it calls (`HeadParser::feed` alone
+//! takes about 0.6 KB, as it does for any caller). Sending a request window
+//! peaks at about 0.7 KB.
+//!
+//! # Example
+//! ```
+//! use fieldauth::driver::{self, embedded_io};
+//! use fieldauth::preset;
+//! use fieldauth::session::{Action, Config, Event, Session};
+//!
+//! # struct Duplex { rx: &'static [u8], sent: usize }
+//! # impl embedded_io::ErrorType for Duplex { type Error = embedded_io::ErrorKind; }
+//! # impl embedded_io::Read for Duplex {
+//! #     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+//! #         let n = buf.len().min(self.rx.len());
+//! #         buf[..n].copy_from_slice(&self.rx[..n]);
+//! #         self.rx = &self.rx[n..];
+//! #         Ok(n)
+//! #     }
+//! # }
+//! # impl embedded_io::Write for Duplex {
+//! #     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> { self.sent += buf.len(); Ok(buf.len()) }
+//! #     fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+//! # }
+//! let config = Config {
+//!     base_url: "http://127.0.0.1:8080/autotask",
+//!     client_id: "demo-client",
+//!     client_secret: "demo-secret",
+//!     ..Config::default()
+//! };
+//! let mut session: Session = Session::new(&preset::AUTOTASK, &config, 0x5eed)?;
+//! // Any embedded_io::Read + Write stream (here a scripted one).
+//! let mut stream = Duplex {
+//!     rx: b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n\
+//!           {\"access_token\":\"tok\",\"token_type\":\"Bearer\",\"expires_in\":3600}",
+//!     sent: 0,
+//! };
+//! let mut buf = [0u8; 128];
+//! let now = 1_000;
+//! if let Action::SendTokenRequest(_) = session.poll(now) {
+//!     let event = driver::exchange_token(&mut session, now, &mut stream, &mut buf)?;
+//!     assert!(matches!(event, Event::TokenIssued { lifetime_s: 3600, .. }));
+//! }
+//! assert!(session.status().usable);
+//! # Ok::<(), fieldauth::Error>(())
+//! ```
+
+use core::ops::Range;
+
+use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::http::HeadParser;
+use crate::http::ResponseHead;
+#[cfg(doc)]
+use crate::session::Action;
+use crate::session::{ApiVerdict, Authorization, Event, Session};
+use crate::url::Url;
+
+mod machine;
+#[cfg(feature = "std")]
+mod std_io;
+#[cfg(test)]
+mod tests;
+
+use machine::{BodyDrain, Did, Machine, ReadApi, SendApi, Step, TokenExchange};
+
+pub use embedded_io;
+#[cfg(feature = "embedded-io-async")]
+pub use embedded_io_async;
+#[cfg(feature = "std")]
+pub use std_io::FromStd;
+
+/// Capacity of the driver's [`HeadParser`]: the longest header value it
+/// reads (`Date`, `Retry-After`, rate-limit fields, the `Bearer` challenge of
+/// `WWW-Authenticate` with its description). Values of fields the driver
+/// does not read may be of any length.
+pub const HEAD_CAPACITY: usize = 256;
+
+/// The answer to an API request, head read and reported to the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiResponse {
+    /// The response head (status, framing, rate-limit fields...).
+    pub head: ResponseHead,
+    /// What the session made of it ([`Session::on_api_response`]).
+    pub verdict: ApiVerdict,
+    /// The bytes of the caller's buffer after the head that were already
+    /// received: the start of the body, still framed. Pass the same buffer,
+    /// unchanged, to [`read_body`]; or decode them yourself with a
+    /// [`BodyReader`](crate::http::BodyReader) for `head.framing()`.
+    ///
+    /// For a `400` the driver reads ahead into the buffer (as much of a
+    /// `Content-Length` or chunked body as fits) before reporting it, so that
+    /// a provider's "expired token" phrase is recognised.
+    pub leftover: Range<usize>,
+}
+
+/// What [`api_get`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiOutcome {
+    /// The request went out and this is the answer.
+    Response(ApiResponse),
+    /// Nothing was sent: a rate limit applies until `until`
+    /// ([`Authorization::Wait`]).
+    Wait {
+        /// Monotonic time (ms) when a request may go out.
+        until: u64,
+    },
+    /// Nothing was sent: no usable credential; poll the session
+    /// ([`Authorization::NoCredential`]).
+    NoCredential,
+}
+
+/// Runs a [`Machine`] over a stream: the body of [`run`] and [`run_read`]
+/// (`drive!(io, machine, buf)`), and of their async twins
+/// (`drive!(io, machine, buf, await)`: the only difference is the `.await`
+/// after each I/O call). `read_only:` drives a machine that never writes,
+/// over a stream that only reads.
+macro_rules! drive {
+    (@write yes, $io:ident, $bytes:expr $(, $aw:tt)?) => { $io.write($bytes)$(.$aw)?.ok() };
+    (@write no, $io:ident, $bytes:expr $(, $aw:tt)?) => {{
+        let _ = $bytes;
+        None
+    }};
+    (@flush yes, $io:ident $(, $aw:tt)?) => { $io.flush()$(.$aw)?.is_ok() };
+    (@flush no, $io:ident $(, $aw:tt)?) => { false };
+    (@run $w:ident, $io:expr, $machine:expr, $buf:expr $(, $aw:tt)?) => {{
+        let (io, machine, buf) = ($io, $machine, $buf);
+        let mut did = Did::Start;
+        loop {
+            did = match machine.resume(did, buf) {
+                Step::Write(r) => {
+                    Did::Wrote(drive!(@write $w, io, buf.get(r).unwrap_or_default() $(, $aw)?))
+                }
+                Step::Flush => Did::Flushed(drive!(@flush $w, io $(, $aw)?)),
+                Step::Read(r) => Did::Read(io.read(buf.get_mut(r).unwrap_or_default())$(.$aw)?.ok()),
+                Step::Done => break,
+            };
+        }
+    }};
+    (read_only: $io:expr, $machine:expr, $buf:expr $(, $aw:tt)?) => {
+        drive!(@run no, $io, $machine, $buf $(, $aw)?)
+    };
+    ($io:expr, $machine:expr, $buf:expr $(, $aw:tt)?) => {
+        drive!(@run yes, $io, $machine, $buf $(, $aw)?)
+    };
+}
+
+/// Runs `machine` to its end over `io`. One instance per stream type, for
+/// every machine.
+fn run<T>(io: &mut T, machine: &mut dyn Machine, buf: &mut [u8])
+where
+    T: embedded_io::Read + embedded_io::Write + ?Sized,
+{
+    drive!(io, machine, buf)
+}
+
+/// [`run`] for a machine that only reads.
+fn run_read<T>(io: &mut T, machine: &mut dyn Machine, buf: &mut [u8])
+where
+    T: embedded_io::Read + ?Sized,
+{
+    drive!(read_only: io, machine, buf)
+}
+
+#[cfg(feature = "embedded-io-async")]
+mod asynch;
+#[cfg(feature = "embedded-io-async")]
+pub use asynch::{api_get_async, exchange_token_async, read_body_async};
+
+/// Performs one token exchange on `io`: writes the token request the session
+/// wants (see [`Action::SendTokenRequest`]) window by window through `buf`,
+/// flushes, reads the response head and body, and returns what the session
+/// made of it.
+///
+/// `now` is the monotonic time in milliseconds for the whole exchange.
+///
+/// Errors: [`Error::WrongState`] if no token request is due (poll first) —
+/// nothing was sent; [`Error::BufferTooSmall`] for an empty `buf`;
+/// [`Error::Transport`], [`Error::Http`] and the session's body errors after
+/// the request went out, with a retry scheduled (see the [module
+/// documentation](self)).
+pub fn exchange_token<T, const N: usize>(
+    session: &mut Session<N>,
+    now: u64,
+    io: &mut T,
+    buf: &mut [u8],
+) -> Result<Event>
+where
+    T: embedded_io::Read + embedded_io::Write + ?Sized,
+{
+    let mut m = TokenExchange::new(session, now);
+    run(io, &mut m, buf);
+    finish(m.out)
+}
+
+/// Sends one authorized `GET url` on `io` and reads the response head.
+///
+/// Asks [`Session::authorize`] first: when it says wait or has no
+/// credential, nothing is sent and the [`ApiOutcome`] says so. Otherwise
+/// writes `GET <target> HTTP/1.1` with `Host`, the credential (a header line,
+/// or the query parameter in the target) and `Accept: application/json`,
+/// window by window through `buf`; reads the response head; reports it with
+/// [`Session::on_api_response`] and returns the verdict and the start of the
+/// body (read it with [`read_body`] before the next request on the same
+/// connection).
+///
+/// `url` is the API URL, e.g. `Url::parse(base)?.join("/v1/work-orders")`.
+///
+/// Errors: the credential's [`ApiCredential::validate`](crate::apply::ApiCredential::validate)
+/// errors; [`Error::BufferTooSmall`] for an empty `buf`; [`Error::Transport`]
+/// and [`Error::Http`]. A failed API request does not concern the token
+/// endpoint: the session is not told.
+pub fn api_get<T, const N: usize>(
+    session: &mut Session<N>,
+    now: u64,
+    io: &mut T,
+    url: Url<'_>,
+    buf: &mut [u8],
+) -> Result<ApiOutcome>
+where
+    T: embedded_io::Read + embedded_io::Write + ?Sized,
+{
+    let cred = match begin_api(session, now, buf)? {
+        Authorization::Send(cred) => cred,
+        other => return Ok(not_sent(other)),
+    };
+    let mut send = SendApi::new(cred, url);
+    run(io, &mut send, buf);
+    finish(send.out)?;
+    let mut read = ReadApi::new(session, now);
+    run(io, &mut read, buf);
+    finish(read.out).map(ApiOutcome::Response)
+}
+
+/// Reads the rest of the body of `response` (the answer of [`api_get`]) from
+/// `io`, starting with its leftover bytes in `buf` (pass the same buffer,
+/// unchanged), and hands the payload, unframed, to `sink` piece by piece.
+/// Returns the payload length.
+///
+/// Errors: [`Error::Transport`] if the stream fails or ends before the body
+/// does (a close-delimited body ends with the stream); [`Error::Http`] for
+/// malformed chunked framing; [`Error::WrongState`] if the leftover range
+/// is not within `buf`.
+pub fn read_body<T>(
+    io: &mut T,
+    response: &ApiResponse,
+    buf: &mut [u8],
+    sink: impl FnMut(&[u8]),
+) -> Result<u64>
+where
+    T: embedded_io::Read + ?Sized,
+{
+    let mut m = BodyDrain::new(response.head.framing(), response.leftover.clone(), sink);
+    run_read(io, &mut m, buf);
+    finish(m.out)
+}
+
+/// A finished machine's result (`WrongState` if it never finished, which
+/// the loop rules out).
+fn finish<R>(out: Option<Result<R>>) -> Result<R> {
+    out.unwrap_or(Err(Error::WrongState))
+}
+
+/// Checks the buffer and asks the session for permission.
+fn begin_api<'s, const N: usize>(
+    session: &'s mut Session<N>,
+    now: u64,
+    buf: &[u8],
+) -> Result<Authorization<'s>> {
+    if buf.is_empty() {
+        return Err(Error::buffer_too_small(1));
+    }
+    Ok(session.authorize(now))
+}
+
+/// The outcome of an API request the session did not allow.
+fn not_sent(a: Authorization<'_>) -> ApiOutcome {
+    match a {
+        Authorization::Wait { until } => ApiOutcome::Wait { until },
+        _ => ApiOutcome::NoCredential,
+    }
+}

@@ -1,0 +1,79 @@
+//! The async drivers (feature `embedded-io-async`): the same state machines
+//! as the blocking ones, over [`embedded_io_async`] streams.
+
+use embedded_io_async::{Read, Write};
+
+use super::machine::{BodyDrain, Did, Machine, ReadApi, SendApi, Step, TokenExchange};
+use super::{begin_api, finish, not_sent, ApiOutcome, ApiResponse};
+use crate::error::Result;
+use crate::session::{Authorization, Event, Session};
+use crate::url::Url;
+
+/// [`run`](super::run) over an async stream.
+async fn run<T>(io: &mut T, machine: &mut dyn Machine, buf: &mut [u8])
+where
+    T: Read + Write + ?Sized,
+{
+    drive!(io, machine, buf, await)
+}
+
+/// [`run_read`](super::run_read) over an async stream.
+async fn run_read<T>(io: &mut T, machine: &mut dyn Machine, buf: &mut [u8])
+where
+    T: Read + ?Sized,
+{
+    drive!(read_only: io, machine, buf, await)
+}
+
+/// [`exchange_token`](super::exchange_token) over an async stream.
+pub async fn exchange_token_async<T, const N: usize>(
+    session: &mut Session<N>,
+    now: u64,
+    io: &mut T,
+    buf: &mut [u8],
+) -> Result<Event>
+where
+    T: Read + Write + ?Sized,
+{
+    let mut m = TokenExchange::new(session, now);
+    run(io, &mut m, buf).await;
+    finish(m.out)
+}
+
+/// [`api_get`](super::api_get) over an async stream.
+pub async fn api_get_async<T, const N: usize>(
+    session: &mut Session<N>,
+    now: u64,
+    io: &mut T,
+    url: Url<'_>,
+    buf: &mut [u8],
+) -> Result<ApiOutcome>
+where
+    T: Read + Write + ?Sized,
+{
+    let cred = match begin_api(session, now, buf)? {
+        Authorization::Send(cred) => cred,
+        other => return Ok(not_sent(other)),
+    };
+    let mut send = SendApi::new(cred, url);
+    run(io, &mut send, buf).await;
+    finish(send.out)?;
+    let mut read = ReadApi::new(session, now);
+    run(io, &mut read, buf).await;
+    finish(read.out).map(ApiOutcome::Response)
+}
+
+/// [`read_body`](super::read_body) over an async stream.
+pub async fn read_body_async<T>(
+    io: &mut T,
+    response: &ApiResponse,
+    buf: &mut [u8],
+    sink: impl FnMut(&[u8]),
+) -> Result<u64>
+where
+    T: Read + ?Sized,
+{
+    let mut m = BodyDrain::new(response.head.framing(), response.leftover.clone(), sink);
+    run_read(io, &mut m, buf).await;
+    finish(m.out)
+}
