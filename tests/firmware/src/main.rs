@@ -77,6 +77,8 @@ pub extern "C" fn _start() -> ! {
         requests();
         apply();
         pkce();
+        #[cfg(feature = "full")]
+        driver();
     }
 }
 
@@ -334,4 +336,79 @@ fn session() {
     black_box(s.status());
     black_box(s.failure_description().map(str::len));
     s.clear();
+}
+
+/// The blocking transport driver over a dummy embedded-io stream: a token
+/// exchange, an API request and its body, with opaque bytes and outcomes.
+#[cfg(feature = "full")]
+#[inline(never)]
+fn driver() {
+    use fieldauth::driver::{self, embedded_io, ApiOutcome};
+    use fieldauth::preset;
+    use fieldauth::session::{Config, Session};
+
+    /// Reads pieces of an opaque response (sizes the optimizer cannot see);
+    /// writes go nowhere. Either may fail.
+    struct Wire<'a> {
+        rx: &'a [u8],
+    }
+    impl embedded_io::ErrorType for Wire<'_> {
+        type Error = embedded_io::ErrorKind;
+    }
+    impl embedded_io::Read for Wire<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            if black_box(false) {
+                return Err(embedded_io::ErrorKind::TimedOut);
+            }
+            let n = black_box(buf.len()).min(self.rx.len());
+            let (now, later) = self.rx.split_at_checked(n).unwrap_or((self.rx, &[]));
+            for (d, s) in buf.iter_mut().zip(now) {
+                *d = *s;
+            }
+            self.rx = later;
+            Ok(n)
+        }
+    }
+    impl embedded_io::Write for Wire<'_> {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            black_box(buf);
+            Ok(black_box(buf.len()))
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            black_box(Ok(()))
+        }
+    }
+
+    // One opaque value for every credential: `new` fails for no preset.
+    let v = text("v");
+    let config = Config {
+        base_url: text("https://api.example.com"),
+        redirect_uri: text("https://app/cb"),
+        ..Config {
+            client_id: v,
+            client_secret: v,
+            username: v,
+            password: v,
+            api_key: v,
+            ..Config::default()
+        }
+    };
+    let profile = preset::ALL[black_box(0usize) % preset::ALL.len()];
+    let Ok(mut s) = Session::<2048>::new(profile, &config, black_box(1)) else {
+        return;
+    };
+    let raw = [0u8; 256];
+    let mut io = Wire { rx: input(&raw) };
+    let mut buf = [0u8; 128];
+    let now = black_box(1_000u64);
+    let _ = black_box(driver::exchange_token(&mut s, now, &mut io, &mut buf));
+    let Ok(url) = Url::parse(text("https://api.example.com/v1/work-orders")) else {
+        return;
+    };
+    if let Ok(ApiOutcome::Response(r)) = driver::api_get(&mut s, now, &mut io, url, &mut buf) {
+        black_box(r.verdict);
+        let _ = black_box(driver::read_body(&mut io, &r, &mut buf, |d| {
+            black_box(d);
+        }));
+    }
 }
