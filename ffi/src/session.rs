@@ -1,0 +1,1279 @@
+//! `fieldauth_session`: the token state machine.
+
+use fieldauth_core::apply::ApiCredential;
+use fieldauth_core::session::{
+    Action, ApiVerdict, Authorization, Event, Failure, RequestKind, Session, DEFAULT_CAPACITY,
+};
+use fieldauth_core::Error;
+
+use crate::exchange::Exchange;
+use crate::head::HeadCell;
+use crate::preset::{config_from_c, preset, profile_from_c};
+use crate::ptr::{done, fits, wipe_words, Args, Cell, Out, R};
+use crate::status::*;
+use crate::types::*;
+
+/// The session in caller storage.
+#[repr(C)]
+pub(crate) struct SessionCell {
+    magic: u64,
+    /// State of a transport exchange in progress (fieldauth_session_exchange).
+    pub(crate) xchg: Exchange,
+    pub(crate) inner: Session<DEFAULT_CAPACITY>,
+}
+
+impl Cell for SessionCell {
+    const MAGIC: u64 = 0x4641_5345_5353_0001; // "FASESS" v1
+    const STORAGE: usize = FIELDAUTH_SESSION_SIZE;
+}
+
+const _: () = assert!(fits::<SessionCell, fieldauth_session>());
+const _: () = assert!(core::mem::size_of::<fieldauth_session>() == FIELDAUTH_SESSION_SIZE);
+
+/// A core error as a status, storing the needed size for `BufferTooSmall`.
+pub(crate) fn fail_len(e: Error, out_len: Out<usize>) -> fieldauth_status {
+    if let Error::BufferTooSmall { needed } = e {
+        out_len.put(usize::try_from(needed).unwrap_or(usize::MAX));
+    }
+    status_of(e)
+}
+
+pub(crate) fn request_kind(k: RequestKind) -> u32 {
+    match k {
+        RequestKind::Fetch => FIELDAUTH_REQUEST_FETCH,
+        RequestKind::Refresh => FIELDAUTH_REQUEST_REFRESH,
+        RequestKind::DeviceAuthorization => FIELDAUTH_REQUEST_DEVICE_AUTHORIZATION,
+        RequestKind::DevicePoll => FIELDAUTH_REQUEST_DEVICE_POLL,
+        RequestKind::Revoke => FIELDAUTH_REQUEST_REVOKE,
+    }
+}
+
+fn failure(f: Option<Failure>) -> u32 {
+    match f {
+        None => FIELDAUTH_FAILURE_NONE,
+        Some(Failure::InvalidClient) => FIELDAUTH_FAILURE_INVALID_CLIENT,
+        Some(Failure::UnauthorizedClient) => FIELDAUTH_FAILURE_UNAUTHORIZED_CLIENT,
+        Some(Failure::InvalidScope) => FIELDAUTH_FAILURE_INVALID_SCOPE,
+        Some(Failure::InvalidGrant) => FIELDAUTH_FAILURE_INVALID_GRANT,
+        Some(Failure::InvalidKey) => FIELDAUTH_FAILURE_INVALID_KEY,
+        Some(Failure::AccessDenied) => FIELDAUTH_FAILURE_ACCESS_DENIED,
+        Some(Failure::Rejected) => FIELDAUTH_FAILURE_REJECTED,
+        Some(Failure::RetriesExhausted) => FIELDAUTH_FAILURE_RETRIES_EXHAUSTED,
+        Some(Failure::Revoked) => FIELDAUTH_FAILURE_REVOKED,
+    }
+}
+
+const NO_EVENT: fieldauth_event = fieldauth_event {
+    at_ms: 0,
+    kind: FIELDAUTH_EVENT_NONE,
+    request_kind: FIELDAUTH_REQUEST_NONE,
+    lifetime_s: 0,
+    refreshable: 0,
+    http_status: 0,
+    failure: FIELDAUTH_FAILURE_NONE,
+};
+
+pub(crate) fn event(e: Option<Event>) -> fieldauth_event {
+    let Some(e) = e else { return NO_EVENT };
+    match e {
+        Event::TokenIssued {
+            kind,
+            lifetime_s,
+            refreshable,
+        } => fieldauth_event {
+            kind: FIELDAUTH_EVENT_TOKEN_ISSUED,
+            request_kind: request_kind(kind),
+            lifetime_s,
+            refreshable: u32::from(refreshable),
+            ..NO_EVENT
+        },
+        Event::UserCode => fieldauth_event {
+            kind: FIELDAUTH_EVENT_USER_CODE,
+            ..NO_EVENT
+        },
+        Event::AuthorizationPending => fieldauth_event {
+            kind: FIELDAUTH_EVENT_AUTHORIZATION_PENDING,
+            ..NO_EVENT
+        },
+        Event::SlowDown => fieldauth_event {
+            kind: FIELDAUTH_EVENT_SLOW_DOWN,
+            ..NO_EVENT
+        },
+        Event::RefreshRejected => fieldauth_event {
+            kind: FIELDAUTH_EVENT_REFRESH_REJECTED,
+            ..NO_EVENT
+        },
+        Event::Retrying { status, at } => fieldauth_event {
+            at_ms: at,
+            kind: FIELDAUTH_EVENT_RETRYING,
+            http_status: u32::from(status),
+            ..NO_EVENT
+        },
+        Event::Failed(f) => fieldauth_event {
+            kind: FIELDAUTH_EVENT_FAILED,
+            failure: failure(Some(f)),
+            ..NO_EVENT
+        },
+        Event::Revoked => fieldauth_event {
+            kind: FIELDAUTH_EVENT_REVOKED,
+            ..NO_EVENT
+        },
+    }
+}
+
+fn action(a: Action) -> fieldauth_action {
+    let base = fieldauth_action {
+        at_ms: 0,
+        kind: 0,
+        request_kind: FIELDAUTH_REQUEST_NONE,
+        failure: FIELDAUTH_FAILURE_NONE,
+        reserved: 0,
+    };
+    match a {
+        Action::SendTokenRequest(k) => fieldauth_action {
+            kind: FIELDAUTH_ACTION_SEND_TOKEN_REQUEST,
+            request_kind: request_kind(k),
+            ..base
+        },
+        Action::AwaitResponse => fieldauth_action {
+            kind: FIELDAUTH_ACTION_AWAIT_RESPONSE,
+            ..base
+        },
+        Action::Ready { next } => fieldauth_action {
+            at_ms: next,
+            kind: FIELDAUTH_ACTION_READY,
+            ..base
+        },
+        Action::Wait { until } => fieldauth_action {
+            at_ms: until,
+            kind: FIELDAUTH_ACTION_WAIT,
+            ..base
+        },
+        Action::NeedAuthorizationCode => fieldauth_action {
+            kind: FIELDAUTH_ACTION_NEED_AUTHORIZATION_CODE,
+            ..base
+        },
+        Action::Failed(f) => fieldauth_action {
+            kind: FIELDAUTH_ACTION_FAILED,
+            failure: failure(Some(f)),
+            ..base
+        },
+    }
+}
+
+/// Copies NUL-terminated texts one after another into `buf`; returns where
+/// each went, or `BufferTooSmall` with the total size needed.
+fn copy_texts<const K: usize>(
+    buf: &mut [u8],
+    texts: [&str; K],
+) -> Result<[fieldauth_str; K], Error> {
+    let needed = texts
+        .iter()
+        .fold(0usize, |n, t| n.saturating_add(t.len()).saturating_add(1));
+    if buf.len() < needed {
+        return Err(Error::buffer_too_small(needed));
+    }
+    let mut out = [fieldauth_str::EMPTY; K];
+    let mut at = 0usize;
+    for (o, t) in out.iter_mut().zip(texts) {
+        let end = at.saturating_add(t.len());
+        if let Some(d) = buf.get_mut(at..end) {
+            // Element-wise: `copy_from_slice` has a length-mismatch panic path.
+            for (x, y) in d.iter_mut().zip(t.bytes()) {
+                *x = y;
+            }
+            *o = fieldauth_str {
+                ptr: d.as_ptr(),
+                len: t.len(),
+            };
+        }
+        if let Some(z) = buf.get_mut(end) {
+            *z = 0;
+        }
+        at = end.saturating_add(1);
+    }
+    Ok(out)
+}
+
+/// Runs `f` on an initialized session (mutably) with the argument checker.
+///
+/// # Safety
+/// `session` is NULL or FIELDAUTH_SESSION_SIZE bytes of storage used by no
+/// other thread during the call.
+unsafe fn with_mut(
+    session: *mut fieldauth_session,
+    f: impl FnOnce(&mut Args, &mut SessionCell) -> R<()>,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    // SAFETY: forwarded contract.
+    match unsafe { a.live_mut::<SessionCell, _>(session) } {
+        Ok(cell) => done(f(&mut a, cell)),
+        Err(s) => s,
+    }
+}
+
+/// Runs `f` on an initialized session (shared).
+///
+/// # Safety
+/// `session` is NULL or FIELDAUTH_SESSION_SIZE bytes of storage not written
+/// by another thread during the call.
+unsafe fn with_ref(
+    session: *const fieldauth_session,
+    f: impl FnOnce(&mut Args, &SessionCell) -> R<()>,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    // SAFETY: forwarded contract.
+    match unsafe { a.live::<SessionCell, _>(session) } {
+        Ok(cell) => done(f(&mut a, cell)),
+        Err(s) => s,
+    }
+}
+
+// ------------------------------------------------------------------ lifecycle
+
+/// Size of the library's fieldauth_session object: FIELDAUTH_SESSION_SIZE.
+/// For bindings that allocate storage at run time (compare with the header's
+/// constant). Thread-safe.
+#[no_mangle]
+pub extern "C" fn fieldauth_session_sizeof() -> usize {
+    FIELDAUTH_SESSION_SIZE
+}
+
+/// Initializes `session` for `profile` with `config`, seeding the retry and
+/// refresh jitter from `seed` (any random 64 bits; devices should differ).
+/// The storage is wiped first (whatever it held, including an earlier
+/// session); on failure it stays wiped and not initialized. The strings of
+/// `profile` and `config` are copied: they need only live for this call.
+/// Init needs stack for about two sessions' worth of bytes while it builds
+/// the session.
+///
+/// Errors: NULL_POINTER, MISALIGNED, INVALID_UTF8, UNKNOWN_ENUM (an enum
+/// field), INVALID_ARGUMENT (a number out of range, a boolean not 0/1, a
+/// budget with window_s or burst 0 or burst > requests, overlapping
+/// arguments), FIELDAUTH_ERR_INPUT_* (invalid or insecure base URL, a
+/// credential the mode needs is missing, control characters, an empty
+/// placement_name for HEADER/QUERY), CAPACITY_EXCEEDED (the strings leave
+/// less than two 256-byte token slots in the 3072-byte arena).
+///
+/// # Safety
+/// `session` points to FIELDAUTH_SESSION_SIZE writable bytes used by no
+/// other thread; `profile` and `config` point to valid structs whose strings
+/// are readable for their lengths.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_init(
+    session: *mut fieldauth_session,
+    profile: *const fieldauth_profile,
+    config: *const fieldauth_config,
+    seed: u64,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    done((|| {
+        let cell = a.storage::<SessionCell, _>(session)?;
+        // SAFETY: forwarded contract.
+        let p = unsafe { a.input(profile) }?;
+        // SAFETY: forwarded contract.
+        let c = unsafe { a.input(config) }?;
+        // SAFETY: forwarded contract (strings of `p`).
+        let p = unsafe { profile_from_c(&mut a, p) }?;
+        // SAFETY: forwarded contract (strings of `c`).
+        let c = unsafe { config_from_c(&mut a, c) }?;
+        init(cell, &p, &c, seed)
+    })())
+}
+
+/// Wipes the storage, then builds the session in it.
+fn init(
+    cell: *mut SessionCell,
+    p: &fieldauth_core::preset::Profile<'_>,
+    c: &fieldauth_core::session::Config<'_>,
+    seed: u64,
+) -> R<()> {
+    // SAFETY: `cell` was checked (non-NULL, 8-aligned, FIELDAUTH_SESSION_SIZE
+    // bytes claimed for this call, disjoint from the inputs).
+    unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_SESSION_WORDS) };
+    let inner = Session::new(p, c, seed).map_err(status_of)?;
+    // SAFETY: the storage fits a SessionCell (compile-time check) and is
+    // aligned; `write` does not drop the wiped old contents.
+    unsafe {
+        cell.write(SessionCell {
+            magic: SessionCell::MAGIC,
+            xchg: Exchange::IDLE,
+            inner,
+        })
+    };
+    Ok(())
+}
+
+/// Initializes `session` for preset `preset_id` (FIELDAUTH_PRESET_*) with
+/// `config`: fieldauth_profile_preset() followed by fieldauth_session_init().
+///
+/// Errors: those of fieldauth_session_init(); UNKNOWN_ENUM for an unknown id.
+///
+/// # Safety
+/// As fieldauth_session_init().
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_init_preset(
+    session: *mut fieldauth_session,
+    preset_id: u32,
+    config: *const fieldauth_config,
+    seed: u64,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    done((|| {
+        let cell = a.storage::<SessionCell, _>(session)?;
+        // SAFETY: forwarded contract.
+        let c = unsafe { a.input(config) }?;
+        // SAFETY: forwarded contract (strings of `c`).
+        let c = unsafe { config_from_c(&mut a, c) }?;
+        init(cell, &preset(preset_id)?, &c, seed)
+    })())
+}
+
+/// Wipes every secret and token: the whole FIELDAUTH_SESSION_SIZE bytes are
+/// overwritten with zeros (volatile writes the compiler cannot drop), and the
+/// session is no longer initialized (later calls give NOT_INITIALIZED; init
+/// it again to reuse it). Safe to call on storage that is not initialized,
+/// and more than once.
+///
+/// Errors: NULL_POINTER, MISALIGNED.
+///
+/// # Safety
+/// `session` points to FIELDAUTH_SESSION_SIZE writable bytes used by no other
+/// thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_clear(
+    session: *mut fieldauth_session,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    done((|| {
+        let cell = a.storage::<SessionCell, _>(session)?;
+        // SAFETY: `cell` was checked (non-NULL, aligned, FIELDAUTH_SESSION_SIZE
+        // bytes).
+        unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_SESSION_WORDS) };
+        Ok(())
+    })())
+}
+
+// ------------------------------------------------------------------ poll
+
+/// What to do next, at monotonic time `now_ms`. Call it whenever time passes
+/// or a response completes, and do what `*out_action` says (see
+/// FIELDAUTH_ACTION_*).
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread;
+/// `out_action` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_poll(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    out_action: *mut fieldauth_action,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        let out = a.out(out_action)?;
+        out.put(action(s.inner.poll(now_ms)));
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+// ------------------------------------------------------------------ token requests
+
+/// Writes the token request that poll asked for (FIELDAUTH_ACTION_SEND_TOKEN_REQUEST)
+/// as complete HTTP/1.1 bytes into `buf`, stores its length in `*out_len`,
+/// and marks it in flight (send it, then feed the response). Not
+/// NUL-terminated.
+///
+/// Errors: WRONG_STATE if no request is due (poll first) or one is in
+/// flight; BUFFER_TOO_SMALL with the size needed in `*out_len` (nothing is
+/// marked in flight); FIELDAUTH_ERR_INPUT_*; NULL_POINTER, MISALIGNED,
+/// NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `buf` is
+/// writable for `buf_len` bytes; `out_len` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_write_token_request(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let out = a.out(out_len)?;
+        s.xchg = Exchange::IDLE;
+        match s.inner.write_token_request(now_ms, b) {
+            Ok(n) => {
+                out.put(n);
+                Ok(())
+            }
+            Err(e) => Err(fail_len(e, out)),
+        }
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Writes the token request window by window, for a buffer smaller than the
+/// request (128 bytes is enough): call with `offset` 0 (which checks that a
+/// request is due and marks it in flight), send `*out_written` bytes, and
+/// call again with `offset += *out_written` until `offset` reaches
+/// `*out_total`. Every window is cut from the same request. Not
+/// NUL-terminated.
+///
+/// Errors: WRONG_STATE if `offset` is 0 and no request is due, or `offset`
+/// is not 0 and no request is in flight; INVALID_ARGUMENT if `buf_len` is 0
+/// or `offset` is past the end; FIELDAUTH_ERR_INPUT_*; NULL_POINTER,
+/// MISALIGNED, NOT_INITIALIZED.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `buf` is
+/// writable for `buf_len` bytes; the out pointers are writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_write_token_request_window(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    offset: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    out_written: *mut usize,
+    out_total: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let written = a.out(out_written)?;
+        let total = a.out(out_total)?;
+        if b.is_empty() {
+            return Err(FIELDAUTH_ERR_INVALID_ARGUMENT);
+        }
+        s.xchg = Exchange::IDLE;
+        let w = s
+            .inner
+            .write_token_request_window(now_ms, offset, b)
+            .map_err(status_of)?;
+        if offset > w.total {
+            return Err(FIELDAUTH_ERR_INVALID_ARGUMENT);
+        }
+        written.put(w.written);
+        total.put(w.total);
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+fn str_of(s: &str) -> fieldauth_str {
+    fieldauth_str::of(s)
+}
+
+/// Like fieldauth_session_write_token_request(), but also returns the
+/// request as parts for hosts whose HTTP client takes a method, target,
+/// headers and body: every string in `*out_parts` points into `buf` (valid as
+/// long as `buf` is unchanged). `*out_len` is the length of the raw request.
+/// Send it to fieldauth_session_token_request_url().
+///
+/// Errors: as fieldauth_session_write_token_request().
+///
+/// # Safety
+/// As fieldauth_session_write_token_request(); `out_parts` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_write_token_request_parts(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+    out_parts: *mut fieldauth_request_parts,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let len = a.out(out_len)?;
+        let parts_out = a.out(out_parts)?;
+        s.xchg = Exchange::IDLE;
+        let p = match s.inner.write_token_request_parts(now_ms, b) {
+            Ok(p) => p,
+            Err(e) => return Err(fail_len(e, len)),
+        };
+        let empty = fieldauth_header {
+            name: fieldauth_str::EMPTY,
+            value: fieldauth_str::EMPTY,
+        };
+        let mut headers = [empty; FIELDAUTH_MAX_HEADERS];
+        for (h, (n, v)) in headers.iter_mut().zip(p.headers()) {
+            *h = fieldauth_header {
+                name: str_of(n),
+                value: str_of(v),
+            };
+        }
+        len.put(p.raw.len());
+        parts_out.put(fieldauth_request_parts {
+            method: str_of(p.method),
+            target: str_of(p.target),
+            headers,
+            header_count: p.headers().len(),
+            body: fieldauth_str {
+                ptr: p.body.as_ptr(),
+                len: p.body.len(),
+            },
+            raw: fieldauth_str {
+                ptr: p.raw.as_ptr(),
+                len: p.raw.len(),
+            },
+        });
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Writes the absolute URL the current or next token request goes to (for
+/// hosts that use fieldauth_session_write_token_request_parts()). Not
+/// NUL-terminated.
+///
+/// Errors: BUFFER_TOO_SMALL with the size needed in `*out_len`;
+/// NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread; `buf`
+/// is writable for `buf_len` bytes; `out_len` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_token_request_url(
+    session: *const fieldauth_session,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let out = a.out(out_len)?;
+        match s.inner.token_request_url(b) {
+            Ok(n) => {
+                out.put(n);
+                Ok(())
+            }
+            Err(e) => Err(fail_len(e, out)),
+        }
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
+
+// ------------------------------------------------------------------ token responses
+
+/// The response head of the token request in flight is complete in `head`
+/// (parsed with fieldauth_head_feed()); `head` is only read during the call.
+/// Then feed the body with fieldauth_session_feed_token_body().
+///
+/// Errors: WRONG_STATE if no token request waits for its head or `head` is
+/// not complete; NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session and `head` an initialized
+/// fieldauth_head, neither used by another thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_feed_token_head(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    head: *const fieldauth_head,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let h = unsafe { a.live::<HeadCell, _>(head) }?;
+        let h = *h.complete()?;
+        s.xchg = Exchange::IDLE;
+        s.inner.on_token_head(now_ms, &h).map_err(status_of)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Feeds a piece of the token response body (after the head). `*out_consumed`
+/// is how many bytes belonged to the body (the rest is the next response on a
+/// kept-alive connection). When the body is complete the session acts on it
+/// and `*out_event` says what happened; until then its kind is
+/// FIELDAUTH_EVENT_NONE. `chunk` may be (NULL, 0) (an empty body completes
+/// that way).
+///
+/// Errors: WRONG_STATE outside a body; FIELDAUTH_ERR_HTTP_CHUNK,
+/// FIELDAUTH_ERR_JSON_*, FIELDAUTH_ERR_RESPONSE_* and CAPACITY_EXCEEDED for a
+/// bad body — the exchange then counts as failed (a retry is scheduled; a
+/// valid token stays valid); NULL_POINTER, MISALIGNED, NOT_INITIALIZED,
+/// INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `chunk` is
+/// readable for `chunk_len` bytes; the out pointers are writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_feed_token_body(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    chunk: *const u8,
+    chunk_len: usize,
+    out_consumed: *mut usize,
+    out_event: *mut fieldauth_event,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let data = unsafe { a.bytes(chunk, chunk_len) }?;
+        let consumed = a.out(out_consumed)?;
+        let ev = a.out(out_event)?;
+        s.xchg = Exchange::IDLE;
+        let p = s.inner.on_token_body(now_ms, data).map_err(status_of)?;
+        consumed.put(p.consumed);
+        ev.put(event(p.event));
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// The connection closed while a token response was expected: completes a
+/// close-delimited body (`*out_event` says what the session made of it);
+/// anything else in flight counts as a failed exchange (FIELDAUTH_ERR_TRANSPORT,
+/// a retry is scheduled).
+///
+/// Errors: WRONG_STATE if no token request is in flight; TRANSPORT; the body
+/// errors of fieldauth_session_feed_token_body(); NULL_POINTER, MISALIGNED,
+/// NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `out_event`
+/// is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_feed_token_eof(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    out_event: *mut fieldauth_event,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        let ev = a.out(out_event)?;
+        s.xchg = Exchange::IDLE;
+        let e = s.inner.on_token_eof(now_ms).map_err(status_of)?;
+        ev.put(event(Some(e)));
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// The token request failed at the transport (connect, TLS, write, read,
+/// your own timeout): the session schedules a retry (`*out_event` is
+/// FIELDAUTH_EVENT_RETRYING with the time); a valid token stays valid.
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `out_event`
+/// is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_report_transport_error(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    out_event: *mut fieldauth_event,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        let ev = a.out(out_event)?;
+        s.xchg = Exchange::IDLE;
+        ev.put(event(Some(s.inner.on_transport_error(now_ms))));
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+// ------------------------------------------------------------------ API requests
+
+/// Writes what a credential adds to a request: a header line, or the target
+/// with a query parameter. Returns (length, form, header-name length).
+fn write_credential(
+    c: &ApiCredential<'_>,
+    target: &str,
+    buf: &mut [u8],
+) -> Result<(usize, u32, usize), Error> {
+    match c.header_name() {
+        Some(name) => Ok((
+            c.write_header_line(buf)?,
+            FIELDAUTH_CREDENTIAL_HEADER,
+            name.len(),
+        )),
+        None => Ok((c.write_target(target, buf)?, FIELDAUTH_CREDENTIAL_QUERY, 0)),
+    }
+}
+
+/// Permission and credential for one API request at `now_ms` (counted
+/// against the client-side API budget when granted).
+///
+/// `*out_authorization` says: SEND — `buf` holds, per `credential`, either a
+/// header line `Name: value\r\n` to add to the request
+/// (FIELDAUTH_CREDENTIAL_HEADER; the request goes to `target` unchanged) or
+/// the request target with the credential appended as a query parameter
+/// (FIELDAUTH_CREDENTIAL_QUERY; send the request to that target), and
+/// `*out_len` is its length (not NUL-terminated; it contains the secret:
+/// wipe it after use); WAIT — a rate limit applies until `until_ms`
+/// (`*out_len` is 0); NO_CREDENTIAL — poll the session (`*out_len` is 0).
+/// `target` is the origin-form target of the API request
+/// (`/path?query`), or an absolute URL; it is only used for query
+/// credentials, and may be (NULL, 0) for header credentials.
+///
+/// Errors: BUFFER_TOO_SMALL with the size needed in `*out_len` (nothing is
+/// counted against the budget); FIELDAUTH_ERR_INPUT_* for a bad target;
+/// INVALID_UTF8; NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `target` is
+/// readable for `target_len` bytes; `buf` is writable for `buf_len` bytes;
+/// the out pointers are writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_authorize(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    target: *const u8,
+    target_len: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+    out_authorization: *mut fieldauth_authorization,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let t = unsafe { a.text(target, target_len) }?;
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let len = a.out(out_len)?;
+        let auth = a.out(out_authorization)?;
+        // Size and validate first, without counting a request, so a short
+        // buffer or a bad target costs no budget.
+        if let Some(c) = s.inner.credential() {
+            if let Err(e) = write_credential(&c, t, b) {
+                return Err(fail_len(e, len));
+            }
+        }
+        let base = fieldauth_authorization {
+            until_ms: 0,
+            kind: 0,
+            credential: 0,
+            header_name_len: 0,
+        };
+        let (n, result) = match s.inner.authorize(now_ms) {
+            Authorization::Send(c) => match write_credential(&c, t, b) {
+                Ok((n, form, name_len)) => (
+                    n,
+                    fieldauth_authorization {
+                        kind: FIELDAUTH_AUTHORIZATION_SEND,
+                        credential: form,
+                        header_name_len: name_len,
+                        ..base
+                    },
+                ),
+                Err(e) => return Err(fail_len(e, len)),
+            },
+            Authorization::Wait { until } => (
+                0,
+                fieldauth_authorization {
+                    until_ms: until,
+                    kind: FIELDAUTH_AUTHORIZATION_WAIT,
+                    ..base
+                },
+            ),
+            Authorization::NoCredential => (
+                0,
+                fieldauth_authorization {
+                    kind: FIELDAUTH_AUTHORIZATION_NO_CREDENTIAL,
+                    ..base
+                },
+            ),
+        };
+        if n == 0 {
+            // The sizing pass may have written the secret: wipe it.
+            zeroize::Zeroize::zeroize(b);
+        }
+        len.put(n);
+        auth.put(result);
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Reports the response to an API request: its complete head (`head`, only
+/// read during the call) and, optionally, the first bytes of its body (used
+/// only to recognise a provider's "expired token" phrase; (NULL, 0) is fine).
+/// The session learns rate limits and token rejection; `*out_verdict` says
+/// whether to retry (FIELDAUTH_VERDICT_*).
+///
+/// Errors: WRONG_STATE if `head` is not complete; NULL_POINTER, MISALIGNED,
+/// NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session and `head` an initialized
+/// fieldauth_head, neither used by another thread; `body_prefix` is readable
+/// for `body_prefix_len` bytes; `out_verdict` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_report_api_response(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    head: *const fieldauth_head,
+    body_prefix: *const u8,
+    body_prefix_len: usize,
+    out_verdict: *mut fieldauth_verdict,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let h = unsafe { a.live::<HeadCell, _>(head) }?;
+        let h = *h.complete()?;
+        // SAFETY: forwarded contract.
+        let prefix = unsafe { a.bytes(body_prefix, body_prefix_len) }?;
+        let out = a.out(out_verdict)?;
+        let (kind, until_ms) = match s.inner.on_api_response(now_ms, &h, prefix) {
+            ApiVerdict::Ok => (FIELDAUTH_VERDICT_OK, 0),
+            ApiVerdict::RetryWithNewToken => (FIELDAUTH_VERDICT_RETRY_WITH_NEW_TOKEN, 0),
+            ApiVerdict::Unauthorized => (FIELDAUTH_VERDICT_UNAUTHORIZED, 0),
+            ApiVerdict::InvalidKey => (FIELDAUTH_VERDICT_INVALID_KEY, 0),
+            ApiVerdict::Forbidden => (FIELDAUTH_VERDICT_FORBIDDEN, 0),
+            ApiVerdict::RateLimited { until } => (FIELDAUTH_VERDICT_RATE_LIMITED, until),
+        };
+        out.put(fieldauth_verdict {
+            until_ms,
+            kind,
+            reserved: 0,
+        });
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+// ------------------------------------------------------------------ persistence
+
+/// The size of this session's snapshot image (fixed for a given
+/// configuration).
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread;
+/// `out_len` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_snapshot_len(
+    session: *const fieldauth_session,
+    out_len: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        a.out(out_len)?.put(s.inner.snapshot_len());
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
+
+/// Writes a versioned, checksummed image of the token and rate-limit state
+/// into `buf` (at least fieldauth_session_snapshot_len() bytes), so a reboot
+/// does not cost a token request; `unix_ms` is the wall clock at monotonic
+/// `now_ms`. The image contains the tokens: store it where the device keeps
+/// secrets.
+///
+/// Errors: BUFFER_TOO_SMALL with the size needed in `*out_len`; WRONG_STATE
+/// while a token request is in flight; NULL_POINTER, MISALIGNED,
+/// NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread; `buf`
+/// is writable for `buf_len` bytes; `out_len` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_snapshot(
+    session: *const fieldauth_session,
+    now_ms: u64,
+    unix_ms: u64,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let out = a.out(out_len)?;
+        match s.inner.snapshot(now_ms, unix_ms, b) {
+            Ok(n) => {
+                out.put(n);
+                Ok(())
+            }
+            Err(e) => Err(fail_len(e, out)),
+        }
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
+
+/// Restores the state from an image written by fieldauth_session_snapshot()
+/// of a session with the same configuration; `unix_ms` is the wall clock at
+/// monotonic `now_ms`. On error the session is left as it was.
+///
+/// Errors: FIELDAUTH_ERR_SNAPSHOT_* (length, corrupt, version, foreign,
+/// expired); WRONG_STATE while a token request is in flight; NULL_POINTER,
+/// MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `image` is
+/// readable for `image_len` bytes.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_restore(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    unix_ms: u64,
+    image: *const u8,
+    image_len: usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let img = unsafe { a.bytes(image, image_len) }?;
+        s.inner.restore(now_ms, unix_ms, img).map_err(status_of)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+// ------------------------------------------------------------------ flows
+
+/// Device flow (after FIELDAUTH_EVENT_USER_CODE): copies what the user needs
+/// to see into `buf` — user code, verification URI and the complete URI
+/// (empty if the server sent none), each NUL-terminated — and points the
+/// strings of `*out_display` at them. `*out_len` is the number of bytes used.
+///
+/// Errors: WRONG_STATE if no device code is active; BUFFER_TOO_SMALL with the
+/// size needed in `*out_len`; NULL_POINTER, MISALIGNED, NOT_INITIALIZED,
+/// INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread; `buf`
+/// is writable for `buf_len` bytes; the out pointers are writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_device_display(
+    session: *const fieldauth_session,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+    out_display: *mut fieldauth_device_display,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let len = a.out(out_len)?;
+        let out = a.out(out_display)?;
+        let d = s.inner.device_display().ok_or(FIELDAUTH_ERR_WRONG_STATE)?;
+        let texts = [
+            d.user_code,
+            d.verification_uri,
+            d.verification_uri_complete.unwrap_or(""),
+        ];
+        let [user_code, verification_uri, verification_uri_complete] = match copy_texts(b, texts) {
+            Ok(t) => t,
+            Err(e) => return Err(fail_len(e, len)),
+        };
+        len.put(
+            texts
+                .iter()
+                .fold(0usize, |n, t| n.saturating_add(t.len()).saturating_add(1)),
+        );
+        out.put(fieldauth_device_display {
+            expires_at_ms: d.expires_at,
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+        });
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
+
+/// Authorization-code mode: writes the URL to open in a browser into `buf`
+/// (not NUL-terminated), with a `state` made from `state_random` (16–48
+/// random bytes) and a PKCE S256 verifier made from `verifier_random` (32–96
+/// random bytes); the session keeps both for
+/// fieldauth_session_set_authorization_code().
+///
+/// Errors: WRONG_STATE outside authorization-code mode or while a request is
+/// in flight; FIELDAUTH_ERR_INPUT_TOO_SHORT / _TOO_LONG for the random
+/// inputs; BUFFER_TOO_SMALL with the size needed in `*out_len`;
+/// NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; the random
+/// inputs are readable for their lengths; `buf` is writable for `buf_len`
+/// bytes; `out_len` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_authorization_url(
+    session: *mut fieldauth_session,
+    verifier_random: *const u8,
+    verifier_random_len: usize,
+    state_random: *const u8,
+    state_random_len: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let v = unsafe { a.bytes(verifier_random, verifier_random_len) }?;
+        // SAFETY: forwarded contract.
+        let st = unsafe { a.bytes(state_random, state_random_len) }?;
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let out = a.out(out_len)?;
+        match s.inner.authorization_url(v, st, b) {
+            Ok(n) => {
+                out.put(n);
+                Ok(())
+            }
+            Err(e) => Err(fail_len(e, out)),
+        }
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Authorization-code mode: the `code` and `state` the redirect brought
+/// (UTF-8). `state` must match the one fieldauth_session_authorization_url()
+/// created (compared in constant time). The code exchange is the next token
+/// request.
+///
+/// Errors: WRONG_STATE without a pending authorization URL;
+/// FIELDAUTH_ERR_INPUT_INVALID_CHARACTER for a state mismatch or a bad code;
+/// CAPACITY_EXCEEDED for an oversized code; INVALID_UTF8; NULL_POINTER,
+/// MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `code` and
+/// `state` are readable for their lengths.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_set_authorization_code(
+    session: *mut fieldauth_session,
+    code: *const u8,
+    code_len: usize,
+    state: *const u8,
+    state_len: usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let c = unsafe { a.text(code, code_len) }?;
+        // SAFETY: forwarded contract.
+        let st = unsafe { a.text(state, state_len) }?;
+        s.inner.set_authorization_code(c, st).map_err(status_of)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+// ------------------------------------------------------------------ misc
+
+/// Records the wall clock: `unix_ms` is the Unix time in milliseconds at
+/// monotonic `now_ms` (used for epoch-based rate-limit resets when a response
+/// has no Date).
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_set_wall_clock(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    unix_ms: u64,
+) -> fieldauth_status {
+    let f = |_: &mut Args, s: &mut SessionCell| -> R<()> {
+        s.inner.set_wall_clock(now_ms, unix_ms);
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Mixes new randomness into the session's jitter generator.
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_reseed(
+    session: *mut fieldauth_session,
+    seed: u64,
+) -> fieldauth_status {
+    let f = |_: &mut Args, s: &mut SessionCell| -> R<()> {
+        s.inner.reseed(seed);
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Asks the session to revoke its tokens (the next token request, of kind
+/// FIELDAUTH_REQUEST_REVOKE); afterwards it reports
+/// FIELDAUTH_FAILURE_REVOKED until fieldauth_session_restart(). Without a
+/// revocation endpoint the tokens are just wiped.
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_revoke(
+    session: *mut fieldauth_session,
+) -> fieldauth_status {
+    let f = |_: &mut Args, s: &mut SessionCell| -> R<()> {
+        s.inner.revoke();
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Leaves a permanent failure (after its cause was fixed, or to log in again
+/// after a revocation) and resets the retry counter.
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_restart(
+    session: *mut fieldauth_session,
+) -> fieldauth_status {
+    let f = |_: &mut Args, s: &mut SessionCell| -> R<()> {
+        s.inner.restart();
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// The session's state for display and logs (no secrets).
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread;
+/// `out_info` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_get_info(
+    session: *const fieldauth_session,
+    out_info: *mut fieldauth_session_info,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        let out = a.out(out_info)?;
+        let st = s.inner.status();
+        out.put(fieldauth_session_info {
+            expires_at_ms: st.expires_at,
+            refresh_at_ms: st.refresh_at,
+            api_blocked_until_ms: st.api_blocked_until,
+            token_blocked_until_ms: st.token_blocked_until,
+            usable: u32::from(st.usable),
+            refreshable: u32::from(st.refreshable),
+            failed_attempts: u32::from(st.failed_attempts),
+            failure: failure(st.failure),
+        });
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
+
+/// Copies one optional session text, NUL-terminated.
+fn copy_text(text: Option<&str>, b: &mut [u8], len: Out<usize>) -> R<()> {
+    let t = text.unwrap_or("");
+    match copy_texts(b, [t]) {
+        Ok(_) => {
+            len.put(t.len());
+            Ok(())
+        }
+        Err(e) => Err(fail_len(e, len)),
+    }
+}
+
+/// Copies the server's error_description for the last token error into `buf`
+/// (NUL-terminated; `*out_len` is its length, 0 if the server sent none).
+///
+/// Errors: BUFFER_TOO_SMALL with the size needed (length + 1) in `*out_len`;
+/// NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread; `buf`
+/// is writable for `buf_len` bytes; `out_len` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_failure_description(
+    session: *const fieldauth_session,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let len = a.out(out_len)?;
+        copy_text(s.inner.failure_description(), b, len)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
+
+/// Copies the scope the server granted with the active token into `buf`
+/// (NUL-terminated; `*out_len` is its length, 0 if it said none).
+///
+/// Errors: BUFFER_TOO_SMALL with the size needed (length + 1) in `*out_len`;
+/// NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread; `buf`
+/// is writable for `buf_len` bytes; `out_len` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_granted_scope(
+    session: *const fieldauth_session,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let len = a.out(out_len)?;
+        copy_text(s.inner.granted_scope(), b, len)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
