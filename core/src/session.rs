@@ -31,7 +31,11 @@
 //! one is kept when a response brings none; `invalid_grant` on a refresh falls
 //! back to the primary grant once. A failed or rate-limited refresh never
 //! drops a token that is still valid: it stays usable until its real expiry
-//! while retries are scheduled with full-jitter exponential backoff.
+//! while retries are scheduled with full-jitter exponential backoff. If the
+//! profile's `max_attempts` run out while the token is still valid, one last
+//! attempt goes out shortly before expiry (`min(10 s, 5 %)` of the lifetime);
+//! only when nothing usable is left does the session report
+//! [`Failure::RetriesExhausted`].
 //!
 //! # Memory
 //! Everything lives in the `Session` value: a `[u8; N]` arena holds the
@@ -392,6 +396,7 @@ const F_CODE: u16 = 32; // an authorization code waits in the staging slot
 const F_PKCE: u16 = 64; // a PKCE verifier and state wait in the PKCE zone
 const F_REVOKE: u16 = 128; // a revocation was requested
 const F_WALL: u16 = 256; // the wall-clock offset is known
+const F_LAST_CHANCE: u16 = 512; // the one attempt after exhaustion was made
 
 /// The session. `N` is the arena size in bytes (configuration strings and
 /// secrets, plus two token slots); see [`DEFAULT_CAPACITY`].
@@ -716,13 +721,23 @@ impl<const N: usize> Session<N> {
         };
         let exhausted = self.st.attempts >= self.set.backoff.max_attempts;
         if exhausted && kind != RequestKind::Revoke {
-            if valid {
-                return Action::Ready {
-                    next: self.st.expires_at,
-                };
+            if !valid {
+                self.fail(Failure::RetriesExhausted);
+                return Action::Failed(Failure::RetriesExhausted);
             }
-            self.fail(Failure::RetriesExhausted);
-            return Action::Failed(Failure::RetriesExhausted);
+            // Retries ran out while the token is still valid (say, a network
+            // blip at refresh time): one last attempt shortly before expiry,
+            // so a short outage does not become an outage at expiry. The
+            // attempt count stays bounded (max_attempts + 1).
+            let last_chance = self.last_chance_at();
+            if self.has(F_LAST_CHANCE) || now < last_chance {
+                let next = if self.has(F_LAST_CHANCE) {
+                    self.st.expires_at
+                } else {
+                    last_chance
+                };
+                return Action::Ready { next };
+            }
         }
         let gate = self.token_gate(now);
         if now < gate {
@@ -755,7 +770,17 @@ impl<const N: usize> Session<N> {
         Ok(c)
     }
 
+    /// When the one attempt after exhaustion goes out: `min(10 s, 5 %)` of
+    /// the lifetime before expiry.
+    fn last_chance_at(&self) -> u64 {
+        let margin = secs_to_ms(self.st.lifetime_s / 20).min(10_000);
+        self.st.expires_at.saturating_sub(margin)
+    }
+
     fn sent(&mut self, now: u64, kind: RequestKind) {
+        if self.st.attempts >= self.set.backoff.max_attempts {
+            self.set_flag(F_LAST_CHANCE, true);
+        }
         self.st.phase = Phase::Sent;
         self.st.kind = kind;
         self.st.sent_at = now;
@@ -1185,6 +1210,7 @@ impl<const N: usize> Session<N> {
             .max(self.st.sent_at);
         self.st.attempts = 0;
         self.st.retry_at = 0;
+        self.set_flag(F_LAST_CHANCE, false);
         if self.set.api_budget_per_token {
             self.st.api_gcra = Gcra::default();
         }
@@ -1576,7 +1602,7 @@ impl<const N: usize> Session<N> {
         self.st.failure = None;
         self.st.attempts = 0;
         self.st.retry_at = 0;
-        self.st.flags &= !F_RT_REJECTED;
+        self.st.flags &= !(F_RT_REJECTED | F_LAST_CHANCE);
     }
 
     /// Wipes every secret and token and leaves the session unusable (it

@@ -207,34 +207,46 @@ fn failed_refresh_keeps_the_valid_token_and_backs_off() {
         other => panic!("{other:?}"),
     };
     assert_eq!(&buf[..n], b"/api/rest/v2/workorders?access_token=good");
-    // Field Nation: at most 3 attempts with 1 s, 2 s, 4 s bounds.
+    // Field Nation: 3 attempts with 1 s, 2 s, 4 s bounds; then, because the
+    // token is still valid, exactly one last attempt 10 s before expiry.
+    let expiry = T0 + 3600 * S;
     let mut now = at;
     let mut attempts = 1;
     loop {
         match s.poll(now) {
             Action::SendTokenRequest(_) => {
+                if attempts == 3 {
+                    assert_eq!(
+                        now,
+                        expiry - 10 * S,
+                        "the last chance waits for expiry - 10 s"
+                    );
+                }
                 let (_, ev) = exchange(&mut s, now, &json(500, r#"{"error":"server_error"}"#));
                 let Event::Retrying { at, .. } = ev else {
                     panic!("{ev:?}")
                 };
                 attempts += 1;
-                assert!(at - now <= 4 * S, "delay bound capped at 4 s");
+                assert!(
+                    attempts == 4 || at - now <= 4 * S,
+                    "delay bound capped at 4 s"
+                );
                 now = at;
             }
             Action::Ready { next } => {
-                // Exhausted but still valid: keep using the token until expiry.
+                // Exhausted but still valid: keep using the token.
                 assert!(s.status().usable);
                 now = next.max(now + S);
-                if now >= T0 + 3600 * S {
+                if now >= expiry {
                     break;
                 }
             }
             Action::Wait { until } => now = until,
             other => panic!("{other:?}"),
         }
-        assert!(attempts <= 3, "bounded retries");
+        assert!(attempts <= 4, "bounded retries");
     }
-    assert_eq!(attempts, 3);
+    assert_eq!(attempts, 4);
     assert_eq!(
         s.poll(T0 + 3600 * S),
         Action::Failed(Failure::RetriesExhausted)

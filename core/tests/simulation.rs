@@ -40,7 +40,8 @@
 //!    NoCredential, `status().usable` holds after every failed exchange, and
 //!    `RetriesExhausted` is only reported without a valid token.
 //! 5. Retries are bounded: never more than `max_attempts` failed token
-//!    requests in a row (and the session's count agrees with the client's);
+//!    requests in a row, plus one last attempt before expiry while the held
+//!    token is still valid (and the session's count agrees with the client's);
 //!    each `Retrying { at }` is within `min(cap, base * 2^k)` unless a
 //!    Retry-After asks for more, and the next request waits for it.
 //! 6. No 401 loop: one `RetryWithNewToken` per 401 until an API success;
@@ -1010,10 +1011,10 @@ impl Sim {
                 self.held.as_ref().unwrap().sess_expiry
             ));
         }
-        // Invariant 5: no token request after max_attempts failures in a row.
-        if matches!(a, Action::SendTokenRequest(_))
-            && self.consecutive_failures >= self.max_attempts
-        {
+        // Invariant 5: no token request after max_attempts failures in a row,
+        // except the one last attempt while the held token is still valid.
+        let limit = self.max_attempts + u32::from(self.held_valid());
+        if matches!(a, Action::SendTokenRequest(_)) && self.consecutive_failures >= limit {
             self.violation(format!(
                 "poll asks for token request #{} after {} consecutive failures (max_attempts {})",
                 self.consecutive_failures + 1,
@@ -1331,7 +1332,7 @@ impl Sim {
                 status.failed_attempts, self.consecutive_failures
             ));
         }
-        if self.consecutive_failures > self.max_attempts {
+        if self.consecutive_failures > self.max_attempts + 1 {
             self.violation(format!(
                 "{} consecutive failed token requests (max_attempts {})",
                 self.consecutive_failures, self.max_attempts
