@@ -133,7 +133,7 @@ impl ResetMode {
 
 /// `ms / 1000` for any `ms` below 2^48 (later than the year 9999 in
 /// milliseconds: `None`), in 32-bit steps: Cortex-M has no 64-bit divide.
-fn div1000(ms: u64) -> Option<u64> {
+pub(crate) fn div1000(ms: u64) -> Option<u64> {
     if ms >> 48 != 0 {
         return None;
     }

@@ -1324,8 +1324,9 @@ impl<const N: usize> Session<N> {
     /// response has no `Date`, and for snapshots.
     pub fn set_wall_clock(&mut self, now: u64, unix_ms: u64) {
         let now = self.clock(now);
-        let off = i128::from(unix_ms).saturating_sub(i128::from(now));
-        self.st.wall_offset = i64::try_from(off).unwrap_or(0);
+        // Two's-complement difference: exact while both times are below 2^63
+        // (no 128-bit arithmetic, which Cortex-M4 does in software).
+        self.st.wall_offset = unix_ms.wrapping_sub(now) as i64;
         self.set_flag(F_WALL, true);
     }
 
@@ -1334,8 +1335,8 @@ impl<const N: usize> Session<N> {
         if !self.has(F_WALL) {
             return None;
         }
-        let ms = i128::from(now).saturating_add(i128::from(self.st.wall_offset));
-        u64::try_from(ms / 1000).ok()
+        let ms = now.wrapping_add(self.st.wall_offset as u64);
+        crate::http::div1000(ms)
     }
 
     /// Mixes new caller randomness into the jitter generator.
