@@ -138,8 +138,9 @@ pub const FIELDAUTH_ERR_TRANSPORT: fieldauth_status = 800;
 /// An error this version of the C ABI does not know (a newer core).
 pub const FIELDAUTH_ERR_UNKNOWN: fieldauth_status = 900;
 
-/// The status of a core error.
-pub(crate) fn status_of(e: Error) -> fieldauth_status {
+/// The status of a core error. Public for the Rust side of other bindings
+/// (the C++ binding reports the same codes); not part of the C API.
+pub fn status_of(e: Error) -> fieldauth_status {
     match e {
         Error::BufferTooSmall { .. } => FIELDAUTH_ERR_BUFFER_TOO_SMALL,
         Error::CapacityExceeded { .. } => FIELDAUTH_ERR_CAPACITY_EXCEEDED,
@@ -205,7 +206,9 @@ pub(crate) fn status_of(e: Error) -> fieldauth_status {
 
 /// The message of a status, NUL-terminated. The texts of the codes that come
 /// from core errors are `Error::message()`'s (a test checks they match).
-fn message(status: fieldauth_status) -> &'static CStr {
+/// Public for the Rust side of other bindings; C callers use
+/// fieldauth_status_message().
+pub fn message(status: fieldauth_status) -> &'static CStr {
     match status {
         FIELDAUTH_OK => c"success",
         FIELDAUTH_ERR_NULL_POINTER => c"a required pointer argument is NULL",
