@@ -127,50 +127,82 @@ fn cpp_test_program_passes() {
         );
     }
 
-    // 2. The test program, warnings as errors.
+    // 2. The test program, warnings as errors: plain, and with AddressSanitizer
+    //    and UndefinedBehaviorSanitizer (use-after-free of a view into Rust
+    //    memory, leaks of a session, ...), compiled side by side.
     let t = Instant::now();
     let dir = nested_target().join("tests");
     std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("session_test");
-    let _ = std::fs::remove_file(&exe);
-    run(Command::new(cxx())
-        .args([
-            "-std=c++17",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-pedantic",
-            "-O1",
-        ])
-        .arg("-I")
-        .arg(crate_dir().join("include"))
-        .arg("-I")
-        .arg(&generated)
-        .arg(crate_dir().join("tests/session_test.cpp"))
-        .arg(&lib)
-        .args(system_libs())
-        .arg("-o")
-        .arg(&exe));
+    let variants: [(&str, &[&str]); 2] = [
+        ("session_test", &["-O1"]),
+        (
+            "session_test_asan",
+            &[
+                "-O0",
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+            ],
+        ),
+    ];
+    let builds: Vec<_> = variants
+        .iter()
+        .map(|&(name, flags)| {
+            let exe = dir.join(name);
+            let _ = std::fs::remove_file(&exe);
+            let mut cmd = Command::new(cxx());
+            cmd.args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+                .args(flags)
+                .arg("-I")
+                .arg(crate_dir().join("include"))
+                .arg("-I")
+                .arg(&generated)
+                .arg(crate_dir().join("tests/session_test.cpp"))
+                .arg(&lib)
+                .args(system_libs())
+                .arg("-o")
+                .arg(&exe);
+            (exe, std::thread::spawn(move || run(&mut cmd)))
+        })
+        .collect();
+    let exes: Vec<PathBuf> = builds
+        .into_iter()
+        .map(|(exe, h)| {
+            if let Err(e) = h.join() {
+                std::panic::resume_unwind(e);
+            }
+            exe
+        })
+        .collect();
     let compile_s = t.elapsed().as_secs_f64();
+    println!("(nested cargo build {build_s:.1} s, C++ compile and link {compile_s:.1} s)");
 
-    // 3. Run it, with a provider emulator on a loopback port.
+    // 3. Run them, with a provider emulator on a loopback port.
     let server = spawn(EmulatorConfig::default()).expect("start the provider emulator");
     let autotask = server.base_url(Provider::Autotask);
     let emulator_root = autotask
         .strip_suffix("/autotask")
         .unwrap_or_else(|| panic!("unexpected emulator URL {autotask}"));
-    let out = Command::new(&exe)
+    for (exe, sanitized) in exes.iter().zip([false, true]) {
+        check_run(exe, emulator_root, sanitized);
+    }
+}
+
+/// Runs one build of the test program and checks its report.
+fn check_run(exe: &Path, emulator_root: &str, sanitized: bool) {
+    let out = Command::new(exe)
         .env("FIELDAUTH_EMULATOR_URL", emulator_root)
+        .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        .env("UBSAN_OPTIONS", "print_stacktrace=1")
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
-    println!("{stdout}");
-    println!("(nested cargo build {build_s:.1} s, C++ compile and link {compile_s:.1} s)");
+    println!("--- {}\n{stdout}", exe.display());
     assert!(
         out.status.success(),
-        "session_test failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        exe.display(),
         out.status
     );
     // Guard against a program that checks nothing or skipped the emulator.
@@ -184,6 +216,12 @@ fn cpp_test_program_passes() {
     assert!(
         stdout.contains("emulator: Autotask token of"),
         "the emulator part did not run:\n{stdout}"
+    );
+    assert_eq!(
+        stdout.contains("instrumented: AddressSanitizer"),
+        sanitized,
+        "{}: sanitizer instrumentation is not as built:\n{stdout}",
+        exe.display()
     );
     assert!(stderr.is_empty(), "unexpected diagnostics:\n{stderr}");
 }

@@ -27,6 +27,14 @@
 #define HAVE_SOCKETS 1
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FA_ASAN 1
+#endif
+#endif
+
 using namespace fieldauth;
 
 static int passed = 0;
@@ -768,6 +776,9 @@ static void emulator() {
 #endif
 
 int main() {
+#ifdef FA_ASAN
+  std::printf("instrumented: AddressSanitizer\n");
+#endif
   struct {
     const char *name;
     void (*run)();
