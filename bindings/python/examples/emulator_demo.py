@@ -27,9 +27,10 @@ import http.client
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import fieldauth
 from fieldauth import (
@@ -82,7 +83,9 @@ def start_emulator(*args: str) -> Tuple["subprocess.Popen[bytes]", int]:
     except (IndexError, ValueError):
         proc.kill()
         raise SystemExit(f"emulator_demo: no port in the emulator's first line: {first!r}")
-    proc.stdout.close()  # --quiet: nothing more is printed
+    # Keep draining its output (it prints the provider table next): a closed
+    # pipe would kill it.
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
     return proc, port
 
 
@@ -177,7 +180,7 @@ def sleep_until(at_ms: int) -> None:
         time.sleep(min(delay, 5000) / 1000)
 
 
-PROVIDERS = {
+PROVIDERS: Dict[str, Tuple[Preset, str, str, Dict[str, Any]]] = {
     # name: (preset, path prefix, API target, config fields)
     "autotask": (
         Preset.AUTOTASK,
@@ -206,7 +209,9 @@ PROVIDERS = {
 }
 
 
-def run(host: str, port: int, calls: int = 3, out=print) -> Dict[str, List[str]]:  # type: ignore[no-untyped-def]
+def run(
+    host: str, port: int, calls: int = 3, out: Callable[[str], None] = print
+) -> Dict[str, List[str]]:
     """Makes ``calls`` API calls per provider; returns each provider's log."""
     logs: Dict[str, List[str]] = {}
     for name, (preset, prefix, target, fields) in PROVIDERS.items():

@@ -220,7 +220,7 @@ def _sized(
             return ctypes.string_at(buf, min(out_len.value, size))
         finally:
             if secret:
-                ctypes.memset(buf, 0, size)
+                ctypes.memset(buf, 0, ctypes.sizeof(buf))
     raise error_for(Status.BUFFER_TOO_SMALL, _message(Status.BUFFER_TOO_SMALL), context, size)
 
 
@@ -808,7 +808,7 @@ class Head:
         """True once the head has been parsed completely."""
         raw = _c.ResponseInfo()
         with self._guard:
-            return _c.lib().fieldauth_head_get_info(self._ptr, ctypes.byref(raw)) == Status.OK
+            return bool(_c.lib().fieldauth_head_get_info(self._ptr, ctypes.byref(raw)) == Status.OK)
 
     @classmethod
     def from_response(
@@ -1114,7 +1114,7 @@ class Session:
                         raw=_out_str(parts.raw),
                     )
                 finally:
-                    ctypes.memset(buf, 0, size)
+                    ctypes.memset(buf, 0, ctypes.sizeof(buf))
                 url = _decode(
                     _sized(
                         "Session.token_request_url",
@@ -1300,7 +1300,7 @@ class Session:
                     ctypes.byref(event),
                 )
         finally:
-            ctypes.memset(buf, 0, size)
+            ctypes.memset(buf, 0, ctypes.sizeof(buf))
         if raised and not isinstance(raised[0], Exception):
             raise raised[0]  # KeyboardInterrupt, SystemExit: not a transport failure
         if status != Status.OK:
