@@ -26,7 +26,6 @@ if [ ! -x "$VENV/bin/python" ]; then
     }
 fi
 PY="$VENV/bin/python"
-"$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 # Reinstall the binding every run so the tests use the current source.
 "$PY" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 "$PY" -m pip install --quiet --disable-pip-version-check pytest

@@ -215,7 +215,7 @@ def test_wrong_argument_types_on_every_method(autotask: Session) -> None:
     with pytest.raises(TypeError, match="verifier_random must be bytes"):
         autotask.authorization_url("v" * 32)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="code must be str or bytes"):
-        autotask.set_authorization_code(None and 1 or 5, "s")  # type: ignore[arg-type]
+        autotask.set_authorization_code(5, "s")  # type: ignore[arg-type]
     with pytest.raises((TypeError, ValueError)):
         autotask.write_token_request_window(-1)
     with pytest.raises(TypeError):

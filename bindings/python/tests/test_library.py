@@ -54,20 +54,13 @@ def test_sizes_match_the_header_and_the_library() -> None:
 
 
 def test_every_function_of_the_header_is_declared() -> None:
+    """The ctypes prototypes are exactly the header's functions (none missing, none invented)."""
     text = HEADER.read_text()
-    declared = set(re.findall(r"\b(fieldauth_[a-z_]+)\(", text)) - {
-        "fieldauth_status_message",  # (listed below; the regex also sees comments)
-    }
-    functions = {
-        name
-        for name in declared
-        if re.search(r"^(?:FIELDAUTH_MUST_USE\s+)?\S.*\b" + name + r"\(", text, re.M)
-        and not name.endswith("_t")
-    }
-    functions = {f for f in functions if re.search(r"\*?" + f + r"\((?:struct|const|uint|size_t|void|fieldauth_status)", text)}
-    missing = functions - set(_lib.PROTOTYPES)
-    assert not missing, f"header functions without a ctypes prototype: {sorted(missing)}"
-    assert "fieldauth_session_exchange" in _lib.PROTOTYPES
+    functions = set(
+        re.findall(r"^(?:FIELDAUTH_MUST_USE )?(?:const char \*|[a-z_0-9]+ )\*?(fieldauth_[a-z_]+)\(", text, re.M)
+    )
+    assert len(functions) > 40
+    assert functions == set(_lib.PROTOTYPES)
 
 
 ENUM_PREFIXES = {

@@ -242,7 +242,6 @@ def test_snapshot_and_restore_move_the_token() -> None:
         issue_token(a, token="moved")
         image = a.snapshot(unix_ms=1_700_000_000_000, now_ms=T0)
         assert len(image) == a.snapshot_len() > 0
-        assert b"moved" not in image or True  # the image holds the token (possibly encoded)
         b.restore(image, unix_ms=1_700_000_001_000, now_ms=50)
         assert b.info().usable
         assert b.authorize("/w", now_ms=60).target == "/w?access_token=moved"

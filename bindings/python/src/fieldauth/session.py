@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -1256,7 +1257,7 @@ class Session:
                 if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n:
                     raise TypeError(f"transport.send returned {k!r}, not a count 0..={n}")
                 return k
-            except (BlockingIOError, TimeoutError):
+            except (BlockingIOError, TimeoutError, socket.timeout):
                 return 0
             except BaseException as exc:  # noqa: B902 - must not unwind into C
                 raised.append(exc)
@@ -1274,7 +1275,7 @@ class Session:
                     raise ValueError(f"transport.recv returned {len(data)} bytes, asked for {n}")
                 ctypes.memmove(buf, data, len(data))
                 return len(data)
-            except (BlockingIOError, TimeoutError):
+            except (BlockingIOError, TimeoutError, socket.timeout):
                 return 0
             except BaseException as exc:  # noqa: B902 - must not unwind into C
                 raised.append(exc)
