@@ -82,7 +82,8 @@ pub fn require(tool: &str, debian_package: &str) {
     assert!(
         found,
         "`{tool}` is not installed: this test needs it. On Debian/Ubuntu: \
-         `apt-get install {debian_package}` (CI installs: cmake pkg-config valgrind)"
+         `apt-get install {debian_package}`, or run `bash .ci/run`, which installs every \
+         package the tests need"
     );
 }
 

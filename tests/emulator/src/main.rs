@@ -6,6 +6,7 @@
 //!     --faults fieldnation:api:revoke-after=3
 //! ```
 
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -16,6 +17,15 @@ use fieldauth_emulator::cli::{parse_args, USAGE};
 use fieldauth_emulator::http::rfc3339_ms;
 use fieldauth_emulator::{serve, Emulator, Provider};
 
+/// `println!` that ignores a closed stdout: the emulator keeps serving when
+/// whoever started it stops reading its log (a closed pipe would make
+/// `println!` panic with "failed printing to stdout: Broken pipe").
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = match parse_args(std::env::args().skip(1)) {
         Ok(cli) => cli,
@@ -25,7 +35,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.help {
-        print!("{USAGE}");
+        let _ = write!(std::io::stdout().lock(), "{USAGE}");
         return ExitCode::SUCCESS;
     }
     let config = if cli.epoch_given {
@@ -43,9 +53,9 @@ fn main() -> ExitCode {
     };
     let addr = listener.local_addr().unwrap_or(addr);
 
-    println!("fieldauth-emulator listening on http://{addr}");
+    say!("fieldauth-emulator listening on http://{addr}");
     for p in Provider::ALL {
-        println!(
+        say!(
             "  {:<13} http://{addr}{}  (token lifetime {} s)",
             p.display_name(),
             p.prefix(),
@@ -53,7 +63,7 @@ fn main() -> ExitCode {
         );
     }
     let client = &config.fentu.clients[0];
-    println!(
+    say!(
         "credentials: client {} / {}; Fentu API key {}; Patchworks API key {}; Patchworks login {} / {}",
         client.client_id,
         client.client_secret.as_deref().unwrap_or("(public)"),
@@ -63,14 +73,14 @@ fn main() -> ExitCode {
         config.patchworks.users[0].password,
     );
     for rule in &config.faults {
-        println!("fault: {rule}");
+        say!("fault: {rule}");
     }
 
     let started = Instant::now();
     let mut emulator = Emulator::new(config);
     if !cli.quiet {
         emulator.set_observer(Box::new(move |entry| {
-            println!(
+            say!(
                 "{} +{:>8.3}s {}",
                 rfc3339_ms(entry.epoch_ms),
                 started.elapsed().as_secs_f64(),

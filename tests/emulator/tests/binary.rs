@@ -100,3 +100,40 @@ fn binary_help_and_bad_flags() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown option"));
 }
+
+#[test]
+fn binary_keeps_serving_after_its_stdout_is_closed() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldauth-emulator"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("fieldauth-emulator listening on http://")
+        .unwrap_or_else(|| panic!("first line: {line}"))
+        .parse()
+        .unwrap();
+    // Whoever started the emulator stops reading its log: the pipe closes,
+    // and every later log line hits EPIPE (Rust ignores SIGPIPE).
+    drop(out);
+
+    let mut client = Client::connect(addr);
+    for _ in 0..3 {
+        client.send(&Request::get("/fentu/v1/work-orders").to_bytes());
+        assert_eq!(client.read_response().status, 401);
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the emulator exited after its stdout closed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
