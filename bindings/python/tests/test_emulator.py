@@ -189,3 +189,34 @@ def test_the_example_recovers_from_401_and_429(emulator: Emulator) -> None:
     assert any("HTTP 429 -> RATE_LIMITED" in l for l in logs["autotask"])
     for name, log in logs.items():
         assert sum("-> OK" in l for l in log) == 3, (name, log)
+
+
+def readme_python_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a Markdown file."""
+    blocks, inside, lines = [], False, []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not inside and line.strip() == "```python":
+            inside, lines = True, []
+        elif inside and line.strip() == "```":
+            inside = False
+            blocks.append("\n".join(lines))
+        elif inside:
+            lines.append(line)
+    return blocks
+
+
+@pytest.mark.parametrize("readme", ["README.md", "bindings/python/README.md"])
+def test_readme_python_examples_run_against_the_emulator(readme: str, emulator: Emulator) -> None:
+    path = Path(__file__).resolve().parents[3] / readme
+    if not path.is_file():
+        pytest.skip(f"{path} is not part of this installation (run from the repository)")
+    blocks = readme_python_blocks(path)
+    # The first block of each README is the getting-started loop; it talks to
+    # an emulator on port 8080, which here is the fixture's free port.
+    assert blocks, f"no python example in {readme}"
+    code = blocks[0].replace("8080", str(emulator.port))
+    scope: dict[str, object] = {"__name__": "readme_example"}
+    exec(compile(code, f"{readme} (first python block)", "exec"), scope)
+    verdict = scope["verdict"]
+    assert isinstance(verdict, fieldauth.Verdict)
+    assert verdict.kind == VerdictKind.OK, verdict
