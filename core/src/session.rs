@@ -44,6 +44,7 @@
 //! zeroized on [`Session::clear`] and on drop. Nothing is allocated.
 
 use core::fmt;
+use core::mem::MaybeUninit;
 
 use zeroize::Zeroize;
 
@@ -505,6 +506,58 @@ impl<const N: usize> Session<N> {
         };
         s.st.rng = seed;
         s.configure(profile, config)?;
+        Ok(s)
+    }
+
+    /// Creates a session like [`Session::new`], but directly in `slot`
+    /// (static memory, a caller's struct, C storage) instead of returning it,
+    /// so that no `N`-byte temporary is built on the stack: on a device,
+    /// `new` needs about `N` + 440 bytes of stack, `new_in` a few hundred.
+    ///
+    /// Returns the initialized session. On error `slot` holds no secrets
+    /// (the arena is wiped) and must not be treated as initialized.
+    ///
+    /// ```
+    /// use core::mem::MaybeUninit;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Config, Session};
+    ///
+    /// let mut slot = MaybeUninit::<Session<2048>>::uninit();
+    /// let config = Config {
+    ///     base_url: "https://api.fieldnation.com",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// let session = Session::new_in(&mut slot, &preset::FIELD_NATION, &config, 7)?;
+    /// assert!(!session.status().usable); // no token yet
+    /// session.clear(); // a `MaybeUninit` never drops: wipe the secrets
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
+    ///
+    /// Like any `MaybeUninit`, `slot` never drops its contents: call
+    /// [`Session::clear`] when done (or use `MaybeUninit::assume_init_drop`
+    /// in code that allows `unsafe`), or the arena keeps its secrets.
+    ///
+    /// Errors: as [`Session::new`].
+    pub fn new_in<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        profile: &Profile<'_>,
+        config: &Config<'_>,
+        seed: u64,
+    ) -> Result<&'s mut Self> {
+        let s = slot.write(Session {
+            arena: [0; N],
+            set: settings(profile, config),
+            st: St::empty(),
+            parser: BodyParser::new(Expect::Token, 0, profile.keys),
+            reader: BodyReader::new(crate::http::BodyFraming::Length(0)),
+        });
+        s.st.rng = seed;
+        if let Err(e) = s.configure(profile, config) {
+            s.arena.zeroize();
+            return Err(e);
+        }
         Ok(s)
     }
 

@@ -1033,3 +1033,34 @@ fn token_requests_through_a_small_buffer() {
         Err(Error::WrongState)
     );
 }
+
+#[test]
+fn new_in_builds_the_same_session_in_place_and_reports_the_same_errors() {
+    use std::mem::MaybeUninit;
+    let request = |s: &mut Sess| {
+        let mut buf = [0u8; 1024];
+        let n = s.write_token_request(T0, &mut buf).unwrap();
+        buf[..n].to_vec()
+    };
+    let mut by_value = Sess::new(&preset::AUTOTASK, &cc_config(), 9).unwrap();
+    let mut slot = MaybeUninit::<Sess>::uninit();
+    let in_place = Sess::new_in(&mut slot, &preset::AUTOTASK, &cc_config(), 9).unwrap();
+    assert_eq!(request(in_place), request(&mut by_value));
+    in_place.clear();
+    assert_eq!(in_place.status().failure, Some(Failure::Revoked));
+
+    let bad = Config {
+        base_url: "http://example.com", // plain http to a non-loopback host
+        ..cc_config()
+    };
+    let mut slot = MaybeUninit::<Sess>::uninit();
+    let e = Sess::new_in(&mut slot, &preset::AUTOTASK, &bad, 9).unwrap_err();
+    assert_eq!(Some(e), Sess::new(&preset::AUTOTASK, &bad, 9).err());
+    let tiny = Config {
+        client_secret: &"s".repeat(3000),
+        ..cc_config()
+    };
+    let mut slot = MaybeUninit::<Sess>::uninit();
+    let e = Sess::new_in(&mut slot, &preset::AUTOTASK, &tiny, 9).unwrap_err();
+    assert!(matches!(e, Error::CapacityExceeded { .. }), "{e:?}");
+}

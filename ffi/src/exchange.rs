@@ -122,7 +122,7 @@ pub unsafe extern "C" fn fieldauth_session_exchange(
                 .map_err(status_of)?;
             // SAFETY: checked storage of FIELDAUTH_HEAD_SIZE bytes; a fresh
             // parser replaces whatever it held.
-            unsafe { head_storage.write(HeadCell::new()) };
+            unsafe { HeadCell::init_in(head_storage) };
             s.xchg = Exchange {
                 stage: Stage::Sending,
                 sent: 0,

@@ -22,10 +22,20 @@ const _: () = assert!(fits::<HeadCell, fieldauth_head>());
 const _: () = assert!(core::mem::size_of::<fieldauth_head>() == FIELDAUTH_HEAD_SIZE);
 
 impl HeadCell {
-    pub(crate) fn new() -> Self {
-        HeadCell {
-            magic: Self::MAGIC,
-            parser: HeadParser::new(),
+    /// Writes a fresh parser into `cell`, field by field: building a
+    /// `HeadCell` by value and moving it in would put a 432-byte temporary
+    /// on the caller's stack.
+    ///
+    /// # Safety
+    /// `cell` is non-NULL, aligned, and points to FIELDAUTH_HEAD_SIZE
+    /// writable bytes (a `HeadCell` fits: compile-time check) that nothing
+    /// else uses during the call. The old contents are not dropped.
+    pub(crate) unsafe fn init_in(cell: *mut HeadCell) {
+        const FRESH: HeadParser<256> = HeadParser::new();
+        // SAFETY: the contract; field pointers stay inside the cell.
+        unsafe {
+            core::ptr::addr_of_mut!((*cell).parser).write(FRESH);
+            core::ptr::addr_of_mut!((*cell).magic).write(Self::MAGIC);
         }
     }
 
@@ -61,9 +71,8 @@ pub unsafe extern "C" fn fieldauth_head_init(head: *mut fieldauth_head) -> field
         // SAFETY: checked non-NULL and aligned; FIELDAUTH_HEAD_SIZE bytes
         // (contract), so FIELDAUTH_HEAD_WORDS u64 words.
         unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_HEAD_WORDS) };
-        // SAFETY: the storage fits a HeadCell (compile-time check) and is
-        // aligned; `write` does not drop the old contents.
-        unsafe { cell.write(HeadCell::new()) };
+        // SAFETY: checked storage of FIELDAUTH_HEAD_SIZE bytes, aligned.
+        unsafe { HeadCell::init_in(cell) };
         Ok(())
     })())
 }

@@ -1,5 +1,6 @@
 //! `fieldauth_session`: the token state machine.
 
+use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::session::{
     Action, ApiVerdict, Authorization, Event, Failure, RequestKind, Session, DEFAULT_CAPACITY,
@@ -292,16 +293,21 @@ fn init(
     // SAFETY: `cell` was checked (non-NULL, 8-aligned, FIELDAUTH_SESSION_SIZE
     // bytes claimed for this call, disjoint from the inputs).
     unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_SESSION_WORDS) };
-    let inner = Session::new(p, c, seed).map_err(status_of)?;
-    // SAFETY: the storage fits a SessionCell (compile-time check) and is
-    // aligned; `write` does not drop the wiped old contents.
+    // The session is built in place (`Session::new_in`): building it by
+    // value and moving it in would put two or three 3.5 KB copies on the
+    // caller's stack, too much for a handheld's task stack. The magic word
+    // is written last, so the storage counts as initialized only on success.
+    // SAFETY: the storage fits a SessionCell (compile-time check), is
+    // aligned and wiped; the field pointers stay inside it. `MaybeUninit<T>`
+    // has `T`'s layout, and writing through it drops nothing.
+    let inner: &mut MaybeUninit<Session<DEFAULT_CAPACITY>> =
+        unsafe { &mut *core::ptr::addr_of_mut!((*cell).inner).cast() };
+    Session::new_in(inner, p, c, seed).map_err(status_of)?;
+    // SAFETY: as above.
     unsafe {
-        cell.write(SessionCell {
-            magic: SessionCell::MAGIC,
-            xchg: Exchange::IDLE,
-            inner,
-        })
-    };
+        core::ptr::addr_of_mut!((*cell).xchg).write(Exchange::IDLE);
+        core::ptr::addr_of_mut!((*cell).magic).write(SessionCell::MAGIC);
+    }
     Ok(())
 }
 

@@ -309,6 +309,12 @@ fn session() {
     let Ok(mut s) = Session::<2048>::new(profile, &config, black_box(1)) else {
         return;
     };
+    // The in-place constructor the C ABI uses.
+    let mut slot = core::mem::MaybeUninit::<Session<2048>>::uninit();
+    if let Ok(t) = Session::new_in(&mut slot, profile, &config, black_box(2)) {
+        black_box(t.poll(black_box(1)));
+        t.clear();
+    }
     let now = black_box(1_000u64);
     black_box(s.poll(now));
     let _ = black_box(s.write_token_request(now, &mut out));
