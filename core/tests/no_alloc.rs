@@ -256,6 +256,72 @@ fn no_public_function_allocates() {
             let _ = black_box(c.write_target("/x?y=1", &mut buf));
         }
     });
+    // ---- the session: every public method, success and failure ----
+    no_alloc("session lifecycle", || {
+        use fieldauth::preset;
+        use fieldauth::session::{Config, Session};
+        use std::mem::MaybeUninit;
+        let config = Config {
+            base_url: "https://webservices.autotask.net",
+            client_id: "id",
+            client_secret: "secret",
+            ..Config::default()
+        };
+        let mut s = Session::<3072>::new(&preset::AUTOTASK, &config, 1).unwrap();
+        let mut slot = MaybeUninit::<Session<3072>>::uninit();
+        let t = Session::new_in(&mut slot, &preset::AUTOTASK, &config, 2).unwrap();
+        t.clear();
+        let bad = Config {
+            base_url: "http://example.com",
+            ..config
+        };
+        let _ = black_box(Session::<3072>::new(&preset::AUTOTASK, &bad, 1));
+        let mut buf = [0u8; 1024];
+        let now = 1_000_000;
+        black_box(s.poll(now));
+        let _ = black_box(s.token_request_url(&mut buf));
+        let _ = black_box(s.write_token_request_window(now, 0, &mut buf[..64]));
+        let _ = black_box(s.write_token_request_window(now, 64, &mut buf[..64]));
+        black_box(s.on_transport_error(now));
+        let _ = black_box(s.write_token_request(now + 5_000_000, &mut buf));
+        let mut head = HeadParser::<256>::new();
+        let _ = head.feed(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n");
+        let h = head.head().copied().unwrap();
+        let _ = black_box(s.on_token_head(now + 5_000_000, &h));
+        let body = br#"{"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.x","token_type":"Bearer","expires_in":"3600","refresh_token":"r/x","x":[1,{"y":null}]}"#;
+        let _ = black_box(s.on_token_body(now + 5_000_000, body));
+        let _ = black_box(s.on_token_eof(now + 5_000_000));
+        // The exchange above succeeded: the success paths are measured too.
+        assert!(matches!(
+            black_box(s.authorize(now + 5_000_000)),
+            fieldauth::session::Authorization::Send(_)
+        ));
+        black_box(s.credential());
+        s.set_wall_clock(now + 5_000_002, 1_700_000_000_000);
+        s.reseed(3);
+        let mut image = [0u8; 2048];
+        let n = s
+            .snapshot(now + 5_000_003, 1_700_000_000_001, &mut image)
+            .unwrap();
+        s.restore(now + 5_000_004, 1_700_000_000_002, &image[..n])
+            .unwrap();
+        let _ = black_box(s.restore(now + 5_000_004, 1_700_000_000_002, &image[..n / 2]));
+        let mut api = HeadParser::<256>::new();
+        let _ = api.feed(HEAD);
+        let a = api.head().copied().unwrap();
+        black_box(s.on_api_response(now + 5_000_005, &a, b"{}"));
+        black_box(s.snapshot_len());
+        black_box(s.status());
+        black_box(s.failure_description());
+        black_box(s.granted_scope());
+        black_box(s.device_display());
+        let _ = black_box(s.authorization_url(&[1; 32], &[2; 16], &mut buf));
+        let _ = black_box(s.set_authorization_code("code", "state"));
+        let _ = black_box(s.write_token_request_parts(now + 9_000_000, &mut buf));
+        s.revoke();
+        s.restart();
+        s.clear();
+    });
     // Error messages are static.
     no_alloc("error messages", || {
         black_box(fieldauth::Error::buffer_too_small(10).message());
