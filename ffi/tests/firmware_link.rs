@@ -36,6 +36,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Regression budget for the stack peak QEMU measures while main.c runs
+/// (main's own frames included). Not the project's 1 KB target, which is not
+/// met yet: the measured peak is about 1.4-1.6 KB, and was 8.5 KB while
+/// fieldauth_session_init built the session on the stack.
+const STACK_BUDGET: u32 = 2048;
+
 use common::*;
 
 const TARGET: &str = "thumbv7em-none-eabihf";
@@ -466,6 +472,12 @@ fn firmware_links_with_arm_none_eabi_gcc_without_allocator_and_runs_on_qemu() {
             "firmware ({profile}) failed on QEMU (exit {code}):\n{console}"
         );
         assert!(checks >= 150, "only {checks} checks ran:\n{console}");
+        assert!(
+            stack <= STACK_BUDGET,
+            "firmware ({profile}): stack peak {stack} bytes exceeds the regression budget of \
+             {STACK_BUDGET} bytes: a change put a large temporary on the stack (build objects \
+             in place, as fieldauth_session_init does with Session::new_in)"
+        );
         writeln!(
             notes,
             "QEMU mps2-an386 ({profile}): {checks} checks passed, stack peak {stack} bytes"
