@@ -3,22 +3,16 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use common::*;
 use fieldauth_emulator::Request;
 
-#[test]
-fn binary_prints_base_urls_and_logs_requests() {
+/// Starts the emulator binary with `args`; returns it, its stdout (after the
+/// first line) and the address that line announced.
+fn spawn(args: &[&str]) -> (Child, BufReader<ChildStdout>, std::net::SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fieldauth-emulator"))
-        .args([
-            "--port",
-            "0",
-            "--lifetime",
-            "30",
-            "--faults",
-            "autotask:token:429=7:once",
-        ])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -26,12 +20,26 @@ fn binary_prints_base_urls_and_logs_requests() {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    let addr: std::net::SocketAddr = line
+    let addr = line
         .trim()
         .strip_prefix("fieldauth-emulator listening on http://")
         .unwrap_or_else(|| panic!("first line: {line}"))
         .parse()
         .unwrap();
+    (child, out, addr)
+}
+
+#[test]
+fn binary_prints_base_urls_and_logs_requests() {
+    let (mut child, mut out, addr) = spawn(&[
+        "--port",
+        "0",
+        "--lifetime",
+        "30",
+        "--faults",
+        "autotask:token:429=7:once",
+    ]);
+    let mut line = String::new();
     let mut banner = Vec::new();
     for _ in 0..6 {
         line.clear();
@@ -103,21 +111,7 @@ fn binary_help_and_bad_flags() {
 
 #[test]
 fn binary_keeps_serving_after_its_stdout_is_closed() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldauth-emulator"))
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .strip_prefix("fieldauth-emulator listening on http://")
-        .unwrap_or_else(|| panic!("first line: {line}"))
-        .parse()
-        .unwrap();
+    let (mut child, out, addr) = spawn(&["--port", "0"]);
     // Whoever started the emulator stops reading its log: the pipe closes,
     // and every later log line hits EPIPE (Rust ignores SIGPIPE).
     drop(out);
