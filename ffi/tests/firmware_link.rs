@@ -42,6 +42,11 @@ use std::time::{Duration, Instant};
 /// fieldauth_session_init built the session on the stack.
 const STACK_BUDGET: u32 = 2048;
 
+/// Regression budget for the `firmware`-profile C image's flash over the
+/// baseline (main.c's own 5.2 KB included): the measured 49,206 bytes plus a
+/// small margin. Not the project's 12 KB target, which is not met.
+const C_FLASH_BUDGET: u64 = 51_000;
+
 use common::*;
 
 const TARGET: &str = "thumbv7em-none-eabihf";
@@ -449,6 +454,15 @@ fn firmware_links_with_arm_none_eabi_gcc_without_allocator_and_runs_on_qemu() {
             base.ram() + main_data + main_bss,
             "libfieldauth.a ({profile}) brought static RAM (.data/.bss) into the image"
         );
+        if *profile == "firmware" {
+            assert!(
+                fw.flash() - base.flash() <= C_FLASH_BUDGET,
+                "the C firmware image grew to {} bytes over the baseline, above the \
+                 regression budget of {C_FLASH_BUDGET}: find what a change added \
+                 (arm-none-eabi-nm --size-sort on the .elf) or raise the budget on purpose",
+                fw.flash() - base.flash()
+            );
+        }
         row(&fw);
         writeln!(
             notes,
