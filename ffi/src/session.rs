@@ -39,6 +39,18 @@ pub(crate) fn fail_len(e: Error, out_len: Out<usize>) -> fieldauth_status {
     status_of(e)
 }
 
+/// Stores a written length in `out_len`, or the status of the failure (with
+/// the size needed for `BufferTooSmall`).
+fn put_len(r: Result<usize, Error>, out_len: Out<usize>) -> R<()> {
+    match r {
+        Ok(n) => {
+            out_len.put(n);
+            Ok(())
+        }
+        Err(e) => Err(fail_len(e, out_len)),
+    }
+}
+
 pub(crate) fn request_kind(k: RequestKind) -> u32 {
     match k {
         RequestKind::Fetch => FIELDAUTH_REQUEST_FETCH,
@@ -419,13 +431,7 @@ pub unsafe extern "C" fn fieldauth_session_write_token_request(
         let b = unsafe { a.buf(buf, buf_len) }?;
         let out = a.out(out_len)?;
         s.xchg = Exchange::IDLE;
-        match s.inner.write_token_request(now_ms, b) {
-            Ok(n) => {
-                out.put(n);
-                Ok(())
-            }
-            Err(e) => Err(fail_len(e, out)),
-        }
+        put_len(s.inner.write_token_request(now_ms, b), out)
     };
     // SAFETY: forwarded contract.
     unsafe { with_mut(session, f) }
@@ -569,13 +575,7 @@ pub unsafe extern "C" fn fieldauth_session_token_request_url(
         // SAFETY: forwarded contract.
         let b = unsafe { a.buf(buf, buf_len) }?;
         let out = a.out(out_len)?;
-        match s.inner.token_request_url(b) {
-            Ok(n) => {
-                out.put(n);
-                Ok(())
-            }
-            Err(e) => Err(fail_len(e, out)),
-        }
+        put_len(s.inner.token_request_url(b), out)
     };
     // SAFETY: forwarded contract.
     unsafe { with_ref(session, f) }
@@ -923,13 +923,7 @@ pub unsafe extern "C" fn fieldauth_session_snapshot(
         // SAFETY: forwarded contract.
         let b = unsafe { a.buf(buf, buf_len) }?;
         let out = a.out(out_len)?;
-        match s.inner.snapshot(now_ms, unix_ms, b) {
-            Ok(n) => {
-                out.put(n);
-                Ok(())
-            }
-            Err(e) => Err(fail_len(e, out)),
-        }
+        put_len(s.inner.snapshot(now_ms, unix_ms, b), out)
     };
     // SAFETY: forwarded contract.
     unsafe { with_ref(session, f) }
@@ -1054,13 +1048,7 @@ pub unsafe extern "C" fn fieldauth_session_authorization_url(
         // SAFETY: forwarded contract.
         let b = unsafe { a.buf(buf, buf_len) }?;
         let out = a.out(out_len)?;
-        match s.inner.authorization_url(v, st, b) {
-            Ok(n) => {
-                out.put(n);
-                Ok(())
-            }
-            Err(e) => Err(fail_len(e, out)),
-        }
+        put_len(s.inner.authorization_url(v, st, b), out)
     };
     // SAFETY: forwarded contract.
     unsafe { with_mut(session, f) }
@@ -1221,13 +1209,7 @@ pub unsafe extern "C" fn fieldauth_session_get_info(
 /// Copies one optional session text, NUL-terminated.
 fn copy_text(text: Option<&str>, b: &mut [u8], len: Out<usize>) -> R<()> {
     let t = text.unwrap_or("");
-    match copy_texts(b, [t]) {
-        Ok(_) => {
-            len.put(t.len());
-            Ok(())
-        }
-        Err(e) => Err(fail_len(e, len)),
-    }
+    put_len(copy_texts(b, [t]).map(|_| t.len()), len)
 }
 
 /// Copies the server's error_description for the last token error into `buf`
