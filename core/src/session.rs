@@ -10,7 +10,9 @@
 //!   [`HeadParser`](crate::http::HeadParser) and give it to
 //!   [`Session::on_token_head`], then feed the body to
 //!   [`Session::on_token_body`] (and [`Session::on_token_eof`] if the server
-//!   closes the connection). I/O failures go to [`Session::on_transport_error`].
+//!   closes the connection), all three with the same [`TokenBody`] (the
+//!   response's parsing state, which you hold only while the exchange runs).
+//!   I/O failures go to [`Session::on_transport_error`].
 //! - [`Action::Ready`]: a credential is usable. For every API request call
 //!   [`Session::authorize`] (which also enforces rate limits), send the
 //!   request with the credential it returns, and report the response head to
@@ -38,10 +40,15 @@
 //! [`Failure::RetriesExhausted`].
 //!
 //! # Memory
-//! Everything lives in the `Session` value: a `[u8; N]` arena holds the
-//! configuration strings and secrets followed by two token slots (the active
-//! token and the staging slot the next response is parsed into). The arena is
-//! zeroized on [`Session::clear`] and on drop. Nothing is allocated.
+//! Everything persistent lives in the `Session` value: a `[u8; N]` arena
+//! holds the configuration strings and secrets followed by two token slots
+//! (the active token and the staging slot the next response is parsed into),
+//! and at most [`STATE_BUDGET`] (256) bytes of state besides it, checked at
+//! compile time (232 B on Cortex-M4). The state of a token response being
+//! read, a [`TokenBody`] (216 B on Cortex-M4), is the caller's: it is needed
+//! only during an exchange, so it can live on the stack of the code that
+//! runs it. The arena is zeroized on [`Session::clear`] and on drop. Nothing
+//! is allocated.
 
 use core::fmt;
 use core::mem::MaybeUninit;
@@ -376,6 +383,33 @@ struct Settings {
     backoff: Backoff,
 }
 
+impl Settings {
+    /// Placeholder values, replaced at once by [`settings`] (a constant lets
+    /// [`Session::new_in`] build the session in place).
+    const BLANK: Settings = Settings {
+        mode: Mode::ApiKey,
+        format: BodyFormat::Form,
+        client_auth: ClientAuth::None,
+        revoke_style: RevokeStyle::Rfc7009,
+        place: Place::Bearer,
+        reset_mode: ResetMode::Auto,
+        refresh_fraction_pct: 0,
+        api_budget_per_token: false,
+        allow_insecure: false,
+        keys: &[],
+        default_lifetime_s: 1,
+        refresh_lifetime_s: 0,
+        refresh_margin_s: 0,
+        token_budget: None,
+        api_budget: None,
+        backoff: Backoff {
+            base_ms: 1,
+            cap_ms: 1,
+            max_attempts: 1,
+        },
+    };
+}
+
 /// The exchange in progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Phase {
@@ -401,12 +435,59 @@ const F_LAST_CHANCE: u16 = 512; // the one attempt after exhaustion was made
 
 /// The session. `N` is the arena size in bytes (configuration strings and
 /// secrets, plus two token slots); see [`DEFAULT_CAPACITY`].
+//
+// `repr(C)` with the arena last: see `new_in` (keeps the in-place build).
+#[repr(C)]
 pub struct Session<const N: usize = DEFAULT_CAPACITY> {
-    arena: [u8; N],
-    set: Settings,
     st: St,
+    set: Settings,
+    arena: [u8; N],
+}
+
+/// The session's own state, everything but the arena, is at most 256 bytes
+/// on every target the crate is built for: checked when it compiles (the
+/// in-flight response state is the caller's [`TokenBody`]).
+pub const STATE_BUDGET: usize = 256;
+const _: () = assert!(core::mem::size_of::<Session<0>>() <= STATE_BUDGET);
+
+/// The state of one token response being read: its framing (Content-Length,
+/// chunked or close-delimited) and the streaming JSON parser.
+///
+/// It lives with the caller, not in the [`Session`], so that the session
+/// stays small between exchanges: give the same `TokenBody` to
+/// [`Session::on_token_head`], every [`Session::on_token_body`] and
+/// [`Session::on_token_eof`] of one exchange (a stack variable of the
+/// function that runs the exchange, or static memory). It holds no secrets:
+/// the decoded text goes into the session's token storage.
+///
+/// ```
+/// use fieldauth::session::TokenBody;
+/// let mut body = TokenBody::new(); // reusable: on_token_head resets it
+/// # let _ = &mut body;
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenBody {
     parser: BodyParser,
     reader: BodyReader,
+    /// The session exchange this state belongs to (0: none).
+    ticket: u32,
+}
+
+impl TokenBody {
+    /// A blank state, ready for [`Session::on_token_head`].
+    pub const fn new() -> Self {
+        TokenBody {
+            parser: BodyParser::new(Expect::Token, 0, &[]),
+            reader: BodyReader::new(crate::http::BodyFraming::Length(0)),
+            ticket: 0,
+        }
+    }
+}
+
+impl Default for TokenBody {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Everything that changes, in one `Copy` struct (what a snapshot saves and
@@ -447,6 +528,8 @@ struct St {
     /// Unix ms minus monotonic ms, when [`F_WALL`] is set.
     wall_offset: i64,
     rng: u64,
+    /// Marks the [`TokenBody`] of the exchange in flight (never 0).
+    ticket: u32,
 }
 
 impl<const N: usize> fmt::Debug for Session<N> {
@@ -501,10 +584,9 @@ impl<const N: usize> Session<N> {
             arena: [0; N],
             set: settings(profile, config),
             st: St::empty(),
-            parser: BodyParser::new(Expect::Token, 0, profile.keys),
-            reader: BodyReader::new(crate::http::BodyFraming::Length(0)),
         };
         s.st.rng = seed;
+        s.st.ticket = (seed ^ (seed >> 32)) as u32;
         s.configure(profile, config)?;
         Ok(s)
     }
@@ -512,7 +594,7 @@ impl<const N: usize> Session<N> {
     /// Creates a session like [`Session::new`], but directly in `slot`
     /// (static memory, a caller's struct, C storage) instead of returning it,
     /// so that no `N`-byte temporary is built on the stack: on a device,
-    /// `new` needs about `N` + 440 bytes of stack, `new_in` a few hundred.
+    /// `new` needs about `N` + 240 bytes of stack, `new_in` a few hundred.
     ///
     /// Returns the initialized session. On error `slot` holds no secrets
     /// (the arena is wiped) and must not be treated as initialized.
@@ -546,18 +628,21 @@ impl<const N: usize> Session<N> {
         config: &Config<'_>,
         seed: u64,
     ) -> Result<&'s mut Self> {
-        // The same literal as in `new`, on purpose: written straight into
-        // `slot.write(..)` LLVM builds it in place. Through a shared helper
-        // (tried: `#[inline(always)] fn blank`) the Cortex-M4 stack peak of
-        // the C firmware grew from 1,560 to 1,592-1,696 bytes.
+        // A constant literal, so that LLVM stores it straight into `slot`
+        // (a memset plus a few stores) instead of building the N-byte value
+        // on the stack and copying it: `ffi/tests/firmware_link.rs` fails if
+        // the Cortex-M4 stack peak of the C firmware grows past 2 KB. What
+        // was measured (static frame of the C init, thumbv7em): this form
+        // with the arena last in a `repr(C)` struct ≈ 600 B; the settings
+        // computed inside the literal, or the arena first, ≈ 3.4 KB.
         let s = slot.write(Session {
-            arena: [0; N],
-            set: settings(profile, config),
             st: St::empty(),
-            parser: BodyParser::new(Expect::Token, 0, profile.keys),
-            reader: BodyReader::new(crate::http::BodyFraming::Length(0)),
+            set: Settings::BLANK,
+            arena: [0; N],
         });
+        s.set = settings(profile, config);
         s.st.rng = seed;
+        s.st.ticket = (seed ^ (seed >> 32)) as u32;
         if let Err(e) = s.configure(profile, config) {
             s.arena.zeroize();
             return Err(e);
@@ -992,11 +1077,19 @@ impl<const N: usize> Session<N> {
 
     // ------------------------------------------------------------ responses
 
-    /// The response head of the token request in flight arrived.
+    /// The response head of the token request in flight arrived. `body`
+    /// (caller storage, see [`TokenBody`]) is reset for this response; pass
+    /// it to [`on_token_body`](Self::on_token_body) and
+    /// [`on_token_eof`](Self::on_token_eof).
     ///
     /// Errors: [`Error::WrongState`] if no token request is waiting for its
     /// head.
-    pub fn on_token_head(&mut self, now: u64, head: &ResponseHead) -> Result<()> {
+    pub fn on_token_head(
+        &mut self,
+        now: u64,
+        head: &ResponseHead,
+        body: &mut TokenBody,
+    ) -> Result<()> {
         let now = self.clock(now);
         if self.st.phase != Phase::Sent {
             return Err(Error::WrongState);
@@ -1008,8 +1101,15 @@ impl<const N: usize> Session<N> {
             RequestKind::Revoke => Expect::Revocation,
             _ => Expect::Token,
         };
-        self.parser = BodyParser::new(expect, head.status, self.set.keys);
-        self.reader = BodyReader::new(head.framing());
+        self.st.ticket = match self.st.ticket.wrapping_add(1) {
+            0 => 1,
+            t => t,
+        };
+        *body = TokenBody {
+            parser: BodyParser::new(expect, head.status, self.set.keys),
+            reader: BodyReader::new(head.framing()),
+            ticket: self.st.ticket,
+        };
         // The staging slot receives the response; an authorization code in
         // it was sent and is single-use, so it goes too.
         let staging = self.slot_range(self.st.active ^ 1);
@@ -1019,21 +1119,29 @@ impl<const N: usize> Session<N> {
         Ok(())
     }
 
-    /// Feeds a piece of the token response body (after the head). When the
-    /// body is complete the session acts on it and returns the [`Event`].
+    /// Feeds a piece of the token response body (after the head), with the
+    /// `body` given to [`on_token_head`](Self::on_token_head). When the body
+    /// is complete the session acts on it and returns the [`Event`].
     ///
-    /// Errors: [`Error::WrongState`] outside a body; malformed framing or JSON
-    /// errors — the exchange then counts as failed (a retry is scheduled; a
-    /// valid token stays valid) and the error is returned for logging.
-    pub fn on_token_body(&mut self, now: u64, chunk: &[u8]) -> Result<Progress> {
-        let now = self.clock(now);
-        if self.st.phase != Phase::Body {
+    /// Errors: [`Error::WrongState`] outside a body, or if `body` is not the
+    /// one this exchange's head went to (nothing changes); malformed framing
+    /// or JSON errors — the exchange then counts as failed (a retry is
+    /// scheduled; a valid token stays valid) and the error is returned for
+    /// logging.
+    pub fn on_token_body(
+        &mut self,
+        now: u64,
+        body: &mut TokenBody,
+        chunk: &[u8],
+    ) -> Result<Progress> {
+        if self.st.phase != Phase::Body || body.ticket != self.st.ticket {
             return Err(Error::WrongState);
         }
+        let now = self.clock(now);
         let mut consumed = 0usize;
         let mut rest = chunk;
-        while !self.reader.is_done() {
-            let (n, data) = match self.reader.next(rest) {
+        while !body.reader.is_done() {
+            let (n, data) = match body.reader.next(rest) {
                 Ok(x) => x,
                 Err(e) => return Err(self.abort(now, e)),
             };
@@ -1042,27 +1150,35 @@ impl<const N: usize> Session<N> {
             }
             let slot = self.slot_range(self.st.active ^ 1);
             let storage = self.arena.get_mut(slot).unwrap_or(&mut []);
-            if let Err(e) = self.parser.feed(storage, data) {
+            if let Err(e) = body.parser.feed(storage, data) {
                 return Err(self.abort(now, e));
             }
             consumed = consumed.saturating_add(n);
             rest = rest.get(n..).unwrap_or(&[]);
         }
-        let event = if self.reader.is_done() {
-            Some(self.complete(now)?)
+        let event = if body.reader.is_done() {
+            Some(self.complete(now, body)?)
         } else {
             None
         };
         Ok(Progress { consumed, event })
     }
 
-    /// The connection closed. Completes a close-delimited body; anything else
-    /// in flight counts as a failed exchange.
-    pub fn on_token_eof(&mut self, now: u64) -> Result<Event> {
+    /// The connection closed. Completes a close-delimited body (read with
+    /// `body`, the state given to [`on_token_head`](Self::on_token_head));
+    /// anything else in flight counts as a failed exchange.
+    ///
+    /// Errors: [`Error::WrongState`] with no exchange in flight, or if `body`
+    /// is not this exchange's (nothing changes); [`Error::Transport`] for a
+    /// body cut short (the exchange failed; a retry is scheduled).
+    pub fn on_token_eof(&mut self, now: u64, body: &mut TokenBody) -> Result<Event> {
+        let foreign = self.st.phase == Phase::Body && body.ticket != self.st.ticket;
+        if self.st.phase == Phase::Idle || foreign {
+            return Err(Error::WrongState);
+        }
         let now = self.clock(now);
         match self.st.phase {
-            Phase::Body if self.reader.finish().is_ok() => self.complete(now),
-            Phase::Idle => Err(Error::WrongState),
+            Phase::Body if body.reader.finish().is_ok() => self.complete(now, body),
             _ => Err(self.abort(now, Error::Transport)),
         }
     }
@@ -1106,10 +1222,10 @@ impl<const N: usize> Session<N> {
     }
 
     /// The body is complete: act on it.
-    fn complete(&mut self, now: u64) -> Result<Event> {
+    fn complete(&mut self, now: u64, body: &mut TokenBody) -> Result<Event> {
         let slot = self.slot_range(self.st.active ^ 1);
         let storage = self.arena.get(slot.clone()).unwrap_or(&[]);
-        let outcome = match self.parser.finish(storage) {
+        let outcome = match body.parser.finish(storage) {
             Ok(o) => o,
             Err(e) => return Err(self.abort(now, e)),
         };
@@ -1733,6 +1849,7 @@ impl St {
             last_now: 0,
             wall_offset: 0,
             rng: 0,
+            ticket: 0,
         }
     }
 }

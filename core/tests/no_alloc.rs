@@ -259,7 +259,7 @@ fn no_public_function_allocates() {
     // ---- the session: every public method, success and failure ----
     no_alloc("session lifecycle", || {
         use fieldauth::preset;
-        use fieldauth::session::{Config, Session};
+        use fieldauth::session::{Config, Session, TokenBody};
         use std::mem::MaybeUninit;
         let config = Config {
             base_url: "https://webservices.autotask.net",
@@ -287,10 +287,11 @@ fn no_public_function_allocates() {
         let mut head = HeadParser::<256>::new();
         let _ = head.feed(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n");
         let h = head.head().copied().unwrap();
-        let _ = black_box(s.on_token_head(now + 5_000_000, &h));
+        let mut tb = TokenBody::new();
+        let _ = black_box(s.on_token_head(now + 5_000_000, &h, &mut tb));
         let body = br#"{"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.x","token_type":"Bearer","expires_in":"3600","refresh_token":"r/x","x":[1,{"y":null}]}"#;
-        let _ = black_box(s.on_token_body(now + 5_000_000, body));
-        let _ = black_box(s.on_token_eof(now + 5_000_000));
+        let _ = black_box(s.on_token_body(now + 5_000_000, &mut tb, body));
+        let _ = black_box(s.on_token_eof(now + 5_000_000, &mut tb));
         // The exchange above succeeded: the success paths are measured too.
         assert!(matches!(
             black_box(s.authorize(now + 5_000_000)),

@@ -13,7 +13,7 @@ use fieldauth::apply::ApiCredential;
 use fieldauth::http::{HeadParser, ResponseHead};
 use fieldauth::preset;
 use fieldauth::session::{
-    Action, ApiVerdict, Authorization, Config, Event, Failure, RequestKind, Session,
+    Action, ApiVerdict, Authorization, Config, Event, Failure, RequestKind, Session, TokenBody,
 };
 use fieldauth::{Error, SnapshotError};
 
@@ -71,18 +71,19 @@ fn exchange<const N: usize>(s: &mut Session<N>, now: u64, raw: &str) -> (String,
         .expect("a token request is due");
     let req = String::from_utf8(buf[..n].to_vec()).unwrap();
     let (head, body) = response(raw);
-    s.on_token_head(now, &head).unwrap();
+    let mut tb = TokenBody::new();
+    s.on_token_head(now, &head, &mut tb).unwrap();
     // Feed the body in small pieces, as a device would.
     let mut event = None;
     for c in body.chunks(7) {
-        let p = s.on_token_body(now, c).unwrap();
+        let p = s.on_token_body(now, &mut tb, c).unwrap();
         assert_eq!(p.consumed, c.len());
         if p.event.is_some() {
             event = p.event;
         }
     }
     if body.is_empty() {
-        event = s.on_token_body(now, &[]).unwrap().event;
+        event = s.on_token_body(now, &mut tb, &[]).unwrap().event;
     }
     (req, event.expect("response complete"))
 }
@@ -783,8 +784,11 @@ fn malformed_and_truncated_token_responses_keep_state() {
     let mut buf = [0u8; 1024];
     s.write_token_request(next, &mut buf).unwrap();
     let (h, body) = response(&json(200, r#"{"access_token":"x","#));
-    s.on_token_head(next, &h).unwrap();
-    assert!(s.on_token_body(next, &body).is_err() || s.on_token_eof(next).is_err());
+    let mut tb = TokenBody::new();
+    s.on_token_head(next, &h, &mut tb).unwrap();
+    assert!(
+        s.on_token_body(next, &mut tb, &body).is_err() || s.on_token_eof(next, &mut tb).is_err()
+    );
     assert_eq!(bearer(&mut s, next), "Authorization: Bearer keep-me\r\n");
     // A token bigger than the slot.
     assert!(matches!(
@@ -795,21 +799,25 @@ fn malformed_and_truncated_token_responses_keep_state() {
     let big = "A".repeat(5000);
     s.write_token_request(retry, &mut buf).unwrap();
     let (h, body) = response(&token_json(&big, 3600, None));
-    s.on_token_head(retry, &h).unwrap();
-    let r = s.on_token_body(retry, &body);
+    s.on_token_head(retry, &h, &mut tb).unwrap();
+    let r = s.on_token_body(retry, &mut tb, &body);
     assert!(matches!(r, Err(Error::CapacityExceeded { .. })), "{r:?}");
     assert_eq!(bearer(&mut s, retry), "Authorization: Bearer keep-me\r\n");
     // Connection closed mid-body.
     let retry = retry + 7 * S;
     s.write_token_request(retry, &mut buf).unwrap();
     let (h, body) = response(&token_json("x", 3600, None));
-    s.on_token_head(retry, &h).unwrap();
-    s.on_token_body(retry, &body[..5]).unwrap();
-    assert_eq!(s.on_token_eof(retry), Err(Error::Transport));
+    s.on_token_head(retry, &h, &mut tb).unwrap();
+    s.on_token_body(retry, &mut tb, &body[..5]).unwrap();
+    assert_eq!(s.on_token_eof(retry, &mut tb), Err(Error::Transport));
     assert_eq!(bearer(&mut s, retry), "Authorization: Bearer keep-me\r\n");
     // Calls in the wrong state.
-    assert_eq!(s.on_token_head(retry, &h), Err(Error::WrongState));
-    assert_eq!(s.on_token_body(retry, b"x"), Err(Error::WrongState));
+    assert_eq!(s.on_token_head(retry, &h, &mut tb), Err(Error::WrongState));
+    assert_eq!(
+        s.on_token_body(retry, &mut tb, b"x"),
+        Err(Error::WrongState)
+    );
+    assert_eq!(s.on_token_eof(retry, &mut tb), Err(Error::WrongState));
 }
 
 #[test]
@@ -996,8 +1004,64 @@ fn api_credential_placement_matches_the_presets() {
 fn memory_footprint() {
     let total = std::mem::size_of::<Sess>();
     let state = total - 3072;
-    eprintln!("Session<3072>: {total} bytes; state besides the 3072-byte arena: {state} bytes");
-    assert!(state <= 512, "session state grew to {state} bytes");
+    let body = std::mem::size_of::<TokenBody>();
+    eprintln!(
+        "Session<3072>: {total} bytes; state besides the 3072-byte arena: {state} bytes; \
+         TokenBody (caller storage during an exchange): {body} bytes"
+    );
+    assert!(
+        state <= 256,
+        "session state grew to {state} bytes (target: 256)"
+    );
+    assert!(body <= 256, "TokenBody grew to {body} bytes");
+}
+
+/// The body state lives with the caller, so the session checks that the one
+/// it is given belongs to the exchange in flight: a fresh one, or one from an
+/// earlier exchange or another session, is refused and changes nothing.
+#[test]
+fn a_foreign_token_body_is_refused_and_changes_nothing() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
+    exchange(&mut s, T0, &token_json("keep-me", 3600, None));
+    let Action::Ready { next } = s.poll(T0) else {
+        panic!()
+    };
+    let mut buf = [0u8; 1024];
+    s.write_token_request(next, &mut buf).unwrap();
+    let (h, body) = response(&token_json("fresh", 3600, None));
+    let mut stale = TokenBody::new();
+    let mut other = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
+    other.write_token_request(T0, &mut buf).unwrap();
+    let mut others = TokenBody::new();
+    other.on_token_head(T0, &h, &mut others).unwrap();
+
+    let mut tb = TokenBody::new();
+    s.on_token_head(next, &h, &mut tb).unwrap();
+    let before = s.status();
+    for foreign in [&mut stale, &mut TokenBody::new(), &mut others] {
+        assert_eq!(
+            s.on_token_body(next, foreign, &body),
+            Err(Error::WrongState)
+        );
+        assert_eq!(s.on_token_eof(next, foreign), Err(Error::WrongState));
+        assert_eq!(s.status(), before);
+        assert!(matches!(
+            s.credential(),
+            Some(ApiCredential::Bearer("keep-me"))
+        ));
+    }
+    // The exchange's own body state still completes it.
+    let p = s.on_token_body(next, &mut tb, &body).unwrap();
+    assert!(matches!(p.event, Some(Event::TokenIssued { .. })), "{p:?}");
+    assert!(matches!(
+        s.credential(),
+        Some(ApiCredential::Bearer("fresh"))
+    ));
+    // Once the exchange is over, that state is stale too.
+    assert_eq!(
+        s.on_token_body(next, &mut tb, &body),
+        Err(Error::WrongState)
+    );
 }
 
 #[test]

@@ -67,8 +67,8 @@ use fieldauth::apply::ApiCredential;
 use fieldauth::http::{BodyReader, HeadParser, ResponseHead, RetryAfter};
 use fieldauth::preset::{self, Mode, Profile};
 use fieldauth::session::{
-    Action, ApiVerdict, Authorization, Config, Event, Failure, RequestKind, Session, NEVER,
-    RESPONSE_TIMEOUT_MS,
+    Action, ApiVerdict, Authorization, Config, Event, Failure, RequestKind, Session, TokenBody,
+    NEVER, RESPONSE_TIMEOUT_MS,
 };
 use fieldauth_emulator::{
     parse_request, Emulator, EmulatorConfig, EndpointKind, Fault, FaultRule, Limits, LogEntry,
@@ -1243,6 +1243,7 @@ impl Sim {
             .max(1);
         let mut hp: HeadParser<256> = HeadParser::new();
         let mut in_body = false;
+        let mut tb = TokenBody::new();
         for chunk in bytes.chunks(piece) {
             let dev = self.dev();
             let mut body = chunk;
@@ -1251,7 +1252,7 @@ impl Sim {
                     Ok(Some(k)) => {
                         let head = *hp.head().unwrap();
                         self.learn_retry_after(&head, Class::Token);
-                        if let Err(e) = self.sess.on_token_head(dev, &head) {
+                        if let Err(e) = self.sess.on_token_head(dev, &head, &mut tb) {
                             self.violation(format!("on_token_head refused: {e:?}"));
                         }
                         in_body = true;
@@ -1266,7 +1267,7 @@ impl Sim {
                     }
                 }
             }
-            match self.sess.on_token_body(dev, body) {
+            match self.sess.on_token_body(dev, &mut tb, body) {
                 Ok(p) => {
                     if let Some(ev) = p.event {
                         if p.consumed != body.len() {
@@ -1290,7 +1291,7 @@ impl Sim {
         }
         self.client_fault("token:connection-closed-mid-response");
         let dev = self.dev();
-        match self.sess.on_token_eof(dev) {
+        match self.sess.on_token_eof(dev, &mut tb) {
             Ok(ev) => Delivered::Event(ev),
             Err(e) => Delivered::Error(e),
         }
@@ -2191,8 +2192,11 @@ fn exchange_with_delay(s: &mut Sess, emu: &mut Emulator, now: u64, delay: u64) -
     let wire = resp.serialize();
     let mut hp: HeadParser<256> = HeadParser::new();
     let k = hp.feed(&wire.bytes).unwrap().unwrap();
-    s.on_token_head(now + delay, hp.head().unwrap()).unwrap();
-    s.on_token_body(now + delay, &wire.bytes[k..]).unwrap();
+    let mut tb = TokenBody::new();
+    s.on_token_head(now + delay, hp.head().unwrap(), &mut tb)
+        .unwrap();
+    s.on_token_body(now + delay, &mut tb, &wire.bytes[k..])
+        .unwrap();
     resp
 }
 

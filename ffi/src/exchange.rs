@@ -237,7 +237,7 @@ fn run(
             Ok(n) if n <= buf.len() => n,
             Ok(_) => return transport_failed(s, now),
             Err(_) if n == FIELDAUTH_TRANSPORT_CLOSED && s.xchg.stage == Stage::Body => {
-                return match s.inner.on_token_eof(now) {
+                return match s.inner.on_token_eof(now, &mut s.body) {
                     Ok(e) => End::Done(e),
                     Err(e) => End::Failed(status_of(e)),
                 };
@@ -254,7 +254,7 @@ fn run(
                         Some(head) => *head,
                         None => return transport_failed(s, now),
                     };
-                    if let Err(e) = s.inner.on_token_head(now, &head) {
+                    if let Err(e) = s.inner.on_token_head(now, &head, &mut s.body) {
                         return fail_with(s, now, e);
                     }
                     s.xchg.stage = Stage::Body;
@@ -263,7 +263,7 @@ fn run(
             }
         }
         // Body (an empty rest still completes an empty body).
-        match s.inner.on_token_body(now, data) {
+        match s.inner.on_token_body(now, &mut s.body, data) {
             Ok(p) => {
                 if let Some(e) = p.event {
                     return End::Done(e);

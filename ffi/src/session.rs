@@ -3,7 +3,8 @@
 use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::session::{
-    Action, ApiVerdict, Authorization, Event, Failure, RequestKind, Session, DEFAULT_CAPACITY,
+    Action, ApiVerdict, Authorization, Event, Failure, RequestKind, Session, TokenBody,
+    DEFAULT_CAPACITY,
 };
 use fieldauth_core::Error;
 
@@ -20,6 +21,10 @@ pub(crate) struct SessionCell {
     magic: u64,
     /// State of a transport exchange in progress (fieldauth_session_exchange).
     pub(crate) xchg: Exchange,
+    /// The token response being read (the core keeps it outside the session
+    /// so Rust callers can hold it only during an exchange; a C handle bundles
+    /// it, so the C API keeps one storage object per session).
+    pub(crate) body: TokenBody,
     pub(crate) inner: Session<DEFAULT_CAPACITY>,
 }
 
@@ -318,6 +323,7 @@ fn init(
     // SAFETY: as above.
     unsafe {
         core::ptr::addr_of_mut!((*cell).xchg).write(Exchange::IDLE);
+        core::ptr::addr_of_mut!((*cell).body).write(TokenBody::new());
         core::ptr::addr_of_mut!((*cell).magic).write(SessionCell::MAGIC);
     }
     Ok(())
@@ -605,7 +611,9 @@ pub unsafe extern "C" fn fieldauth_session_feed_token_head(
         let h = unsafe { a.live::<HeadCell, _>(head) }?;
         let h = *h.complete()?;
         s.xchg = Exchange::IDLE;
-        s.inner.on_token_head(now_ms, &h).map_err(status_of)
+        s.inner
+            .on_token_head(now_ms, &h, &mut s.body)
+            .map_err(status_of)
     };
     // SAFETY: forwarded contract.
     unsafe { with_mut(session, f) }
@@ -643,7 +651,10 @@ pub unsafe extern "C" fn fieldauth_session_feed_token_body(
         let consumed = a.out(out_consumed)?;
         let ev = a.out(out_event)?;
         s.xchg = Exchange::IDLE;
-        let p = s.inner.on_token_body(now_ms, data).map_err(status_of)?;
+        let p = s
+            .inner
+            .on_token_body(now_ms, &mut s.body, data)
+            .map_err(status_of)?;
         consumed.put(p.consumed);
         ev.put(event(p.event));
         Ok(())
@@ -674,7 +685,10 @@ pub unsafe extern "C" fn fieldauth_session_feed_token_eof(
     let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
         let ev = a.out(out_event)?;
         s.xchg = Exchange::IDLE;
-        let e = s.inner.on_token_eof(now_ms).map_err(status_of)?;
+        let e = s
+            .inner
+            .on_token_eof(now_ms, &mut s.body)
+            .map_err(status_of)?;
         ev.put(event(Some(e)));
         Ok(())
     };

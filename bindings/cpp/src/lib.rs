@@ -1088,6 +1088,8 @@ fn write_credential(
 pub struct Session {
     inner: core_session::Session<DEFAULT_CAPACITY>,
     head: HeadParser<256>,
+    /// The token response body being read.
+    body: core_session::TokenBody,
     /// A token request was written and its head is not complete yet.
     awaiting_head: bool,
 }
@@ -1139,6 +1141,7 @@ fn new_session(
     Ok(Box::new(Session {
         inner: core_session::Session::new(&p, &config, seed)?,
         head: HeadParser::new(),
+        body: core_session::TokenBody::new(),
         awaiting_head: false,
     }))
 }
@@ -1179,7 +1182,7 @@ impl Session {
                     .head
                     .head()
                     .ok_or_else(|| wrong_state("the head parser has no head"))?;
-                self.inner.on_token_head(now_ms, &head)?;
+                self.inner.on_token_head(now_ms, &head, &mut self.body)?;
                 Ok(HeadProgress {
                     complete: true,
                     consumed: n,
@@ -1197,7 +1200,7 @@ impl Session {
     }
 
     fn feed_token_body(&mut self, now_ms: u64, chunk: &[u8]) -> Result<BodyProgress> {
-        let p = self.inner.on_token_body(now_ms, chunk)?;
+        let p = self.inner.on_token_body(now_ms, &mut self.body, chunk)?;
         Ok(BodyProgress {
             consumed: p.consumed,
             event: event(p.event),
@@ -1206,7 +1209,9 @@ impl Session {
 
     fn feed_token_eof(&mut self, now_ms: u64) -> Result<Event> {
         self.awaiting_head = false;
-        Ok(event(Some(self.inner.on_token_eof(now_ms)?)))
+        Ok(event(Some(
+            self.inner.on_token_eof(now_ms, &mut self.body)?,
+        )))
     }
 
     fn report_transport_error(&mut self, now_ms: u64) -> Event {

@@ -9,7 +9,7 @@ use super::{ApiResponse, HEAD_CAPACITY};
 use crate::apply::ApiCredential;
 use crate::error::{Error, Result};
 use crate::http::{BodyFraming, BodyReader, HeadParser, ResponseHead};
-use crate::session::{Event, Progress, Session};
+use crate::session::{Event, Progress, Session, TokenBody};
 use crate::url::Url;
 use crate::write::{Window, Writer};
 
@@ -154,6 +154,8 @@ pub(super) struct TokenExchange<'s, const N: usize> {
     /// The result, once done.
     pub(super) out: Option<Result<Event>>,
     head: HeadParser<HEAD_CAPACITY>,
+    /// The response body's state (the session's [`TokenBody`]).
+    token_body: TokenBody,
 }
 
 impl<'s, const N: usize> TokenExchange<'s, N> {
@@ -166,6 +168,7 @@ impl<'s, const N: usize> TokenExchange<'s, N> {
             body: false,
             out: None,
             head: HeadParser::new(),
+            token_body: TokenBody::new(),
         }
     }
 
@@ -186,7 +189,10 @@ impl<'s, const N: usize> TokenExchange<'s, N> {
 
     /// Body bytes for the session (which handles its own failures).
     fn body_bytes(&mut self, chunk: &[u8], cap: usize) -> Step {
-        match self.session.on_token_body(self.now, chunk) {
+        match self
+            .session
+            .on_token_body(self.now, &mut self.token_body, chunk)
+        {
             Ok(Progress {
                 event: Some(ev), ..
             }) => self.done(Ok(ev)),
@@ -199,7 +205,10 @@ impl<'s, const N: usize> TokenExchange<'s, N> {
         match feed_head(&mut self.head, buf, n) {
             Ok(None) => read_all(buf),
             Ok(Some((head, k))) => {
-                if let Err(e) = self.session.on_token_head(self.now, &head) {
+                if let Err(e) = self
+                    .session
+                    .on_token_head(self.now, &head, &mut self.token_body)
+                {
                     return self.fail(e);
                 }
                 self.body = true;
@@ -240,7 +249,7 @@ impl<const N: usize> Machine for TokenExchange<'_, N> {
             // End of stream in the body: the session completes a
             // close-delimited body or fails the exchange itself.
             Did::Read(Some(_)) if self.body => {
-                let r = self.session.on_token_eof(self.now);
+                let r = self.session.on_token_eof(self.now, &mut self.token_body);
                 self.done(r)
             }
             _ => self.fail(Error::Transport),

@@ -291,7 +291,7 @@ fn body() {
 #[inline(never)]
 fn session() {
     use fieldauth::preset;
-    use fieldauth::session::{Authorization, Config, Session};
+    use fieldauth::session::{Authorization, Config, Session, TokenBody};
     let raw = [0u8; 256];
     let mut out = [0u8; 512];
     let config = Config {
@@ -321,9 +321,11 @@ fn session() {
     let mut head: HeadParser<256> = HeadParser::new();
     if let Ok(Some(n)) = head.feed(input(&raw)) {
         if let Some(h) = head.head() {
-            let _ = black_box(s.on_token_head(now, h));
-            let _ = black_box(s.on_token_body(now, input(raw.get(n..).unwrap_or(&[]))));
-            let _ = black_box(s.on_token_eof(now));
+            let mut tb = TokenBody::new();
+            let _ = black_box(s.on_token_head(now, h, &mut tb));
+            let body = input(raw.get(n..).unwrap_or(&[]));
+            let _ = black_box(s.on_token_body(now, &mut tb, body));
+            let _ = black_box(s.on_token_eof(now, &mut tb));
             black_box(s.on_api_response(now, h, input(&raw)));
         }
     }
