@@ -223,8 +223,9 @@ impl fmt::Debug for Authorization<'_> {
 pub enum ApiVerdict {
     /// Success (or an error that has nothing to do with authentication).
     Ok,
-    /// The token was rejected: it has been dropped. Poll the session (it will
-    /// fetch a new token) and retry the request once.
+    /// The token was rejected: it has been dropped (or already was, by the
+    /// rejection of another request that carried it). Poll the session (it
+    /// will fetch a new token) and retry the request once.
     RetryWithNewToken,
     /// The token was rejected again right after a retry: surfaced, not retried.
     Unauthorized,
@@ -1626,6 +1627,13 @@ impl<const N: usize> Session<N> {
         }
         if head.bearer == Some(ErrorCode::InsufficientScope) {
             return ApiVerdict::Forbidden;
+        }
+        if !self.has(F_TOKEN) {
+            // No token is active: the rejection of another request in flight
+            // with the same token already dropped it. This request was not
+            // retried yet, so it may be retried (no loop: nothing can be
+            // sent before a new token arrives, and that one counts again).
+            return ApiVerdict::RetryWithNewToken;
         }
         // Drop the access token (keep a refresh token: it may still work).
         self.set_flag(F_TOKEN, false);

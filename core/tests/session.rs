@@ -331,6 +331,31 @@ fn api_401_drops_the_token_and_retries_once() {
     );
 }
 
+/// Two requests in flight with the same token are both rejected: the second
+/// rejection (the token is already gone) is a retry too, not an error; the
+/// retry with the new token still gets only one chance.
+#[test]
+fn concurrent_401s_for_the_same_token_both_retry() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 5).unwrap();
+    exchange(&mut s, T0, &token_json("t1", 3600, None));
+    bearer(&mut s, T0 + S);
+    bearer(&mut s, T0 + 2 * S);
+    let h = api(401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+    for _ in 0..2 {
+        assert_eq!(
+            s.on_api_response(T0 + 2 * S, &h, b""),
+            ApiVerdict::RetryWithNewToken
+        );
+        assert_eq!(s.authorize(T0 + 2 * S), Authorization::NoCredential);
+    }
+    exchange(&mut s, T0 + 6_600, &token_json("t2", 3600, None));
+    assert_eq!(bearer(&mut s, T0 + 7 * S), "Authorization: Bearer t2\r\n");
+    assert_eq!(
+        s.on_api_response(T0 + 7 * S, &h, b""),
+        ApiVerdict::Unauthorized
+    );
+}
+
 #[test]
 fn field_nation_expired_token_quirk() {
     let cfg = Config {
