@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 const STACK_BUDGET: u32 = 2048;
 
 /// Regression budget for the `firmware`-profile C image's flash over the
-/// baseline (main.c's own 5.2 KB included): the measured 49,294 bytes plus a
+/// baseline (main.c's own 5.2 KB included): the measured 49,298 bytes plus a
 /// small margin. Not the project's 12 KB target, which is not met.
 const C_FLASH_BUDGET: u64 = 51_000;
 
