@@ -214,17 +214,27 @@ fn plain_run(s: &[u8]) -> usize {
             } else {
                 (mb.trailing_zeros() / 8).wrapping_add(W as u32)
             };
-            return n.saturating_add(off as usize);
+            return n.wrapping_add(off as usize);
         }
-        n = n.saturating_add(2 * W);
+        n = n.wrapping_add(2 * W);
     }
     for &b in blocks.remainder() {
         if is_special(b) {
             break;
         }
-        n = n.saturating_add(1);
+        n = n.wrapping_add(1);
     }
     n
+}
+
+/// Index of the first byte of `chunk` at or after `i` that is not JSON
+/// whitespace (`chunk.len()` if none).
+#[inline(always)]
+fn skip_ws(chunk: &[u8], mut i: usize) -> usize {
+    while chunk.get(i).is_some_and(|&b| is_ws(b)) {
+        i = i.wrapping_add(1);
+    }
+    i
 }
 
 /// Finds `key` in the table. Names are short: compared inline, length first.
@@ -516,10 +526,10 @@ impl Scanner {
                 self.utf8_need = self.utf8_need.saturating_sub(1);
                 self.utf8_lo = 0x80;
                 self.utf8_hi = 0xbf;
-                i = i.saturating_add(1);
+                i = i.wrapping_add(1);
                 continue;
             }
-            i = i.saturating_add(plain_run(chunk.get(i..).unwrap_or(&[])));
+            i = i.wrapping_add(plain_run(chunk.get(i..).unwrap_or(&[])));
             let Some(&b) = chunk.get(i) else { break };
             if b < 0x7f {
                 break;
@@ -546,7 +556,7 @@ impl Scanner {
                 0xf4 => 0x8f,
                 _ => 0xbf,
             };
-            i = i.saturating_add(1);
+            i = i.wrapping_add(1);
         }
         Ok(i)
     }
@@ -557,12 +567,20 @@ impl Scanner {
         loop {
             match self.st {
                 St::Str => {
+                    if self.in_key && self.key_len == 0 && self.depth == 1 && self.utf8_need == 0
+                    {
+                        // At a top-level key: whole members go the fast way.
+                        i = self.members(chunk, i, sink)?;
+                        if self.st != St::Str {
+                            continue;
+                        }
+                    }
                     // Hot path: a run of string content, then what ended it.
                     let end = self.string_run(chunk, i)?;
                     let run = chunk.get(i..end).unwrap_or(&[]);
                     if self.in_key && self.key_len == 0 && chunk.get(end) == Some(&b'"') {
                         // The whole key is in this chunk: match it in place.
-                        i = end.saturating_add(1);
+                        i = end.wrapping_add(1);
                         self.key_end(Some(run), sink)?;
                         i = self.fast_lane(chunk, i, sink)?;
                         continue;
@@ -573,7 +591,7 @@ impl Scanner {
                         return Ok(());
                     };
                     let at = i;
-                    i = i.saturating_add(1);
+                    i = i.wrapping_add(1);
                     match b {
                         b'"' => {
                             if self.in_key {
@@ -605,7 +623,7 @@ impl Scanner {
                                 Some(v) => self.num_acc = v,
                                 None => self.num_overflow = true,
                             }
-                            i = i.saturating_add(1);
+                            i = i.wrapping_add(1);
                         }
                     }
                     let Some(&b) = chunk.get(i) else {
@@ -631,7 +649,7 @@ impl Scanner {
                                 self.num_int = false;
                             }
                             self.num_st = s;
-                            i = i.saturating_add(1);
+                            i = i.wrapping_add(1);
                         }
                         // The number ended at `b`, which belongs to what follows.
                         None => self.number_done(sink, i)?,
@@ -642,7 +660,7 @@ impl Scanner {
                         return Ok(());
                     };
                     let at = i;
-                    i = i.saturating_add(1);
+                    i = i.wrapping_add(1);
                     self.escape_or_literal(b, sink, at)?;
                 }
                 St::Failed => return Err(Error::WrongState),
@@ -652,16 +670,83 @@ impl Scanner {
                         return Ok(());
                     };
                     let at = i;
-                    i = i.saturating_add(1);
+                    i = i.wrapping_add(1);
                     if is_ws(b) {
                         while chunk.get(i).is_some_and(|&b| is_ws(b)) {
-                            i = i.saturating_add(1);
+                            i = i.wrapping_add(1);
                         }
                         continue;
                     }
                     self.structural(b, sink, at)?;
                 }
             }
+        }
+    }
+
+    /// Fast path over whole top-level members that lie in this chunk, the
+    /// usual shape of a token response: `key" ws* : ws* "value" ws* , ws* "`
+    /// with a plain key and a plain string value (printable ASCII, no
+    /// escapes), then the next key. Called just after a top-level key's
+    /// opening quote. It commits a member only once the member has been read
+    /// up to its value, emits the same events as the general path, and
+    /// returns where that path takes over, with the state set for it: at the
+    /// key it cannot take whole (escape, non-ASCII, chunk end), inside a
+    /// value that is not a plain string, or after the last member.
+    #[inline]
+    fn members(&mut self, chunk: &[u8], mut i: usize, sink: &mut impl Sink) -> Result<usize> {
+        loop {
+            let rest = chunk.get(i..).unwrap_or(&[]);
+            let klen = plain_run(rest);
+            let (Some(key), Some(&b'"')) = (rest.get(..klen), rest.get(klen)) else {
+                return Ok(i);
+            };
+            // Indices stay below `chunk.len()` (or one past it): no wrap.
+            let mut j = skip_ws(chunk, i.wrapping_add(klen).wrapping_add(1));
+            if chunk.get(j) != Some(&b':') {
+                return Ok(i);
+            }
+            j = skip_ws(chunk, j.wrapping_add(1));
+            let Some(&b) = chunk.get(j) else {
+                return Ok(i);
+            };
+            self.key_end(Some(key), sink)?;
+            if b != b'"' {
+                self.begin_value(b, sink, j)?;
+                return Ok(j.wrapping_add(1));
+            }
+            let start = j.wrapping_add(1);
+            let rest = chunk.get(start..).unwrap_or(&[]);
+            let vlen = plain_run(rest);
+            let value = rest.get(..vlen).unwrap_or(&[]);
+            if rest.get(vlen) != Some(&b'"') {
+                // Goes on past this chunk or a special byte: the general
+                // path continues the string.
+                self.begin_value(b, sink, j)?;
+                self.str_bytes(value, sink)?;
+                return Ok(start.wrapping_add(vlen));
+            }
+            if self.want {
+                sink.str_start()?;
+                if !value.is_empty() {
+                    sink.str_part(value)?;
+                }
+                sink.str_end(true)?;
+                self.want = false;
+            }
+            self.st = St::After;
+            j = skip_ws(chunk, start.wrapping_add(vlen).wrapping_add(1));
+            if chunk.get(j) != Some(&b',') {
+                return Ok(j);
+            }
+            self.st = St::Key;
+            j = skip_ws(chunk, j.wrapping_add(1));
+            if chunk.get(j) != Some(&b'"') {
+                return Ok(j);
+            }
+            self.st = St::Str;
+            self.in_key = true;
+            self.key_len = 0;
+            i = j.wrapping_add(1);
         }
     }
 
@@ -672,7 +757,7 @@ impl Scanner {
     fn fast_lane(&mut self, chunk: &[u8], mut i: usize, sink: &mut impl Sink) -> Result<usize> {
         loop {
             while chunk.get(i).is_some_and(|&b| is_ws(b)) {
-                i = i.saturating_add(1);
+                i = i.wrapping_add(1);
             }
             let Some(&b) = chunk.get(i) else {
                 return Ok(i);
@@ -681,18 +766,18 @@ impl Scanner {
                 (St::Colon, b':') => self.st = St::Value,
                 (St::Value, _) => {
                     self.begin_value(b, sink, i)?;
-                    return Ok(i.saturating_add(1));
+                    return Ok(i.wrapping_add(1));
                 }
                 (St::After, b',') if !self.in_array() => self.st = St::Key,
                 (St::Key, b'"') => {
                     self.in_key = true;
                     self.st = St::Str;
                     self.key_len = 0;
-                    return Ok(i.saturating_add(1));
+                    return Ok(i.wrapping_add(1));
                 }
                 _ => return Ok(i),
             }
-            i = i.saturating_add(1);
+            i = i.wrapping_add(1);
         }
     }
 
