@@ -606,6 +606,38 @@ impl Sink for Into<'_, '_> {
         }
     }
 
+    /// One capacity check and one copy for the common whole value.
+    fn str_whole(&mut self, value: &[u8]) -> Result<()> {
+        let p = &mut *self.p;
+        let Some(m) = p.cur.take() else { return Ok(()) };
+        if is_numeric(m) {
+            p.cur = Some(m);
+            self.str_start()?;
+            self.str_part(value)?;
+            return self.str_end(true);
+        }
+        p.needed = p.needed.saturating_add(value.len());
+        let start = p.used;
+        let cap = self.storage.len().min(usize::from(u16::MAX));
+        if p.needed <= cap {
+            if let Some(dst) = usize::from(start)
+                .checked_add(value.len())
+                .and_then(|end| self.storage.get_mut(usize::from(start)..end))
+            {
+                crate::write::copy(dst, value);
+                p.used = u16::try_from(p.needed).unwrap_or(u16::MAX);
+            }
+        }
+        if let Some(span) = p.fields.spans.get_mut(m as usize) {
+            *span = Span {
+                start,
+                len: p.used.saturating_sub(start),
+            };
+        }
+        p.fields.present |= bit(m);
+        Ok(())
+    }
+
     fn number(&mut self, n: Number) -> Result<()> {
         let p = &mut *self.p;
         let Some(m) = p.cur.take() else { return Ok(()) };

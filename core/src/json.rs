@@ -52,6 +52,16 @@ pub(crate) trait Sink {
     /// its decoded value is printable ASCII (0x20–0x7E) and no escape was
     /// used: the common case, detected for free by the scanner's fast path.
     fn str_end(&mut self, plain: bool) -> Result<()>;
+    /// The wanted value is a plain string (printable ASCII, no escapes)
+    /// read whole from one chunk: the same as `str_start`, `str_part` (if
+    /// not empty) and `str_end(true)`, in one call.
+    fn str_whole(&mut self, value: &[u8]) -> Result<()> {
+        self.str_start()?;
+        if !value.is_empty() {
+            self.str_part(value)?;
+        }
+        self.str_end(true)
+    }
     /// The wanted value is a number.
     fn number(&mut self, n: Number) -> Result<()>;
     /// The wanted value is `true`, `false` or `null`.
@@ -730,11 +740,7 @@ impl Scanner {
                     return Ok(start.wrapping_add(vlen));
                 }
                 if self.want {
-                    sink.str_start()?;
-                    if !value.is_empty() {
-                        sink.str_part(value)?;
-                    }
-                    sink.str_end(true)?;
+                    sink.str_whole(value)?;
                 }
                 start.wrapping_add(vlen).wrapping_add(1)
             } else {
