@@ -607,6 +607,7 @@ impl Sink for Into<'_, '_> {
     }
 
     /// One capacity check and one copy for the common whole value.
+    #[cfg(target_pointer_width = "64")]
     fn str_whole(&mut self, value: &[u8]) -> Result<()> {
         let p = &mut *self.p;
         let Some(m) = p.cur.take() else { return Ok(()) };

@@ -54,7 +54,9 @@ pub(crate) trait Sink {
     fn str_end(&mut self, plain: bool) -> Result<()>;
     /// The wanted value is a plain string (printable ASCII, no escapes)
     /// read whole from one chunk: the same as `str_start`, `str_part` (if
-    /// not empty) and `str_end(true)`, in one call.
+    /// not empty) and `str_end(true)`, in one call. Used by the member fast
+    /// path (64-bit hosts).
+    #[cfg(target_pointer_width = "64")]
     fn str_whole(&mut self, value: &[u8]) -> Result<()> {
         self.str_start()?;
         if !value.is_empty() {
