@@ -698,18 +698,20 @@ impl Scanner {
 
     /// Fast path over whole top-level members that lie in this chunk, the
     /// usual shape of a token response: `key" ws* : ws* value ws* , ws* "`
-    /// with a plain key and a plain string value (printable ASCII, no
-    /// escapes) or a non-negative integer, then the next key. Called just after a top-level key's
-    /// opening quote. It commits a member only once the member has been read
-    /// up to its value, emits the same events as the general path, and
-    /// returns where that path takes over, with the state set for it: at the
-    /// key it cannot take whole (escape, non-ASCII, chunk end), inside a
-    /// value that is not a plain string or integer, or after the last member.
+    /// with a plain key, a plain string value (printable ASCII, no escapes)
+    /// or a non-negative integer, then the next key. Called just after a
+    /// top-level key's opening quote. It commits a key only once the first
+    /// byte of its value is in the chunk, emits the same events as the
+    /// general path, and returns where that path takes over, with the state
+    /// set for it: at a key it cannot take whole (escape, non-ASCII, chunk
+    /// end), inside a value that is not a plain string or integer, or after
+    /// the last member.
     ///
-    /// Compiled on 64-bit hosts only: it is ≈700 bytes of code, and on a
+    /// Compiled on 64-bit hosts only: it is about 700 bytes of code, and on a
     /// Cortex-M flash is scarcer than the cycles of one parse per token. The
-    /// general path gives the same events (tests feed every input whole, where
-    /// this path runs, and in small chunks, where it cannot).
+    /// general path gives the same events (the tests feed inputs whole, where
+    /// this path runs, byte by byte, where it cannot, and split at every
+    /// position, where it gives up at every point).
     #[cfg(target_pointer_width = "64")]
     #[inline]
     fn members(&mut self, chunk: &[u8], mut i: usize, sink: &mut impl Sink) -> Result<usize> {
