@@ -798,16 +798,24 @@ fn clock_backwards_and_jumps() {
     ));
 }
 
-#[test]
-fn malformed_and_truncated_token_responses_keep_state() {
+/// A session holding the token `keep-me` that has written its renewal
+/// request into `buf`, at the time it returns: where the tests of a failed
+/// renewal start.
+fn renewing_keep_me(buf: &mut [u8]) -> (Sess, u64) {
     let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
     exchange(&mut s, T0, &token_json("keep-me", 3600, None));
     let Action::Ready { next } = s.poll(T0) else {
-        panic!()
+        panic!("a fresh token is not ready to renew")
     };
-    // Malformed JSON on a 200.
+    s.write_token_request(next, buf).unwrap();
+    (s, next)
+}
+
+#[test]
+fn malformed_and_truncated_token_responses_keep_state() {
     let mut buf = [0u8; 1024];
-    s.write_token_request(next, &mut buf).unwrap();
+    let (mut s, next) = renewing_keep_me(&mut buf);
+    // Malformed JSON on a 200.
     let (h, body) = response(&json(200, r#"{"access_token":"x","#));
     let mut tb = TokenBody::new();
     s.on_token_head(next, &h, &mut tb).unwrap();
@@ -1046,13 +1054,8 @@ fn memory_footprint() {
 /// earlier exchange or another session, is refused and changes nothing.
 #[test]
 fn a_foreign_token_body_is_refused_and_changes_nothing() {
-    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
-    exchange(&mut s, T0, &token_json("keep-me", 3600, None));
-    let Action::Ready { next } = s.poll(T0) else {
-        panic!()
-    };
     let mut buf = [0u8; 1024];
-    s.write_token_request(next, &mut buf).unwrap();
+    let (mut s, next) = renewing_keep_me(&mut buf);
     let (h, body) = response(&token_json("fresh", 3600, None));
     let mut stale = TokenBody::new();
     let mut other = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
