@@ -538,12 +538,7 @@ impl Sink for Into<'_, '_> {
             p.num_digits = 0;
         } else {
             p.cur_text = true;
-            if let Some(span) = p.fields.spans.get_mut(m as usize) {
-                *span = Span {
-                    start: p.used,
-                    len: 0,
-                };
-            }
+            p.begin_text(m);
         }
         Ok(())
     }
@@ -568,18 +563,7 @@ impl Sink for Into<'_, '_> {
             }
             return Ok(());
         }
-        p.needed = p.needed.saturating_add(part.len());
-        let start = usize::from(p.used);
-        let cap = self.storage.len().min(usize::from(u16::MAX));
-        if p.needed <= cap {
-            if let Some(dst) = start
-                .checked_add(part.len())
-                .and_then(|end| self.storage.get_mut(start..end))
-            {
-                crate::write::copy(dst, part);
-                p.used = u16::try_from(p.needed).unwrap_or(u16::MAX);
-            }
-        }
+        p.store_text(self.storage, part);
         Ok(())
     }
 
@@ -587,13 +571,7 @@ impl Sink for Into<'_, '_> {
         let p = &mut *self.p;
         let Some(m) = p.cur.take() else { return Ok(()) };
         if p.cur_text {
-            if !plain {
-                p.unplain |= bit(m);
-            }
-            if let Some(span) = p.fields.spans.get_mut(m as usize) {
-                span.len = p.used.saturating_sub(span.start);
-            }
-            p.fields.present |= bit(m);
+            p.end_text(m, plain);
             return Ok(());
         }
         let v = p.num_acc;
@@ -606,36 +584,21 @@ impl Sink for Into<'_, '_> {
         }
     }
 
-    /// One capacity check and one copy for the common whole value.
+    /// The common whole value: the text steps of start, part and end
+    /// without their dispatch.
     #[cfg(target_pointer_width = "64")]
     fn str_whole(&mut self, value: &[u8]) -> Result<()> {
         let p = &mut *self.p;
-        let Some(m) = p.cur.take() else { return Ok(()) };
+        let Some(m) = p.cur else { return Ok(()) };
         if is_numeric(m) {
-            p.cur = Some(m);
             self.str_start()?;
             self.str_part(value)?;
             return self.str_end(true);
         }
-        p.needed = p.needed.saturating_add(value.len());
-        let start = p.used;
-        let cap = self.storage.len().min(usize::from(u16::MAX));
-        if p.needed <= cap {
-            if let Some(dst) = usize::from(start)
-                .checked_add(value.len())
-                .and_then(|end| self.storage.get_mut(usize::from(start)..end))
-            {
-                crate::write::copy(dst, value);
-                p.used = u16::try_from(p.needed).unwrap_or(u16::MAX);
-            }
-        }
-        if let Some(span) = p.fields.spans.get_mut(m as usize) {
-            *span = Span {
-                start,
-                len: p.used.saturating_sub(start),
-            };
-        }
-        p.fields.present |= bit(m);
+        p.cur = None;
+        p.begin_text(m);
+        p.store_text(self.storage, value);
+        p.end_text(m, true);
         Ok(())
     }
 
@@ -673,6 +636,48 @@ fn wrong_type(m: Member) -> Result<()> {
 }
 
 impl State {
+    /// A text member's value begins at the end of the text stored so far.
+    #[inline]
+    fn begin_text(&mut self, m: Member) {
+        if let Some(span) = self.fields.spans.get_mut(m as usize) {
+            *span = Span {
+                start: self.used,
+                len: 0,
+            };
+        }
+    }
+
+    /// Appends decoded text to the storage; past its capacity only counts
+    /// what would be needed (reported by `finish`).
+    #[inline]
+    fn store_text(&mut self, storage: &mut [u8], part: &[u8]) {
+        self.needed = self.needed.saturating_add(part.len());
+        let start = usize::from(self.used);
+        let cap = storage.len().min(usize::from(u16::MAX));
+        if self.needed <= cap {
+            if let Some(dst) = start
+                .checked_add(part.len())
+                .and_then(|end| storage.get_mut(start..end))
+            {
+                crate::write::copy(dst, part);
+                self.used = u16::try_from(self.needed).unwrap_or(u16::MAX);
+            }
+        }
+    }
+
+    /// A text member's value ended: its span, and whether it needs the
+    /// printable-ASCII check.
+    #[inline]
+    fn end_text(&mut self, m: Member, plain: bool) {
+        if !plain {
+            self.unplain |= bit(m);
+        }
+        if let Some(span) = self.fields.spans.get_mut(m as usize) {
+            span.len = self.used.saturating_sub(span.start);
+        }
+        self.fields.present |= bit(m);
+    }
+
     fn number_value(&mut self, m: Member, negative: bool, v: Option<u32>) -> Result<()> {
         let ok = match v {
             Some(v) if !negative || v == 0 => {
