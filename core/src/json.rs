@@ -241,7 +241,6 @@ fn plain_run(s: &[u8]) -> usize {
 
 /// Index of the first byte of `chunk` at or after `i` that is not JSON
 /// whitespace (`chunk.len()` if none).
-#[cfg(target_pointer_width = "64")]
 #[inline(always)]
 fn skip_ws(chunk: &[u8], mut i: usize) -> usize {
     while chunk.get(i).is_some_and(|&b| is_ws(b)) {
@@ -685,9 +684,7 @@ impl Scanner {
                     let at = i;
                     i = i.wrapping_add(1);
                     if is_ws(b) {
-                        while chunk.get(i).is_some_and(|&b| is_ws(b)) {
-                            i = i.wrapping_add(1);
-                        }
+                        i = skip_ws(chunk, i);
                         continue;
                     }
                     self.structural(b, sink, at)?;
@@ -798,9 +795,7 @@ impl Scanner {
     #[inline]
     fn fast_lane(&mut self, chunk: &[u8], mut i: usize, sink: &mut impl Sink) -> Result<usize> {
         loop {
-            while chunk.get(i).is_some_and(|&b| is_ws(b)) {
-                i = i.wrapping_add(1);
-            }
+            i = skip_ws(chunk, i);
             let Some(&b) = chunk.get(i) else {
                 return Ok(i);
             };
