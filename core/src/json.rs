@@ -239,6 +239,14 @@ fn plain_run(s: &[u8]) -> usize {
     n
 }
 
+/// `acc` followed by the ASCII digit `d`, or `None` past `u32::MAX` (the
+/// number is then delivered without an integer value).
+#[inline(always)]
+fn push_digit(acc: u32, d: u8) -> Option<u32> {
+    acc.checked_mul(10)?
+        .checked_add(u32::from(d.wrapping_sub(b'0')))
+}
+
 /// Index of the first byte of `chunk` at or after `i` that is not JSON
 /// whitespace (`chunk.len()` if none).
 #[inline(always)]
@@ -630,8 +638,7 @@ impl Scanner {
                             if !b.is_ascii_digit() {
                                 break;
                             }
-                            let d = u32::from(b.wrapping_sub(b'0'));
-                            match self.num_acc.checked_mul(10).and_then(|v| v.checked_add(d)) {
+                            match push_digit(self.num_acc, b) {
                                 Some(v) => self.num_acc = v,
                                 None => self.num_overflow = true,
                             }
@@ -760,9 +767,7 @@ impl Scanner {
                 if self.want {
                     let mut integer = Some(0u32);
                     for &d in rest.get(..digits).unwrap_or(&[]) {
-                        integer = integer
-                            .and_then(|v| v.checked_mul(10))
-                            .and_then(|v| v.checked_add(u32::from(d.wrapping_sub(b'0'))));
+                        integer = integer.and_then(|v| push_digit(v, d));
                     }
                     sink.number(Number {
                         negative: false,
