@@ -180,7 +180,7 @@ impl Fields {
     fn all<'s>(&self, storage: &'s [u8]) -> &'s str {
         storage
             .get(..usize::from(self.used))
-            .and_then(|b| core::str::from_utf8(b).ok())
+            .and_then(crate::utf8)
             .unwrap_or("")
     }
 
