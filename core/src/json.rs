@@ -171,9 +171,14 @@ const fn is_ws(b: u8) -> bool {
 }
 
 /// Whether `b` ends a plain run: not printable ASCII (0x20–0x7E), or `"`/`\`.
+///
+/// The range test is written as one signed comparison (`b + 1`, wrapping,
+/// is below 0x21 as an `i8` exactly for 0x00–0x1F and 0x7F–0xFF): in the
+/// vectorized block scan that is `psubb` + `pcmpgtb`, where the unsigned form
+/// takes three instructions and two register copies.
 #[inline]
 const fn is_special(b: u8) -> bool {
-    b < 0x20 || b >= 0x7f || b == b'"' || b == b'\\'
+    ((b.wrapping_add(1) as i8) < 0x21) | (b == b'"') | (b == b'\\')
 }
 
 /// The machine word the SWAR scans use: 8 bytes on 64-bit hosts, 4 on
@@ -1341,6 +1346,14 @@ mod tests {
     #[test]
     fn bom_is_skipped() {
         assert!(scan(b"\xef\xbb\xbf{}", 1).is_ok());
+    }
+
+    #[test]
+    fn is_special_is_the_plain_byte_rule() {
+        for b in 0..=255u8 {
+            let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
+            assert_eq!(is_special(b), !plain, "{b:#x}");
+        }
     }
 
     #[test]
