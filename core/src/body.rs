@@ -506,11 +506,23 @@ fn validate_token(f: &Fields, unplain: u32, storage: &[u8]) -> Result<()> {
     check_vschar(Member::AccessToken, f, unplain, storage)?;
     check_vschar(Member::RefreshToken, f, unplain, storage)?;
     if let Some(tt) = f.bytes(Member::TokenType, storage) {
-        if !tt.eq_ignore_ascii_case(b"bearer") {
+        if !is_bearer(tt) {
             return Err(Error::Response(ResponseError::UnsupportedTokenType));
         }
     }
     Ok(())
+}
+
+/// `tt` is `Bearer` in any ASCII case (RFC 6749 §5.1: case-insensitive), as
+/// `eq_ignore_ascii_case` would say, in one word: every byte of `bearer` is a
+/// lowercase letter, and `x | 0x20` is a lowercase letter `c` exactly when
+/// `x` is `c` or its uppercase form.
+fn is_bearer(tt: &[u8]) -> bool {
+    let Ok([b0, b1, b2, b3, b4, b5]) = <[u8; 6]>::try_from(tt) else {
+        return false;
+    };
+    u64::from_le_bytes([b0, b1, b2, b3, b4, b5, 0, 0]) | 0x2020_2020_2020
+        == u64::from_le_bytes(*b"bearer\0\0")
 }
 
 impl Sink for Into<'_, '_> {
@@ -1044,6 +1056,49 @@ pub fn parse_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_in_any_case_and_nothing_else() {
+        extern crate std;
+        use std::vec::Vec;
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        // Every case mix of "bearer".
+        for mask in 0..64u32 {
+            let t = b"bearer"
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    if mask >> i & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect::<Vec<u8>>();
+            cases.push(t);
+        }
+        // One byte changed to anything, and other lengths.
+        for i in 0..6 {
+            for b in 0..=255u8 {
+                let mut t = b"Bearer".to_vec();
+                t[i] = b;
+                cases.push(t);
+            }
+        }
+        for t in [
+            &b""[..],
+            b"bearer ",
+            b"bear",
+            b" bearer",
+            b"bearerx",
+            b"BEARER\0",
+        ] {
+            cases.push(t.to_vec());
+        }
+        for t in cases {
+            assert_eq!(is_bearer(&t), t.eq_ignore_ascii_case(b"bearer"), "{t:?}");
+        }
+    }
 
     #[test]
     fn error_codes_round_trip() {
