@@ -13,6 +13,13 @@
 //! Device authorization responses need the `device-flow` feature (on by
 //! default).
 //!
+//! [`parse_body`] parses a body that is complete in memory in one call. On
+//! 64-bit hosts it leaves plain string values (printable ASCII, no escapes:
+//! the usual tokens) in the body instead of copying them, and returns a
+//! [`Parsed`] whose views borrow from the body and the storage. The storage
+//! it needs, its errors and its views are the same as the streaming
+//! parser's on every target.
+//!
 //! # Rules
 //! - Status 200–299 is success (200 and 201 both occur). An `error` member
 //!   makes any body an error response, whatever the status.
@@ -135,6 +142,9 @@ pub struct Fields {
     spans: [Span; Member::COUNT],
     /// Members that carried a non-null value.
     present: u32,
+    /// Members whose span lies in the body, not the storage (only
+    /// [`parse_body`] borrows, and only plain values).
+    borrowed: u32,
     /// End of the text written into the storage.
     used: u16,
     expires_in: u32,
@@ -157,21 +167,37 @@ impl Fields {
         self.present & bit(m) != 0
     }
 
-    fn bytes<'s>(&self, m: Member, storage: &'s [u8]) -> Option<&'s [u8]> {
+    /// The bytes of `m`: in `body` if borrowed from it, else in `storage`.
+    fn bytes<'s>(&self, m: Member, storage: &'s [u8], body: &'s [u8]) -> Option<&'s [u8]> {
         if !self.has(m) {
             return None;
         }
-        self.spans.get(m as usize)?.bytes(storage)
+        self.spans
+            .get(m as usize)?
+            .bytes(self.base(m, storage, body))
     }
 
-    /// The text of `m` within `all`, the validated text region (see [`Fields::all`]).
-    fn text<'s>(&self, m: Member, all: &'s str) -> Option<&'s str> {
+    /// The text of `m` within `all`, the validated text region of the
+    /// storage (see [`Fields::all`]), or within `body` if borrowed from it.
+    fn text<'s>(&self, m: Member, all: &'s str, body: &'s str) -> Option<&'s str> {
         if !self.has(m) {
             return None;
         }
         let span = self.spans.get(m as usize)?;
         let end = usize::from(span.start).checked_add(usize::from(span.len))?;
-        all.get(usize::from(span.start)..end)
+        self.base(m, all, body).get(usize::from(span.start)..end)
+    }
+
+    /// `body` if `m` was borrowed from it, else `own` (the storage). Only
+    /// 64-bit hosts borrow; elsewhere this is always `own`.
+    #[inline]
+    fn base<'s, T: ?Sized>(&self, m: Member, own: &'s T, body: &'s T) -> &'s T {
+        #[cfg(target_pointer_width = "64")]
+        if self.borrowed & bit(m) != 0 {
+            return body;
+        }
+        let _ = (m, body);
+        own
     }
 
     /// The whole text region as one `&str`: validated once, so the fields
@@ -300,6 +326,10 @@ struct State {
     num_acc: u32,
     num_ok: bool,
     num_digits: u8,
+    /// Plain string values are borrowed from the input, not copied: the
+    /// whole body is one chunk that outlives the result ([`parse_body`]).
+    #[cfg(target_pointer_width = "64")]
+    borrow: bool,
 }
 
 /// Storage plus the parser's bookkeeping, as the JSON sink.
@@ -323,6 +353,7 @@ impl BodyParser {
                 fields: Fields {
                     spans: [Span { start: 0, len: 0 }; Member::COUNT],
                     present: 0,
+                    borrowed: 0,
                     used: 0,
                     expires_in: 0,
                     refresh_expires_in: 0,
@@ -341,6 +372,8 @@ impl BodyParser {
                 num_acc: 0,
                 num_ok: false,
                 num_digits: 0,
+                #[cfg(target_pointer_width = "64")]
+                borrow: false,
             },
         }
     }
@@ -404,6 +437,11 @@ impl BodyParser {
 
     /// Ends the body and classifies it. Call once, after the last chunk.
     pub fn finish(&mut self, storage: &[u8]) -> Result<Outcome> {
+        self.finish_in(storage, &[])
+    }
+
+    /// [`finish`](Self::finish), with the body that borrowed members lie in.
+    fn finish_in(&mut self, storage: &[u8], body: &[u8]) -> Result<Outcome> {
         let status = self.s.status;
         let kind = match self.s.mode {
             Mode::Closed => return Err(Error::WrongState),
@@ -424,7 +462,7 @@ impl BodyParser {
                     }
                 } else {
                     self.s.mode = Mode::Closed;
-                    let kind = self.classify(storage)?;
+                    let kind = self.classify(storage, body)?;
                     return Ok(Outcome {
                         status,
                         kind,
@@ -443,7 +481,7 @@ impl BodyParser {
     }
 
     /// Classifies and validates a complete JSON body.
-    fn classify(&mut self, storage: &[u8]) -> Result<Kind> {
+    fn classify(&mut self, storage: &[u8], body: &[u8]) -> Result<Kind> {
         let capacity = storage.len().min(usize::from(u16::MAX));
         if self.s.needed > capacity {
             return Err(Error::capacity_exceeded(self.s.needed, capacity));
@@ -460,7 +498,7 @@ impl BodyParser {
         }
         Ok(match self.s.expect {
             Expect::Token => {
-                validate_token(f, unplain, storage)?;
+                validate_token(f, unplain, storage, body)?;
                 Kind::Token
             }
             #[cfg(feature = "device-flow")]
@@ -476,7 +514,7 @@ impl BodyParser {
                     }
                 }
                 for m in [Member::DeviceCode, Member::UserCode] {
-                    check_vschar(m, f, unplain, storage)?;
+                    check_vschar(m, f, unplain, storage, body)?;
                 }
                 Kind::Device
             }
@@ -487,8 +525,8 @@ impl BodyParser {
 
 /// RFC 6749 Appendix A: tokens and codes are non-empty VSCHAR (0x20–0x7E).
 /// Values the scanner saw as plain need no second look.
-fn check_vschar(m: Member, f: &Fields, unplain: u32, storage: &[u8]) -> Result<()> {
-    match f.bytes(m, storage) {
+fn check_vschar(m: Member, f: &Fields, unplain: u32, storage: &[u8], body: &[u8]) -> Result<()> {
+    match f.bytes(m, storage, body) {
         Some([]) => Err(Error::Response(ResponseError::MissingMember(m))),
         Some(t) if unplain & bit(m) != 0 && !t.iter().all(|b| (0x20..=0x7e).contains(b)) => {
             Err(Error::Response(ResponseError::InvalidCharacters(m)))
@@ -497,15 +535,15 @@ fn check_vschar(m: Member, f: &Fields, unplain: u32, storage: &[u8]) -> Result<(
     }
 }
 
-fn validate_token(f: &Fields, unplain: u32, storage: &[u8]) -> Result<()> {
+fn validate_token(f: &Fields, unplain: u32, storage: &[u8], body: &[u8]) -> Result<()> {
     if !f.has(Member::AccessToken) {
         return Err(Error::Response(ResponseError::MissingMember(
             Member::AccessToken,
         )));
     }
-    check_vschar(Member::AccessToken, f, unplain, storage)?;
-    check_vschar(Member::RefreshToken, f, unplain, storage)?;
-    if let Some(tt) = f.bytes(Member::TokenType, storage) {
+    check_vschar(Member::AccessToken, f, unplain, storage, body)?;
+    check_vschar(Member::RefreshToken, f, unplain, storage, body)?;
+    if let Some(tt) = f.bytes(Member::TokenType, storage, body) {
         if !is_bearer(tt) {
             return Err(Error::Response(ResponseError::UnsupportedTokenType));
         }
@@ -599,7 +637,7 @@ impl Sink for Into<'_, '_> {
     /// The common whole value: the text steps of start, part and end
     /// without their dispatch.
     #[cfg(target_pointer_width = "64")]
-    fn str_whole(&mut self, value: &[u8]) -> Result<()> {
+    fn str_whole(&mut self, value: &[u8], at: usize) -> Result<()> {
         let p = &mut *self.p;
         let Some(m) = p.cur else { return Ok(()) };
         if is_numeric(m) {
@@ -608,6 +646,21 @@ impl Sink for Into<'_, '_> {
             return self.str_end(true);
         }
         p.cur = None;
+        if p.borrow {
+            // The value stays where it is in the body. Capacity is counted
+            // as if it were copied, so `parse_body` needs the same storage
+            // on every target.
+            let span = u16::try_from(at).ok().zip(u16::try_from(value.len()).ok());
+            if let Some((start, len)) = span.filter(|&(s, l)| s.checked_add(l).is_some()) {
+                p.needed = p.needed.saturating_add(value.len());
+                if let Some(slot) = p.fields.spans.get_mut(m as usize) {
+                    *slot = Span { start, len };
+                }
+                p.fields.borrowed |= bit(m);
+                p.fields.present |= bit(m);
+                return Ok(());
+            }
+        }
         p.begin_text(m);
         p.store_text(self.storage, value);
         p.end_text(m, true);
@@ -666,13 +719,14 @@ impl State {
         self.needed = self.needed.saturating_add(part.len());
         let start = usize::from(self.used);
         let cap = storage.len().min(usize::from(u16::MAX));
+        // `used` never exceeds `needed` (borrowed text counts only there).
         if self.needed <= cap {
-            if let Some(dst) = start
-                .checked_add(part.len())
-                .and_then(|end| storage.get_mut(start..end))
-            {
+            if let Some((dst, end)) = start.checked_add(part.len()).and_then(|end| {
+                let dst = storage.get_mut(start..end)?;
+                Some((dst, u16::try_from(end).ok()?))
+            }) {
                 crate::write::copy(dst, part);
-                self.used = u16::try_from(self.needed).unwrap_or(u16::MAX);
+                self.used = end;
             }
         }
     }
@@ -760,38 +814,50 @@ impl Outcome {
     /// Typed view of the response, borrowing text from `storage` (the buffer
     /// the parser wrote into).
     pub fn view<'s>(&self, storage: &'s [u8]) -> Response<'s> {
+        // Only `parse_body` borrows, and its outcome is a `Parsed`.
+        self.view_in(storage, "")
+    }
+
+    /// The view, with `body` the (validated) body that borrowed members lie in.
+    fn view_in<'s>(&self, storage: &'s [u8], in_body: &'s str) -> Response<'s> {
         let f = &self.fields;
         let storage = f.all(storage);
         match self.kind {
             Kind::Token => Response::Token(TokenResponse {
-                access_token: f.text(Member::AccessToken, storage).unwrap_or(""),
-                token_type: f.text(Member::TokenType, storage),
+                access_token: f.text(Member::AccessToken, storage, in_body).unwrap_or(""),
+                token_type: f.text(Member::TokenType, storage, in_body),
                 expires_in: f.num(Member::ExpiresIn),
-                refresh_token: f.text(Member::RefreshToken, storage),
+                refresh_token: f.text(Member::RefreshToken, storage, in_body),
                 refresh_expires_in: f.num(Member::RefreshExpiresIn),
-                scope: f.text(Member::Scope, storage),
-                message: f.text(Member::Message, storage),
+                scope: f.text(Member::Scope, storage, in_body),
+                message: f.text(Member::Message, storage, in_body),
             }),
             #[cfg(feature = "device-flow")]
             Kind::Device => Response::DeviceAuthorization(DeviceAuthorization {
-                device_code: f.text(Member::DeviceCode, storage).unwrap_or(""),
-                user_code: f.text(Member::UserCode, storage).unwrap_or(""),
-                verification_uri: f.text(Member::VerificationUri, storage).unwrap_or(""),
-                verification_uri_complete: f.text(Member::VerificationUriComplete, storage),
+                device_code: f.text(Member::DeviceCode, storage, in_body).unwrap_or(""),
+                user_code: f.text(Member::UserCode, storage, in_body).unwrap_or(""),
+                verification_uri: f
+                    .text(Member::VerificationUri, storage, in_body)
+                    .unwrap_or(""),
+                verification_uri_complete: f.text(
+                    Member::VerificationUriComplete,
+                    storage,
+                    in_body,
+                ),
                 expires_in: f.num(Member::ExpiresIn).unwrap_or(0),
                 interval: f.num(Member::Interval),
             }),
             Kind::Revoked => Response::Revoked,
             Kind::Error(body) => {
-                let error = f.text(Member::Error, storage);
+                let error = f.text(Member::Error, storage, in_body);
                 Response::Error(ErrorResponse {
                     status: self.status,
                     code: error.map_or(ErrorCode::None, ErrorCode::parse),
                     error,
-                    description: f.text(Member::ErrorDescription, storage),
-                    uri: f.text(Member::ErrorUri, storage),
+                    description: f.text(Member::ErrorDescription, storage, in_body),
+                    uri: f.text(Member::ErrorUri, storage, in_body),
                     status_member: f.num(Member::Status).and_then(|s| u16::try_from(s).ok()),
-                    message: f.text(Member::Message, storage),
+                    message: f.text(Member::Message, storage, in_body),
                     body,
                 })
             }
@@ -1040,17 +1106,105 @@ pub struct ErrorResponse<'s> {
     pub body: ErrorBody,
 }
 
-/// Parses a complete body in one call: a convenience over [`BodyParser`].
-pub fn parse_body(
+/// Parses a complete body in one call.
+///
+/// The same rules and errors as [`BodyParser`], with one difference in where
+/// text lands: plain string values (printable ASCII, no escapes; the usual
+/// token) may be borrowed from `body` instead of being copied into
+/// `storage`, so the result borrows both. Only values with escapes must be
+/// decoded into the storage. The capacity check still counts every text
+/// member, so the storage needed is the same whether a value was borrowed or
+/// not, on every target (on 64-bit hosts plain values are borrowed, on
+/// Cortex-M they are copied).
+pub fn parse_body<'b>(
     expect: Expect,
     status: u16,
     keys: KeyTable,
-    body: &[u8],
+    body: &'b [u8],
     storage: &mut [u8],
-) -> Result<Outcome> {
+) -> Result<Parsed<'b>> {
     let mut p = BodyParser::new(expect, status, keys);
+    #[cfg(target_pointer_width = "64")]
+    {
+        p.s.borrow = true;
+    }
     p.feed(storage, body)?;
-    p.finish(storage)
+    let outcome = p.finish_in(storage, body)?;
+    let body = if cfg!(not(target_pointer_width = "64")) || outcome.fields.borrowed == 0 {
+        ""
+    } else {
+        // A body the scanner accepted is UTF-8 throughout (strings are
+        // checked, everything else is ASCII): this turns it into `&str` for
+        // the borrowed views, one validation of the whole body.
+        crate::utf8(body).ok_or(Error::Json {
+            kind: crate::JsonError::InvalidUtf8,
+            offset: 0,
+        })?
+    };
+    Ok(Parsed { outcome, body })
+}
+
+/// A body parsed whole by [`parse_body`]: the [`Outcome`], with the text
+/// members that were borrowed from the body. View it with
+/// [`Parsed::view`], passing the same storage.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Parsed<'b> {
+    outcome: Outcome,
+    /// The whole body if any member was borrowed from it, else empty.
+    body: &'b str,
+}
+
+/// Like [`Outcome`]'s: never the body (it holds the tokens).
+impl fmt::Debug for Parsed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parsed")
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'b> Parsed<'b> {
+    /// The HTTP status of the response.
+    pub fn status(&self) -> u16 {
+        self.outcome.status()
+    }
+
+    /// Whether the response is a success (token, device authorization, or
+    /// revocation) rather than an error.
+    pub fn is_success(&self) -> bool {
+        self.outcome.is_success()
+    }
+
+    /// Typed view of the response, borrowing text from the body and from
+    /// `storage` (the buffer passed to [`parse_body`]).
+    pub fn view<'s>(&self, storage: &'s [u8]) -> Response<'s>
+    where
+        'b: 's,
+    {
+        self.outcome.view_in(storage, self.body)
+    }
+
+    /// The token response, if this is one.
+    pub fn token<'s>(&self, storage: &'s [u8]) -> Option<TokenResponse<'s>>
+    where
+        'b: 's,
+    {
+        match self.view(storage) {
+            Response::Token(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The error response, if this is one.
+    pub fn error<'s>(&self, storage: &'s [u8]) -> Option<ErrorResponse<'s>>
+    where
+        'b: 's,
+    {
+        match self.view(storage) {
+            Response::Error(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1120,7 +1274,7 @@ mod tests {
         assert_eq!(ErrorCode::Other.as_str(), "");
     }
 
-    fn parse(status: u16, body: &str) -> Result<(Outcome, [u8; 512])> {
+    fn parse(status: u16, body: &str) -> Result<(Parsed<'_>, [u8; 512])> {
         let mut storage = [0u8; 512];
         let o = parse_body(
             Expect::Token,
@@ -1130,6 +1284,74 @@ mod tests {
             &mut storage,
         )?;
         Ok((o, storage))
+    }
+
+    /// `parse_body` leaves plain values in the body (on 64-bit hosts) and
+    /// decodes the others into the storage; either way the views, the
+    /// capacity rule and its error are those of the streaming parser, which
+    /// copies everything.
+    #[test]
+    fn parse_body_borrows_plain_values_and_counts_them() {
+        let body = b"\xef\xbb\xbf{\"access_token\":\"abc\\/def\",\"refresh_token\":\"plain-r\",\n\"scope\":\"a b\",\"token_type\":\"bearer\"}";
+        // Decoded text: 7 + 7 + 3 + 6 bytes.
+        let needed = 23;
+        let mut storage = [0u8; 23];
+        let parsed = parse_body(Expect::Token, 200, STANDARD_KEYS, body, &mut storage).unwrap();
+        let t = parsed.token(&storage).unwrap();
+        assert_eq!(t.access_token, "abc/def");
+        assert_eq!(t.refresh_token, Some("plain-r"));
+        assert_eq!(t.scope, Some("a b"));
+        assert_eq!(t.token_type, Some("bearer"));
+        let in_storage = |s: &str| storage.as_ptr_range().contains(&s.as_ptr());
+        let in_body = |s: &str| body.as_ptr_range().contains(&s.as_ptr());
+        assert!(
+            in_storage(t.access_token),
+            "escaped: decoded into the storage"
+        );
+        for plain in [t.refresh_token.unwrap(), t.scope.unwrap()] {
+            if cfg!(target_pointer_width = "64") {
+                assert!(in_body(plain), "{plain:?} borrowed");
+            } else {
+                assert!(in_storage(plain), "{plain:?} copied");
+            }
+        }
+        // The streaming parser gives the same view from the storage alone.
+        let mut copied = [0u8; 23];
+        let mut p = BodyParser::new(Expect::Token, 200, STANDARD_KEYS);
+        p.feed(&mut copied, body).unwrap();
+        let o = p.finish(&copied).unwrap();
+        assert_eq!(o.token(&copied), parsed.token(&storage));
+        // One byte short: the same error, borrowed text counted as copied.
+        let mut short = [0u8; 22];
+        let err = Some(Error::capacity_exceeded(needed, 22));
+        assert_eq!(
+            parse_body(Expect::Token, 200, STANDARD_KEYS, body, &mut short).err(),
+            err
+        );
+        let mut p = BodyParser::new(Expect::Token, 200, STANDARD_KEYS);
+        p.feed(&mut short, body).unwrap();
+        assert_eq!(p.finish(&short).err(), err);
+        // Debug never shows the body (it holds the tokens).
+        struct Buf([u8; 512], usize);
+        impl fmt::Write for Buf {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                let end = self.1 + s.len();
+                self.0
+                    .get_mut(self.1..end)
+                    .ok_or(fmt::Error)?
+                    .copy_from_slice(s.as_bytes());
+                self.1 = end;
+                Ok(())
+            }
+        }
+        let mut out = Buf([0; 512], 0);
+        fmt::write(&mut out, format_args!("{parsed:?}")).unwrap();
+        let shown = core::str::from_utf8(&out.0[..out.1]).unwrap();
+        assert!(shown.starts_with("Parsed"), "{shown}");
+        assert!(
+            !shown.contains("plain-r") && !shown.contains("abc"),
+            "{shown}"
+        );
     }
 
     #[test]

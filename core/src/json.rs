@@ -54,10 +54,12 @@ pub(crate) trait Sink {
     fn str_end(&mut self, plain: bool) -> Result<()>;
     /// The wanted value is a plain string (printable ASCII, no escapes)
     /// read whole from one chunk: the same as `str_start`, `str_part` (if
-    /// not empty) and `str_end(true)`, in one call. Used by the member fast
-    /// path (64-bit hosts).
+    /// not empty) and `str_end(true)`, in one call. `at` is where `value`
+    /// starts in the whole input (all chunks so far). Used by the member
+    /// fast path (64-bit hosts).
     #[cfg(target_pointer_width = "64")]
-    fn str_whole(&mut self, value: &[u8]) -> Result<()> {
+    fn str_whole(&mut self, value: &[u8], at: usize) -> Result<()> {
+        let _ = at;
         self.str_start()?;
         if !value.is_empty() {
             self.str_part(value)?;
@@ -814,7 +816,8 @@ impl Scanner {
                     return Ok(start.wrapping_add(vlen));
                 }
                 if self.want {
-                    sink.str_whole(value)?;
+                    let before = usize::try_from(self.offset).unwrap_or(usize::MAX);
+                    sink.str_whole(value, before.saturating_add(start))?;
                 }
                 start.wrapping_add(vlen).wrapping_add(1)
             } else {

@@ -9,18 +9,18 @@
 )]
 
 use fieldauth::body::{
-    parse_body, BodyParser, ErrorBody, ErrorCode, Expect, KeyTable, Outcome, Response,
+    parse_body, BodyParser, ErrorBody, ErrorCode, Expect, KeyTable, Parsed, Response,
     PATCHWORKS_KEYS, STANDARD_KEYS,
 };
 use fieldauth::{Error, JsonError, Member, ResponseError};
 
-fn parse_with(
+fn parse_with<'b>(
     expect: Expect,
     keys: KeyTable,
     status: u16,
-    body: &[u8],
+    body: &'b [u8],
     storage: &mut [u8],
-) -> Result<Outcome, Error> {
+) -> Result<Parsed<'b>, Error> {
     parse_body(expect, status, keys, body, storage)
 }
 
@@ -31,7 +31,7 @@ fn parse_all(
     keys: KeyTable,
     status: u16,
     body: &[u8],
-) -> (Result<Outcome, Error>, Vec<u8>) {
+) -> (Result<Parsed<'_>, Error>, Vec<u8>) {
     let mut storage = vec![0u8; 2048];
     let whole = parse_with(expect, keys, status, body, &mut storage);
     for size in 1..=body.len().min(64) {
@@ -57,7 +57,7 @@ fn parse_all(
     (whole, storage)
 }
 
-fn token(status: u16, body: &str) -> (Result<Outcome, Error>, Vec<u8>) {
+fn token(status: u16, body: &str) -> (Result<Parsed<'_>, Error>, Vec<u8>) {
     parse_all(Expect::Token, STANDARD_KEYS, status, body.as_bytes())
 }
 
@@ -182,10 +182,8 @@ fn rfc6749_examples() {
         ("temporarily_unavailable", ErrorCode::TemporarilyUnavailable),
         ("server_error", ErrorCode::ServerError),
     ] {
-        let (o, s) = token(
-            400,
-            &format!(r#"{{"error":"{code}","error_uri":"https://e.example/x"}}"#),
-        );
+        let body = format!(r#"{{"error":"{code}","error_uri":"https://e.example/x"}}"#);
+        let (o, s) = token(400, &body);
         let e = o.unwrap().error(&s).unwrap();
         assert_eq!(e.code, want);
         assert_eq!(e.code.as_str(), code);
@@ -245,7 +243,8 @@ fn rfc8628_device_authorization_and_poll_errors() {
         ("access_denied", ErrorCode::AccessDenied),
         ("expired_token", ErrorCode::ExpiredToken),
     ] {
-        let (o, s) = token(400, &format!(r#"{{"error":"{code}"}}"#));
+        let body = format!(r#"{{"error":"{code}"}}"#);
+        let (o, s) = token(400, &body);
         assert_eq!(o.unwrap().error(&s).unwrap().code, want);
     }
 }
@@ -337,7 +336,8 @@ fn expires_in_forms() {
         ("[3600]", Err(ResponseError::WrongType(Member::ExpiresIn))),
     ];
     for (v, want) in cases {
-        let (o, s) = token(200, &format!(r#"{{"access_token":"t","expires_in":{v}}}"#));
+        let body = format!(r#"{{"access_token":"t","expires_in":{v}}}"#);
+        let (o, s) = token(200, &body);
         let got = o
             .map(|o| o.token(&s).unwrap().expires_in)
             .map_err(|e| match e {
@@ -428,7 +428,8 @@ fn tokens_must_be_printable_ascii() {
         r#""caf\u00e9""#,
         r#""""#,
     ] {
-        let (o, _) = token(200, &format!(r#"{{"access_token":{bad}}}"#));
+        let body = format!(r#"{{"access_token":{bad}}}"#);
+        let (o, _) = token(200, &body);
         assert!(
             matches!(
                 o,
