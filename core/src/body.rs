@@ -143,7 +143,8 @@ pub struct Fields {
     /// Members that carried a non-null value.
     present: u32,
     /// Members whose span lies in the body, not the storage (only
-    /// [`parse_body`] borrows, and only plain values).
+    /// [`parse_body`] borrows, and only plain values, on 64-bit hosts).
+    #[cfg(target_pointer_width = "64")]
     borrowed: u32,
     /// End of the text written into the storage.
     used: u16,
@@ -353,6 +354,7 @@ impl BodyParser {
                 fields: Fields {
                     spans: [Span { start: 0, len: 0 }; Member::COUNT],
                     present: 0,
+                    #[cfg(target_pointer_width = "64")]
                     borrowed: 0,
                     used: 0,
                     expires_in: 0,
@@ -1130,7 +1132,10 @@ pub fn parse_body<'b>(
     }
     p.feed(storage, body)?;
     let outcome = p.finish_in(storage, body)?;
-    let body = if cfg!(not(target_pointer_width = "64")) || outcome.fields.borrowed == 0 {
+    #[cfg(not(target_pointer_width = "64"))]
+    let body = "";
+    #[cfg(target_pointer_width = "64")]
+    let body = if outcome.fields.borrowed == 0 {
         ""
     } else {
         // A body the scanner accepted is UTF-8 throughout (strings are
