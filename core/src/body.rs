@@ -868,18 +868,12 @@ impl Outcome {
 
     /// The token response, if this is one.
     pub fn token<'s>(&self, storage: &'s [u8]) -> Option<TokenResponse<'s>> {
-        match self.view(storage) {
-            Response::Token(t) => Some(t),
-            _ => None,
-        }
+        self.view(storage).into_token()
     }
 
     /// The error response, if this is one.
     pub fn error<'s>(&self, storage: &'s [u8]) -> Option<ErrorResponse<'s>> {
-        match self.view(storage) {
-            Response::Error(e) => Some(e),
-            _ => None,
-        }
+        self.view(storage).into_error()
     }
 }
 
@@ -895,6 +889,22 @@ pub enum Response<'s> {
     Revoked,
     /// An error response (any status, or an `error` member in a 2xx body).
     Error(ErrorResponse<'s>),
+}
+
+impl<'s> Response<'s> {
+    fn into_token(self) -> Option<TokenResponse<'s>> {
+        match self {
+            Response::Token(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn into_error(self) -> Option<ErrorResponse<'s>> {
+        match self {
+            Response::Error(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -1194,10 +1204,7 @@ impl<'b> Parsed<'b> {
     where
         'b: 's,
     {
-        match self.view(storage) {
-            Response::Token(t) => Some(t),
-            _ => None,
-        }
+        self.view(storage).into_token()
     }
 
     /// The error response, if this is one.
@@ -1205,10 +1212,7 @@ impl<'b> Parsed<'b> {
     where
         'b: 's,
     {
-        match self.view(storage) {
-            Response::Error(e) => Some(e),
-            _ => None,
-        }
+        self.view(storage).into_error()
     }
 }
 
