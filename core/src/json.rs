@@ -285,8 +285,8 @@ fn plain_run(s: &[u8]) -> usize {
 /// Written for the auto-vectorizer, because the core forbids `unsafe` and so
 /// `core::arch`: each flag is a byte (the two 16-byte halves ORed), and the
 /// test is a comparison of the 16-byte array with zero, which LLVM lowers to
-/// `pcmpeqb` + `pmovmskb` (an `any()` over the flags becomes a slow
-/// horizontal reduction instead).
+/// byte compares (`psubb`, `pcmpgtb`, `pcmpeqb`) and one `pmovmskb` (an
+/// `any()` over the flags becomes a slow horizontal reduction instead).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn plain_blocks(s: &[u8]) -> usize {
