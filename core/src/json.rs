@@ -218,15 +218,20 @@ fn word(c: &[u8]) -> Word {
     }
 }
 
-/// Offset of the first special byte flagged in the masks of two words.
+/// Offset of the first special byte in `pair`, two words long, if any.
 #[inline(always)]
-fn first_flagged(ma: Word, mb: Word) -> usize {
+fn pair_special(pair: &[u8]) -> Option<usize> {
+    let (a, b) = pair.split_at(W);
+    let (ma, mb) = (special_mask(word(a)), special_mask(word(b)));
+    if ma | mb == 0 {
+        return None;
+    }
     let off = if ma != 0 {
         ma.trailing_zeros() / 8
     } else {
         (mb.trailing_zeros() / 8).wrapping_add(W as u32)
     };
-    off as usize
+    Some(off as usize)
 }
 
 /// Length of the leading run of `s` that is plain string content: printable
@@ -236,10 +241,8 @@ fn swar_run(s: &[u8]) -> usize {
     let mut n = 0usize;
     let mut blocks = s.chunks_exact(2 * W);
     for c in &mut blocks {
-        let (a, b) = c.split_at(W);
-        let (ma, mb) = (special_mask(word(a)), special_mask(word(b)));
-        if ma | mb != 0 {
-            return n.wrapping_add(first_flagged(ma, mb));
+        if let Some(off) = pair_special(c) {
+            return n.wrapping_add(off);
         }
         n = n.wrapping_add(2 * W);
     }
@@ -264,10 +267,8 @@ fn swar_run(s: &[u8]) -> usize {
 fn plain_run(s: &[u8]) -> usize {
     #[cfg(target_arch = "x86_64")]
     if let Some((head, rest)) = s.split_first_chunk::<{ 2 * W }>() {
-        let (a, b) = head.split_at(W);
-        let (ma, mb) = (special_mask(word(a)), special_mask(word(b)));
-        if ma | mb != 0 {
-            return first_flagged(ma, mb);
+        if let Some(off) = pair_special(head) {
+            return off;
         }
         let n = plain_blocks(rest);
         // `n` is at most `rest.len()`: no wrap.
