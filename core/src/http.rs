@@ -129,6 +129,23 @@ impl ResetMode {
         };
         (t <= date::MAX_TIME).then_some(t)
     }
+
+    /// Seconds from the response until the reset: `now` is as for
+    /// [`ResetMode::resolve`], or `None` when the caller knows no "now" (no
+    /// `Date` header, no wall clock); then only a delta value can be
+    /// resolved and an absolute one gives `None`.
+    pub fn delay(self, raw: u64, now: Option<u64>) -> Option<u64> {
+        let absolute = match self {
+            ResetMode::Auto => raw >= 1_000_000_000,
+            ResetMode::EpochSeconds => true,
+            ResetMode::DeltaSeconds => false,
+        };
+        match now {
+            Some(u) => Some(self.resolve(raw, u)?.saturating_sub(u)),
+            None if absolute => None,
+            None => Some(raw),
+        }
+    }
 }
 
 /// `ms / 1000` for any `ms` below 2^48 (later than the year 9999 in

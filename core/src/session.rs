@@ -78,7 +78,29 @@ pub const DEFAULT_CAPACITY: usize = 3072;
 
 /// A token request that gets no response within this time is treated as a
 /// transport failure (the caller should report its own timeouts sooner).
-pub const RESPONSE_TIMEOUT_MS: u64 = 60_000;
+///
+/// It is a third of the presets' 60 s refresh margin, so a refresh whose
+/// answer never comes times out with room for a retry (and the retry's own
+/// timeout) before the token expires.
+pub const RESPONSE_TIMEOUT_MS: u64 = 20_000;
+
+/// The default cap on every wait a server imposes ([`Config::max_wait_s`]):
+/// one hour. A `Retry-After` of four billion seconds or an HTTP-date in the
+/// year 9999 blocks for this long, not for centuries.
+pub const DEFAULT_MAX_WAIT_S: u32 = 3_600;
+
+/// How long `X-RateLimit-Remaining: 0` blocks when its epoch `Reset` cannot
+/// be resolved because the session knows no "now" (no `Date` header in the
+/// response and no [`Session::set_wall_clock`]), and how long an HTTP-date
+/// `Retry-After` blocks in the same situation.
+pub const UNKNOWN_RESET_WAIT_S: u32 = 60;
+
+/// Once a profile's `max_attempts` consecutive token requests have failed
+/// and no valid token is left, the session keeps trying, one request per
+/// `EXHAUSTED_RETRY_MS / 2 ..= EXHAUSTED_RETRY_MS` (2.5 to 5 minutes): it
+/// never gives up on a server that may come back, and never hammers one that
+/// is down.
+pub const EXHAUSTED_RETRY_MS: u32 = 300_000;
 
 /// "Never" as a deadline.
 pub const NEVER: u64 = u64::MAX;
@@ -123,8 +145,23 @@ pub enum RequestKind {
     Revoke,
 }
 
-/// A problem retrying cannot fix. The session stays in this state until
-/// [`Session::restart`] (or a new session with new configuration).
+/// A problem retrying cannot fix: a *final* answer. The session stays in
+/// this state until [`Session::restart`] (or a new session with new
+/// configuration), except that a still-valid access token keeps being served
+/// until it expires (`poll` says [`Action::Ready`] meanwhile).
+///
+/// Which answers are final (everything else is retried with backoff; see
+/// `docs/ARCHITECTURE.md`, "Failure handling"):
+/// - to the primary grant (client credentials, password, login, the code
+///   exchange): `invalid_client`, `unauthorized_client`,
+///   `unsupported_grant_type`, `invalid_scope`, `access_denied`,
+///   `invalid_grant` (except in authorization-code mode, where it asks for
+///   a new approval), `invalid_request`, and a 401 without an error code;
+/// - in API-key mode, a 401 to an API request;
+/// - a completed [`Session::revoke`], and [`Session::clear`].
+///
+/// No answer to the *refresh* grant is final: a rejected refresh token is
+/// dropped and the primary grant is tried once instead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Failure {
     /// The server rejected the client credentials (`invalid_client`).
@@ -140,11 +177,16 @@ pub enum Failure {
     InvalidKey,
     /// The user denied the device or authorization request (`access_denied`).
     AccessDenied,
-    /// The server rejected the request as malformed (`invalid_request` or
-    /// another 4xx): a configuration problem.
+    /// The server rejected the primary grant's request as malformed
+    /// (`invalid_request` in an RFC 6749 error body): a configuration
+    /// problem. A 4xx without an error code (an HTML page from a proxy or a
+    /// captive portal) is not final: it is retried.
     Rejected,
-    /// `max_attempts` consecutive token requests failed and no valid token
-    /// is left. [`Session::restart`] tries again.
+    /// Not produced any more: a session whose `max_attempts` ran out keeps
+    /// retrying every [`EXHAUSTED_RETRY_MS`] at most (see
+    /// [`Status::failed_attempts`]) instead of stopping until a restart. The
+    /// variant stays so that the C and Python numbering of failures is
+    /// stable.
     RetriesExhausted,
     /// The tokens were revoked with [`Session::revoke`].
     Revoked,
@@ -298,6 +340,11 @@ pub struct Config<'a> {
     pub redirect_uri: &'a str,
     /// Allow plain `http` to a non-loopback host (test rigs only).
     pub allow_insecure: bool,
+    /// The longest wait (seconds) any server answer may impose: a
+    /// `Retry-After`, an `X-RateLimit-Reset` or IETF `RateLimit` reset, a
+    /// device-flow `slow_down` interval. Longer ones are cut to this. `0`
+    /// means [`DEFAULT_MAX_WAIT_S`] (one hour).
+    pub max_wait_s: u32,
 }
 
 impl fmt::Debug for Config<'_> {
@@ -315,6 +362,7 @@ impl fmt::Debug for Config<'_> {
             .field("scope", &self.scope)
             .field("redirect_uri", &self.redirect_uri)
             .field("allow_insecure", &self.allow_insecure)
+            .field("max_wait_s", &self.max_wait_s)
             .finish()
     }
 }
@@ -379,6 +427,7 @@ struct Settings {
     default_lifetime_s: u32,
     refresh_lifetime_s: u32,
     refresh_margin_s: u32,
+    max_wait_s: u32,
     token_budget: Option<Budget>,
     api_budget: Option<Budget>,
     backoff: Backoff,
@@ -401,6 +450,7 @@ impl Settings {
         default_lifetime_s: 1,
         refresh_lifetime_s: 0,
         refresh_margin_s: 0,
+        max_wait_s: DEFAULT_MAX_WAIT_S,
         token_budget: None,
         api_budget: None,
         backoff: Backoff {
@@ -425,7 +475,6 @@ enum Phase {
 // Flags.
 const F_TOKEN: u16 = 1; // the active slot holds a token
 const F_RT: u16 = 2; // ... and a refresh token
-const F_RT_REJECTED: u16 = 4; // the refresh token failed: use the primary grant once
 const F_RETRIED_401: u16 = 8; // a 401 dropped the token; the next one surfaces
 const F_DEVICE: u16 = 16; // the active slot holds a device authorization
 const F_CODE: u16 = 32; // an authorization code waits in the staging slot
@@ -762,7 +811,13 @@ impl<const N: usize> Session<N> {
         self.text(self.st.spans.get(i).copied().unwrap_or_default())
     }
 
+    /// Zeroizes `r` of the arena. An error description that lay there is
+    /// forgotten with it: the bytes may be reused for tokens next.
     fn wipe(&mut self, r: core::ops::Range<usize>) {
+        let d = self.st.failure_desc.range();
+        if d.start < r.end && r.start < d.end {
+            self.st.failure_desc = Span::default();
+        }
         if let Some(b) = self.arena.get_mut(r) {
             b.zeroize();
         }
@@ -799,7 +854,16 @@ impl<const N: usize> Session<N> {
     }
 
     fn refresh_usable(&self, now: u64) -> bool {
-        self.has(F_RT) && !self.has(F_RT_REJECTED) && now < self.st.rt_expires_at
+        self.has(F_RT) && self.st.spans[1].len > 0 && now < self.st.rt_expires_at
+    }
+
+    /// Forgets the refresh token (rejected, or unusable in a request): it is
+    /// wiped and never sent again; the primary grant is next.
+    fn drop_refresh_token(&mut self) {
+        self.set_flag(F_RT, false);
+        let rt = self.st.spans[1];
+        self.wipe(rt.range());
+        self.st.spans[1] = Span::default();
     }
 
     /// The token request to send next, if any is possible without the user.
@@ -835,7 +899,14 @@ impl<const N: usize> Session<N> {
     pub fn poll(&mut self, now: u64) -> Action {
         let now = self.clock(now);
         if let Some(f) = self.st.failure {
-            return Action::Failed(f);
+            // Final, but a token that is still valid is served to the end.
+            return if self.token_valid(now) {
+                Action::Ready {
+                    next: self.st.expires_at,
+                }
+            } else {
+                Action::Failed(f)
+            };
         }
         if self.st.phase != Phase::Idle {
             if now.saturating_sub(self.st.sent_at) < RESPONSE_TIMEOUT_MS {
@@ -863,11 +934,10 @@ impl<const N: usize> Session<N> {
             };
         };
         let exhausted = self.st.attempts >= self.set.backoff.max_attempts;
-        if exhausted && kind != RequestKind::Revoke {
-            if !valid {
-                self.fail(Failure::RetriesExhausted);
-                return Action::Failed(Failure::RetriesExhausted);
-            }
+        // Without a valid token, an exhausted session keeps trying at the
+        // slow pace `exchange_failed` set (EXHAUSTED_RETRY_MS): it never
+        // latches on a server that may come back.
+        if exhausted && valid && kind != RequestKind::Revoke {
             // Retries ran out while the token is still valid (say, a network
             // blip at refresh time): one last attempt shortly before expiry,
             // so a short outage does not become an outage at expiry. The
@@ -1196,24 +1266,47 @@ impl<const N: usize> Session<N> {
         e
     }
 
-    /// A failed exchange (transport, malformed response, transient server
-    /// error): back off.
+    /// A failed exchange (transport, malformed or cut-short response): the
+    /// staging slot may hold part of a token, so it is wiped; then back off.
     fn exchange_failed(&mut self, now: u64, status: u16) -> Event {
-        self.st.phase = Phase::Idle;
         let staging = self.slot_range(self.st.active ^ 1);
         if !self.has(F_CODE) {
             self.wipe(staging);
         }
+        self.back_off(now, status)
+    }
+
+    /// Schedules the retry of a failed token request: full-jitter
+    /// exponential backoff, and once `max_attempts` have failed with no
+    /// valid token left, one attempt per [`EXHAUSTED_RETRY_MS`] (its upper
+    /// half), for as long as it takes.
+    fn back_off(&mut self, now: u64, status: u16) -> Event {
+        self.st.phase = Phase::Idle;
         self.st.attempts = self.st.attempts.saturating_add(1);
         let b = self.set.backoff;
-        let shift = u32::from(self.st.attempts.saturating_sub(1)).min(16);
-        let bound = b.base_ms.saturating_mul(1u32 << shift).min(b.cap_ms);
-        let delay = random_upto(&mut self.st.rng, bound);
+        let delay = if self.st.attempts >= b.max_attempts && !self.token_valid(now) {
+            let half = EXHAUSTED_RETRY_MS / 2;
+            half.saturating_add(random_upto(&mut self.st.rng, half))
+        } else {
+            let shift = u32::from(self.st.attempts.saturating_sub(1)).min(16);
+            let bound = b.base_ms.saturating_mul(1u32 << shift).min(b.cap_ms);
+            random_upto(&mut self.st.rng, bound)
+        };
         self.st.retry_at = now.saturating_add(u64::from(delay));
         Event::Retrying {
             status,
             at: self.st.retry_at.max(self.st.token_blocked_until),
         }
+    }
+
+    /// The tokens are gone (revoked, or revocation refused): wipe both
+    /// slots and report [`Failure::Revoked`].
+    fn revoked(&mut self) -> Event {
+        let all = self.slot_range(0).start..N;
+        self.wipe(all);
+        self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_DEVICE);
+        self.fail(Failure::Revoked);
+        Event::Revoked
     }
 
     fn fail(&mut self, f: Failure) -> Event {
@@ -1237,7 +1330,8 @@ impl<const N: usize> Session<N> {
             Response::Token(t) => {
                 let lifetime = t.expires_in.unwrap_or(self.set.default_lifetime_s);
                 let rt_lifetime = t.refresh_expires_in;
-                let has_new_rt = t.refresh_token.is_some();
+                // An empty `refresh_token` is none: it could never be sent.
+                let has_new_rt = t.refresh_token.is_some_and(|r| !r.is_empty());
                 Ok(self.commit_token(now, kind, &outcome, base, lifetime, rt_lifetime, has_new_rt))
             }
             #[cfg(feature = "device-flow")]
@@ -1255,25 +1349,21 @@ impl<const N: usize> Session<N> {
                     ],
                 );
                 self.st.flags = (self.st.flags & !(F_TOKEN | F_RT)) | F_DEVICE;
-                self.st.device_interval_s = interval.max(1);
+                self.st.device_interval_s = interval.clamp(1, self.set.max_wait_s);
                 self.st.expires_at = self.st.sent_at.saturating_add(secs_to_ms(expires));
                 self.st.retry_at = now.saturating_add(secs_to_ms(self.st.device_interval_s));
                 self.st.attempts = 0;
                 Ok(Event::UserCode)
             }
-            Response::Revoked => {
-                let all = self.slot_range(0).start..N;
-                self.wipe(all);
-                self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_DEVICE);
-                self.st.failure = Some(Failure::Revoked);
-                Ok(Event::Revoked)
-            }
+            Response::Revoked => Ok(self.revoked()),
             Response::Error(e) => {
                 let code = e.code;
                 let status = e.status;
                 let desc = outcome
                     .text_span(Member::ErrorDescription)
                     .unwrap_or((0, 0));
+                // Set first: a path of `token_error` that wipes the slot
+                // forgets it (see `wipe`).
                 self.st.failure_desc = Span {
                     start: base.saturating_add(desc.0),
                     len: desc.1,
@@ -1311,10 +1401,13 @@ impl<const N: usize> Session<N> {
         rt_lifetime_s: Option<u32>,
         has_new_rt: bool,
     ) -> Event {
-        // Keep the old refresh token when the response brings none: copy it
-        // after the new text in the staging slot before the old slot is wiped.
+        // Keep the old refresh token when the response brings none and it is
+        // still usable: copy it after the new text in the staging slot before
+        // the old slot is wiped. When it does not fit, the session holds no
+        // refresh token (`refreshable: false` says so) and the primary grant
+        // renews the token next time.
         let mut kept_rt = None;
-        if !has_new_rt && self.has(F_RT) && kind == RequestKind::Refresh {
+        if !has_new_rt && self.refresh_usable(now) {
             let old = self.st.spans.get(1).copied().unwrap_or_default();
             let used = o.text_used();
             let dst_start = usize::from(base).saturating_add(usize::from(used));
@@ -1354,7 +1447,7 @@ impl<const N: usize> Session<N> {
         let refreshable = has_new_rt || kept_rt.is_some();
         // F_RETRIED_401 survives: only an API success re-arms the single
         // retry, so a server that rejects every new token cannot cause a loop.
-        self.st.flags = (self.st.flags & !(F_DEVICE | F_CODE | F_RT_REJECTED | F_PKCE))
+        self.st.flags = (self.st.flags & !(F_DEVICE | F_CODE | F_PKCE | F_RT))
             | F_TOKEN
             | if refreshable { F_RT } else { 0 };
         // Refresh-token lifetime: as the server says; else the profile's; a
@@ -1388,7 +1481,6 @@ impl<const N: usize> Session<N> {
         if self.set.api_budget_per_token {
             self.st.api_gcra = Gcra::default();
         }
-        let _ = now;
         Event::TokenIssued {
             kind,
             lifetime_s,
@@ -1396,27 +1488,47 @@ impl<const N: usize> Session<N> {
         }
     }
 
+    /// Acts on an error response to a token request. Which answers are final
+    /// is listed at [`Failure`]; everything else is retried.
     fn token_error(&mut self, now: u64, kind: RequestKind, code: ErrorCode, status: u16) -> Event {
+        // An RFC 6749 error body: an `error` member (any code).
+        let rfc = code != ErrorCode::None;
         match code {
-            ErrorCode::InvalidGrant if kind == RequestKind::Refresh => {
-                // Fall back to the primary grant once, right away.
-                self.set_flag(F_RT_REJECTED, true);
-                self.st.retry_at = 0;
-                Event::RefreshRejected
-            }
             ErrorCode::AuthorizationPending => {
                 self.st.retry_at = now.saturating_add(secs_to_ms(self.st.device_interval_s));
                 Event::AuthorizationPending
             }
             ErrorCode::SlowDown => {
-                self.st.device_interval_s = self.st.device_interval_s.saturating_add(5);
+                self.st.device_interval_s = self
+                    .st
+                    .device_interval_s
+                    .saturating_add(5)
+                    .min(self.set.max_wait_s);
                 self.st.retry_at = now.saturating_add(secs_to_ms(self.st.device_interval_s));
                 Event::SlowDown
             }
             ErrorCode::ExpiredToken if kind == RequestKind::DevicePoll => {
                 // The device code expired: start over with a new user code.
                 self.set_flag(F_DEVICE, false);
-                self.exchange_failed(now, status)
+                self.back_off(now, status)
+            }
+            // Trouble at the server, whatever the status: retry.
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
+                self.back_off(now, status)
+            }
+            _ if !rfc && !matches!(status, 401) => self.back_off(now, status),
+            _ if kind == RequestKind::Revoke => {
+                // The server will not revoke (say, `unsupported_token_type`):
+                // the tokens are forgotten here all the same.
+                self.revoked()
+            }
+            _ if kind == RequestKind::Refresh => {
+                // The refresh token is no good, whatever the code: drop it
+                // and use the primary grant once, right away. A valid
+                // access token is served meanwhile.
+                self.drop_refresh_token();
+                self.st.retry_at = 0;
+                Event::RefreshRejected
             }
             ErrorCode::InvalidClient => self.fail(Failure::InvalidClient),
             ErrorCode::UnauthorizedClient | ErrorCode::UnsupportedGrantType => {
@@ -1424,27 +1536,23 @@ impl<const N: usize> Session<N> {
             }
             ErrorCode::InvalidScope => self.fail(Failure::InvalidScope),
             ErrorCode::AccessDenied => self.fail(Failure::AccessDenied),
-            ErrorCode::InvalidGrant => {
-                if self.set.mode == Mode::AuthorizationCode {
-                    // The code expired or was used: the user must approve again.
-                    self.st.flags &= !(F_CODE | F_PKCE);
-                    self.st.retry_at = 0;
-                    Event::Failed(Failure::InvalidGrant)
-                } else {
-                    self.fail(Failure::InvalidGrant)
-                }
+            ErrorCode::InvalidGrant if self.set.mode == Mode::AuthorizationCode => {
+                // The code expired or was used: the user must approve again.
+                self.st.flags &= !(F_CODE | F_PKCE);
+                self.st.retry_at = 0;
+                Event::Failed(Failure::InvalidGrant)
             }
-            _ => match status {
-                429 | 500..=599 | 408 => self.exchange_failed(now, status),
-                // A login or password grant answered 401/403 without a code:
-                // the credentials are wrong.
-                401 | 403 if matches!(self.set.mode, Mode::Login | Mode::Password) => {
-                    self.fail(Failure::InvalidGrant)
-                }
-                401 => self.fail(Failure::InvalidClient),
-                400..=499 => self.fail(Failure::Rejected),
-                _ => self.exchange_failed(now, status),
-            },
+            ErrorCode::InvalidGrant => self.fail(Failure::InvalidGrant),
+            ErrorCode::InvalidRequest => self.fail(Failure::Rejected),
+            // A 401 without an error code: the login or password is wrong,
+            // or the client credentials are.
+            ErrorCode::None if matches!(self.set.mode, Mode::Login | Mode::Password) => {
+                self.fail(Failure::InvalidGrant)
+            }
+            ErrorCode::None => self.fail(Failure::InvalidClient),
+            // Codes that do not belong to a token endpoint, and unknown ones:
+            // nothing says the request can never succeed.
+            _ => self.back_off(now, status),
         }
     }
 
@@ -1452,45 +1560,44 @@ impl<const N: usize> Session<N> {
 
     /// Learns rate-limit state from a response head: `Retry-After` (which
     /// takes precedence), `X-RateLimit-*`, IETF `RateLimit`, and 429/503.
+    /// Every wait is cut to the configured cap ([`Config::max_wait_s`]); a
+    /// reset that needs a "now" the session does not know (no `Date`, no
+    /// wall clock) waits [`UNKNOWN_RESET_WAIT_S`].
     fn learn_limits(&mut self, now: u64, head: &ResponseHead, token_endpoint: bool) -> Option<u64> {
         let unix_now = head.date.or_else(|| self.unix_now(now));
-        let mut until: Option<u64> = None;
+        let unknown = u64::from(UNKNOWN_RESET_WAIT_S);
+        let mut delay_s: Option<u64> = None;
         if let Some(r) = head.retry_after {
-            let delay_s = match r {
+            delay_s = Some(match r {
                 RetryAfter::Delay(s) => u64::from(s),
-                RetryAfter::At(t) => unix_now.map_or(0, |u| t.saturating_sub(u)),
-            };
-            until = Some(now.saturating_add(delay_s.saturating_mul(1000)));
+                RetryAfter::At(t) => unix_now.map_or(unknown, |u| t.saturating_sub(u)),
+            });
         } else {
             let x = head.x_rate_limit;
             if x.remaining == Some(0) {
-                if let (Some(raw), Some(u)) = (x.reset, unix_now.or(Some(0))) {
-                    if let Some(reset) = self.set.reset_mode.resolve(raw, u) {
-                        let d = reset.saturating_sub(u);
-                        until = Some(now.saturating_add(d.saturating_mul(1000)));
-                    }
+                if let Some(raw) = x.reset {
+                    delay_s = Some(self.set.reset_mode.delay(raw, unix_now).unwrap_or(unknown));
                 }
             }
             #[cfg(feature = "ietf-ratelimit")]
             if head.rate_limit.remaining == Some(0) {
                 let d = u64::from(head.rate_limit.reset.unwrap_or(1));
-                let t = now.saturating_add(d.saturating_mul(1000));
-                until = Some(until.map_or(t, |u| u.max(t)));
+                delay_s = Some(delay_s.map_or(d, |u| u.max(d)));
             }
-            if until.is_none() && matches!(head.status, 429 | 503) {
+            if delay_s.is_none() && matches!(head.status, 429 | 503) {
                 // Limited without saying until when: a short pause.
-                until = Some(now.saturating_add(1000));
+                delay_s = Some(1);
             }
         }
-        if let Some(u) = until {
-            let slot = if token_endpoint {
-                &mut self.st.token_blocked_until
-            } else {
-                &mut self.st.api_blocked_until
-            };
-            *slot = (*slot).max(u);
-        }
-        until
+        let cap = u64::from(self.set.max_wait_s);
+        let until = now.saturating_add(delay_s?.min(cap).saturating_mul(1000));
+        let slot = if token_endpoint {
+            &mut self.st.token_blocked_until
+        } else {
+            &mut self.st.api_blocked_until
+        };
+        *slot = (*slot).max(until);
+        Some(until)
     }
 
     /// Records the wall clock: `unix_ms` is the Unix time in milliseconds at
@@ -1528,11 +1635,7 @@ impl<const N: usize> Session<N> {
     /// [`ApiCredential::write_target`].
     pub fn authorize(&mut self, now: u64) -> Authorization<'_> {
         let now = self.clock(now);
-        if self.st.failure.is_some() {
-            return Authorization::NoCredential;
-        }
-        let api_key = self.set.mode == Mode::ApiKey;
-        if !api_key && !self.token_valid(now) {
+        if !self.usable(now) {
             return Authorization::NoCredential;
         }
         let mut until = self.st.api_blocked_until;
@@ -1553,11 +1656,17 @@ impl<const N: usize> Session<N> {
     /// at the latest time the session has seen. For sizing buffers before
     /// `authorize` (the C ABI does, so a short buffer costs no budget).
     pub fn credential(&self) -> Option<ApiCredential<'_>> {
-        let api_key = self.set.mode == Mode::ApiKey;
-        if self.st.failure.is_some() || (!api_key && !self.token_valid(self.st.last_now)) {
-            return None;
+        self.usable(self.st.last_now).then(|| self.api_credential())
+    }
+
+    /// Whether a credential may be handed out at `now`: the API key unless
+    /// it failed, or a token until its expiry, whatever failed since.
+    fn usable(&self, now: u64) -> bool {
+        if self.set.mode == Mode::ApiKey {
+            self.st.failure.is_none()
+        } else {
+            self.token_valid(now)
         }
-        Some(self.api_credential())
     }
 
     fn api_credential(&self) -> ApiCredential<'_> {
@@ -1768,10 +1877,7 @@ impl<const N: usize> Session<N> {
     /// Without a revocation endpoint the tokens are just wiped.
     pub fn revoke(&mut self) {
         if self.set.revoke_style == RevokeStyle::None || !self.has(F_TOKEN | F_RT) {
-            let all = self.slot_range(0).start..N;
-            self.wipe(all);
-            self.st.flags &= !(F_TOKEN | F_RT | F_DEVICE);
-            self.st.failure = Some(Failure::Revoked);
+            self.revoked();
         } else {
             self.set_flag(F_REVOKE, true);
             self.st.retry_at = 0;
@@ -1780,11 +1886,17 @@ impl<const N: usize> Session<N> {
 
     /// Leaves a permanent failure (after the cause was fixed elsewhere, or
     /// to log in again after a revocation) and resets the retry counter.
+    ///
+    /// It also lifts every server-imposed block (`Retry-After`, rate-limit
+    /// resets) and forgets the failure's description.
     pub fn restart(&mut self) {
         self.st.failure = None;
         self.st.attempts = 0;
         self.st.retry_at = 0;
-        self.st.flags &= !(F_RT_REJECTED | F_LAST_CHANCE);
+        self.st.token_blocked_until = 0;
+        self.st.api_blocked_until = 0;
+        self.st.failure_desc = Span::default();
+        self.st.flags &= !F_LAST_CHANCE;
     }
 
     /// Wipes every secret and token and leaves the session unusable (it
@@ -1800,7 +1912,7 @@ impl<const N: usize> Session<N> {
         let api_key = self.set.mode == Mode::ApiKey;
         let now = self.st.last_now;
         Status {
-            usable: self.st.failure.is_none() && (api_key || self.token_valid(now)),
+            usable: self.usable(now),
             expires_at: if api_key { NEVER } else { self.st.expires_at },
             refresh_at: if api_key { NEVER } else { self.st.refresh_at },
             refreshable: self.has(F_RT),
@@ -1811,10 +1923,16 @@ impl<const N: usize> Session<N> {
         }
     }
 
-    /// The server's `error_description` for the last token error, if it sent one.
+    /// The server's `error_description` for the last token error, if it
+    /// sent one: kept until the next token exchange starts (or the session
+    /// is restarted, restored or cleared). It lies in the staging slot, where
+    /// the next response goes, and is forgotten whenever that slot is reused.
     pub fn failure_description(&self) -> Option<&str> {
-        let d = self.text(self.st.failure_desc);
-        (!d.is_empty()).then_some(d)
+        let d = self.st.failure_desc;
+        let staging = self.slot_range(self.st.active ^ 1);
+        let inside = staging.start <= d.range().start && d.range().end <= staging.end;
+        let t = self.text(d);
+        (inside && !t.is_empty()).then_some(t)
     }
 
     /// The scope the server granted with the active token, if it said.
@@ -1889,6 +2007,10 @@ fn settings(p: &Profile<'_>, c: &Config<'_>) -> Settings {
         default_lifetime_s: p.default_lifetime_s.max(1),
         refresh_lifetime_s: p.refresh_lifetime_s,
         refresh_margin_s: p.refresh_margin_s,
+        max_wait_s: match c.max_wait_s {
+            0 => DEFAULT_MAX_WAIT_S,
+            s => s,
+        },
         token_budget: p.token_budget.filter(|b| b.requests > 0 && b.window_s > 0),
         api_budget: p.api_budget.filter(|b| b.requests > 0 && b.window_s > 0),
         backoff: Backoff {

@@ -4,9 +4,9 @@ use crate::preset::Budget;
 
 /// A GCRA (generic cell rate algorithm) limiter: 8 bytes per budget.
 ///
-/// For a [`Budget`] of `r` requests per `w` seconds it allows a burst of `r`
-/// requests, then one every `w / r`: the smooth equivalent of "at most `r` in
-/// any window of `w`" without storing timestamps.
+/// For a [`Budget`] of `r` requests per `w` seconds with a burst of `b` it
+/// allows `b` requests at once, then one every `w / (r - b + 1)`: never more
+/// than `r` in any sliding window of `w`, without storing timestamps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Gcra {
     /// Theoretical arrival time of the next request (monotonic ms).
@@ -21,17 +21,25 @@ impl Gcra {
 
     /// The emission interval and burst tolerance in ms (32-bit division:
     /// Cortex-M4 has no 64-bit divide; windows are capped at 49 days).
+    ///
+    /// A burst of `b` plus `k` paced requests fit a window when
+    /// `b + k - 1 <= r` (the window holds the burst and the `k` requests
+    /// after it, the first of which coincides with the burst's end), so the
+    /// interval is `w / (r - b + 1)`: with `b = r` a whole window's worth at
+    /// once and then nothing for `w`; with `b = 1`, one every `w / r`.
     fn params(b: Budget) -> (u64, u64) {
         let window = b.window_s.saturating_mul(1000);
         let requests = b.requests.max(1);
-        // Rounded up: rounded down, a window that is not a multiple of the
-        // count would let `requests + 1` through (3 per second: 0, 333, 666
-        // and 999 ms).
-        let t = window
-            .saturating_add(requests.saturating_sub(1))
-            .checked_div(requests)
-            .unwrap_or(window);
         let burst = b.burst.clamp(1, requests);
+        // Paced requests per window besides the burst (at least 1).
+        let paced = requests.saturating_sub(burst).saturating_add(1);
+        // Rounded up: rounded down, a window that is not a multiple of the
+        // count would let one more through (3 per second: 0, 333, 666 and
+        // 999 ms).
+        let t = window
+            .saturating_add(paced.saturating_sub(1))
+            .checked_div(paced)
+            .unwrap_or(window);
         (
             u64::from(t),
             u64::from(t).saturating_mul(u64::from(burst.saturating_sub(1))),
@@ -103,6 +111,46 @@ mod tests {
         assert_eq!(times.len(), 100);
     }
 
+    /// Fentu's published limit, 1,000 an hour, with its burst of 100: a
+    /// greedy client never has more than 1,000 in any sliding hour (it had
+    /// 1,099 when the burst came on top of the rate).
+    #[test]
+    fn a_burst_never_takes_a_window_over_its_count() {
+        for b in [
+            Budget::FENTU_STANDARD,
+            Budget {
+                requests: 10,
+                window_s: 60,
+                burst: 10,
+            },
+            Budget {
+                requests: 7,
+                window_s: 3,
+                burst: 3,
+            },
+        ] {
+            let mut g = Gcra::new();
+            let mut times = std::vec::Vec::new();
+            let step = 50;
+            let mut now = 1_000;
+            while now < 1_000 + 3 * u64::from(b.window_s) * 1000 {
+                if g.ready_at(now, b) <= now {
+                    g.take(now, b);
+                    times.push(now);
+                }
+                now += step;
+            }
+            let w = u64::from(b.window_s) * 1000;
+            assert!(
+                max_in_window(&times, w) <= b.requests as usize,
+                "{b:?}: {} in one window",
+                max_in_window(&times, w)
+            );
+            // ...and it is not needlessly slow: close to the count.
+            assert!(max_in_window(&times, w) + 2 >= b.requests as usize, "{b:?}");
+        }
+    }
+
     #[test]
     fn bursts_then_steady() {
         let b = Budget {
@@ -116,9 +164,9 @@ mod tests {
             assert_eq!(g.ready_at(t0, b), t0);
             g.take(t0, b);
         }
-        // The 11th waits one interval (6 s).
-        assert_eq!(g.ready_at(t0, b), t0 + 6_000);
-        // In any 60 s window, at most 10 + the window's share.
+        // The 11th waits a whole window: the burst used it up.
+        assert_eq!(g.ready_at(t0, b), t0 + 60_000);
+        // In the 60 s window from the burst on, nothing more.
         let mut sent = 10;
         let mut now = t0;
         while now < t0 + 60_000 {
@@ -128,7 +176,7 @@ mod tests {
             }
             now += 100;
         }
-        assert_eq!(sent, 19); // 10 burst + one per 6 s for 54 s
+        assert_eq!(sent, 10); // the burst was the window's whole budget
     }
 
     #[test]
