@@ -1,0 +1,570 @@
+//! Issue #19: the session's failure handling. One test per defect found by
+//! driving the session with crafted responses; each failed before its fix.
+//! (The model-based test over every server behaviour and clock event is
+//! `model.rs`.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::print_stderr
+)]
+
+mod common;
+use common::*;
+
+use fieldauth::preset::{self, Mode, Profile};
+use fieldauth::session::{
+    Action, ApiVerdict, Authorization, Config, Event, Failure, RequestKind, Session, TokenBody,
+    DEFAULT_MAX_WAIT_S, EXHAUSTED_RETRY_MS, RESPONSE_TIMEOUT_MS, UNKNOWN_RESET_WAIT_S,
+};
+use fieldauth::{Error, SnapshotError};
+
+const HOUR: u64 = 3600 * S;
+const DAY: u64 = 24 * HOUR;
+/// 2026-12-07T05:00:00Z in Unix ms.
+const WALL: u64 = 1_796_619_600_000;
+
+/// A client-credentials profile whose server also issues refresh tokens.
+const CC: Profile<'static> = preset::custom();
+
+fn config() -> Config<'static> {
+    Config {
+        base_url: "https://auth.example",
+        client_id: "client-1",
+        client_secret: "s3cret-client",
+        ..Config::default()
+    }
+}
+
+fn html(status: u16) -> String {
+    let body = "<html><body><h1>Sign in to the hotel Wi-Fi</h1></body></html>";
+    format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The time the session next wants a token request, polling forward.
+fn next_send<const N: usize>(s: &mut Session<N>, mut now: u64) -> u64 {
+    for _ in 0..10_000 {
+        match s.poll(now) {
+            Action::SendTokenRequest(_) => return now,
+            Action::Ready { next } => now = next.max(now + 1),
+            Action::Wait { until } => now = until.max(now + 1),
+            other => panic!("at {now}: {other:?}"),
+        }
+    }
+    panic!("no token request due")
+}
+
+fn has_window_of(hay: &str, secret: &str) -> bool {
+    secret
+        .as_bytes()
+        .windows(6)
+        .any(|w| hay.as_bytes().windows(6).any(|h| h == w))
+}
+
+// ------------------------------------------------------------ 1. secrets
+
+#[test]
+fn the_description_of_an_old_error_never_shows_a_new_token() {
+    let access = "AT-0123456789abcdefghijklmnopqrstuvwxyz-new-access-token";
+    let desc = "The service is down for maintenance";
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    let (_, ev) = exchange(
+        &mut s,
+        T0,
+        &json(
+            503,
+            &format!(r#"{{"error":"temporarily_unavailable","error_description":"{desc}"}}"#),
+        ),
+    );
+    assert!(matches!(ev, Event::Retrying { status: 503, .. }), "{ev:?}");
+    // Right after the error: its text, not the zeroes of a wiped slot.
+    assert_eq!(s.failure_description(), Some(desc));
+    let t = next_send(&mut s, T0);
+    exchange(
+        &mut s,
+        t,
+        &token_json(access, 3600, Some("RT-abcdefghijklmnopqrstuvwxyz")),
+    );
+    // The new token was parsed into the slot the description lay in.
+    let d = s.failure_description();
+    assert_eq!(d, None, "the old description is gone: {d:?}");
+    assert!(!has_window_of(&format!("{s:?}"), access));
+}
+
+#[test]
+fn a_restart_and_a_login_do_not_expose_the_new_refresh_token() {
+    let password = Profile {
+        mode: Mode::Password,
+        ..preset::custom()
+    };
+    let cfg = Config {
+        username: "tech@example.com",
+        password: "hunter2-but-longer",
+        ..config()
+    };
+    let mut s = Sess::new(&password, &cfg, 5).unwrap();
+    let (_, ev) = exchange(
+        &mut s,
+        T0,
+        &json(
+            401,
+            r#"{"error":"invalid_client","error_description":"Client authentication failed!"}"#,
+        ),
+    );
+    assert_eq!(ev, Event::Failed(Failure::InvalidClient));
+    assert_eq!(
+        s.failure_description(),
+        Some("Client authentication failed!")
+    );
+    s.restart();
+    let refresh = "RT-zyxwvutsrqponmlkjihgfedcba9876543210-refresh";
+    exchange(
+        &mut s,
+        T0 + S,
+        &json(
+            200,
+            &format!(
+                r#"{{"token_type":"Bearer","expires_in":3600,"refresh_token":"{refresh}","access_token":"AT-short"}}"#
+            ),
+        ),
+    );
+    assert_eq!(s.failure_description(), None);
+}
+
+// ------------------------------------------------------------ 2. refresh tokens
+
+#[test]
+fn a_refresh_token_that_cannot_be_kept_is_not_claimed() {
+    // A small arena: the kept refresh token does not fit after the new
+    // access token in the staging slot.
+    let mut s: Session<700> = Session::new(&CC, &config(), 3).unwrap();
+    let at1 = "a".repeat(100);
+    let rt = "r".repeat(120);
+    let (_, ev) = exchange(&mut s, T0, &token_json(&at1, 3600, Some(&rt)));
+    assert!(matches!(
+        ev,
+        Event::TokenIssued {
+            refreshable: true,
+            ..
+        }
+    ));
+    let t = next_send(&mut s, T0);
+    assert_eq!(s.poll(t), Action::SendTokenRequest(RequestKind::Refresh));
+    let at2 = "b".repeat(240);
+    let (_, ev) = exchange(&mut s, t, &token_json(&at2, 3600, None));
+    let Event::TokenIssued { refreshable, .. } = ev else {
+        panic!("{ev:?}")
+    };
+    assert!(!refreshable, "it does not fit");
+    assert!(!s.status().refreshable, "status agrees with the event");
+    // The next renewal uses the primary grant, and it can be written.
+    let t = next_send(&mut s, t);
+    assert_eq!(s.poll(t), Action::SendTokenRequest(RequestKind::Fetch));
+    let (req, _) = exchange(&mut s, t, &token_json("c", 3600, None));
+    assert!(req.contains("grant_type=client_credentials"), "{req}");
+}
+
+#[test]
+fn a_refresh_token_that_fits_is_kept() {
+    let mut s = Sess::new(&CC, &config(), 3).unwrap();
+    exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-keep-me")));
+    let t = next_send(&mut s, T0);
+    let (_, ev) = exchange(&mut s, t, &token_json("at-2", 3600, None));
+    assert!(matches!(
+        ev,
+        Event::TokenIssued {
+            refreshable: true,
+            ..
+        }
+    ));
+    let t = next_send(&mut s, t);
+    let (req, _) = exchange(&mut s, t, &token_json("at-3", 3600, None));
+    assert!(req.contains("refresh_token=rt-keep-me"), "{req}");
+}
+
+#[test]
+fn the_primary_grant_after_a_rejected_refresh_token_holds_none() {
+    let mut s = Sess::new(&CC, &config(), 4).unwrap();
+    exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-old")));
+    let t = next_send(&mut s, T0);
+    let (_, ev) = exchange(&mut s, t, &json(400, r#"{"error":"invalid_grant"}"#));
+    assert_eq!(ev, Event::RefreshRejected);
+    assert!(!s.status().refreshable, "the rejected one is dropped");
+    assert_eq!(s.poll(t), Action::SendTokenRequest(RequestKind::Fetch));
+    let (_, ev) = exchange(&mut s, t, &token_json("at-2", 3600, None));
+    assert!(matches!(
+        ev,
+        Event::TokenIssued {
+            refreshable: false,
+            ..
+        }
+    ));
+    assert!(!s.status().refreshable);
+    let t = next_send(&mut s, t);
+    // Before the fix: a refresh with an empty token, refused for good.
+    assert_eq!(s.poll(t), Action::SendTokenRequest(RequestKind::Fetch));
+    let mut buf = [0u8; 1024];
+    assert!(s.write_token_request(t, &mut buf).is_ok());
+}
+
+// ------------------------------------------------------------ 3. 4xx during a refresh
+
+#[test]
+fn a_non_rfc_4xx_during_a_refresh_is_retried_and_the_token_served() {
+    let answers = [
+        html(400),
+        html(403),
+        html(404),
+        json(400, r#"{"error":"server_error"}"#),
+        json(400, r#"{"error":"temporarily_unavailable"}"#),
+        json(403, ""),
+    ];
+    for answer in &answers {
+        let mut s = Sess::new(&CC, &config(), 8).unwrap();
+        exchange(&mut s, T0, &token_json("valid-at", 3600, Some("rt")));
+        let t = next_send(&mut s, T0);
+        let (_, ev) = exchange(&mut s, t, answer);
+        assert!(matches!(ev, Event::Retrying { .. }), "{answer}: {ev:?}");
+        assert_eq!(s.status().failure, None, "{answer}");
+        assert!(
+            s.status().refreshable,
+            "{answer}: the refresh token is kept"
+        );
+        assert_eq!(bearer(&mut s, t), "Authorization: Bearer valid-at\r\n");
+        assert!(matches!(s.poll(t), Action::Ready { .. }), "{answer}");
+        // The server behaves again: the refresh goes through.
+        let t = next_send(&mut s, t);
+        assert_eq!(s.poll(t), Action::SendTokenRequest(RequestKind::Refresh));
+        exchange(&mut s, t, &token_json("fresh-at", 3600, Some("rt2")));
+        assert_eq!(bearer(&mut s, t), "Authorization: Bearer fresh-at\r\n");
+    }
+}
+
+#[test]
+fn an_rfc_error_to_a_refresh_falls_back_to_the_primary_grant() {
+    for code in [
+        "invalid_request",
+        "invalid_grant",
+        "invalid_client",
+        "unauthorized_client",
+        "invalid_scope",
+    ] {
+        let mut s = Sess::new(&CC, &config(), 9).unwrap();
+        exchange(&mut s, T0, &token_json("valid-at", 3600, Some("rt")));
+        let t = next_send(&mut s, T0);
+        let (_, ev) = exchange(&mut s, t, &json(400, &format!(r#"{{"error":"{code}"}}"#)));
+        assert_eq!(ev, Event::RefreshRejected, "{code}");
+        assert_eq!(s.status().failure, None, "{code}");
+        assert_eq!(bearer(&mut s, t), "Authorization: Bearer valid-at\r\n");
+        assert_eq!(s.poll(t), Action::SendTokenRequest(RequestKind::Fetch));
+        exchange(&mut s, t, &token_json("new-at", 3600, None));
+        assert_eq!(bearer(&mut s, t), "Authorization: Bearer new-at\r\n");
+    }
+}
+
+#[test]
+fn a_final_answer_to_the_fallback_still_serves_the_valid_token() {
+    let mut s = Sess::new(&CC, &config(), 10).unwrap();
+    exchange(&mut s, T0, &token_json("valid-at", 3600, Some("rt")));
+    let expiry = T0 + HOUR;
+    let t = next_send(&mut s, T0);
+    let (_, ev) = exchange(&mut s, t, &json(401, r#"{"error":"invalid_client"}"#));
+    assert_eq!(ev, Event::RefreshRejected);
+    let (_, ev) = exchange(&mut s, t, &json(401, r#"{"error":"invalid_client"}"#));
+    assert_eq!(ev, Event::Failed(Failure::InvalidClient));
+    // Final: no more requests, but the token is served to its end.
+    assert_eq!(s.poll(t), Action::Ready { next: expiry });
+    assert_eq!(s.status().failure, Some(Failure::InvalidClient));
+    assert_eq!(
+        bearer(&mut s, expiry - 1),
+        "Authorization: Bearer valid-at\r\n"
+    );
+    assert_eq!(s.poll(expiry), Action::Failed(Failure::InvalidClient));
+    assert_eq!(s.authorize(expiry), Authorization::NoCredential);
+}
+
+#[test]
+fn html_at_the_primary_grant_is_retried_not_final() {
+    for answer in [html(400), html(403), html(404)] {
+        let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 2).unwrap();
+        let (_, ev) = exchange(&mut s, T0, &answer);
+        assert!(matches!(ev, Event::Retrying { .. }), "{answer}: {ev:?}");
+        let t = next_send(&mut s, T0);
+        exchange(&mut s, t, &token_json("t", 3600, None));
+        assert!(s.status().usable);
+    }
+}
+
+// ------------------------------------------------------------ 4, 5. waits
+
+#[test]
+fn an_epoch_reset_without_a_known_now_waits_a_bounded_time() {
+    let cfg = Config {
+        base_url: "https://api.fentu.io",
+        api_key: "k",
+        ..Config::default()
+    };
+    let mut s = Sess::new(&preset::FENTU_API_KEY, &cfg, 0).unwrap();
+    // No Date header, no wall clock: the session's "now" is unknown.
+    let h = api(
+        200,
+        "X-RateLimit-Limit: 1000\r\nX-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 1796620000\r\n",
+    );
+    assert_eq!(s.on_api_response(T0, &h, b""), ApiVerdict::Ok);
+    let Authorization::Wait { until } = s.authorize(T0) else {
+        panic!("blocked")
+    };
+    assert_eq!(until, T0 + 60 * S, "not 56 years");
+    assert_eq!(u64::from(UNKNOWN_RESET_WAIT_S) * S, 60 * S);
+    // With a wall clock the reset resolves exactly.
+    let mut s = Sess::new(&preset::FENTU_API_KEY, &cfg, 0).unwrap();
+    s.set_wall_clock(T0, WALL);
+    s.on_api_response(T0, &h, b"");
+    let reset_ms = 1_796_620_000_000 - WALL;
+    assert_eq!(
+        s.authorize(T0),
+        Authorization::Wait {
+            until: T0 + reset_ms
+        }
+    );
+}
+
+#[test]
+fn every_server_imposed_wait_is_capped() {
+    let date = "Date: Mon, 07 Dec 2026 05:00:00 GMT\r\n";
+    let cap = u64::from(DEFAULT_MAX_WAIT_S) * S;
+    assert_eq!(cap, HOUR);
+    for extra in [
+        "Retry-After: 4000000000\r\n".to_owned(),
+        format!("{date}Retry-After: Fri, 31 Dec 9999 23:59:59 GMT\r\n"),
+        format!("{date}X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 253402300799\r\n"),
+    ] {
+        // API requests.
+        let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+        exchange(&mut s, T0, &token_json("t", 3600, None));
+        let v = s.on_api_response(T0, &api(429, &extra), b"");
+        assert_eq!(v, ApiVerdict::RateLimited { until: T0 + cap }, "{extra}");
+        assert!(s.status().api_blocked_until <= T0 + cap);
+        // The token endpoint.
+        let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+        let raw = format!("HTTP/1.1 429 X\r\n{extra}Content-Length: 0\r\n\r\n");
+        let (_, ev) = exchange(&mut s, T0, &raw);
+        let Event::Retrying { at, .. } = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(at, T0 + cap, "{extra}");
+        assert_eq!(s.poll(T0), Action::Wait { until: T0 + cap });
+        // restart() lifts the block (what remains is Autotask's own pace of
+        // one token request per 6.6 s).
+        s.restart();
+        assert_eq!(s.status().token_blocked_until, 0);
+        assert!(matches!(s.poll(T0 + 7 * S), Action::SendTokenRequest(_)));
+    }
+}
+
+#[test]
+fn the_cap_is_configurable() {
+    let cfg = Config {
+        max_wait_s: 120,
+        ..cc_config()
+    };
+    let mut s = Sess::new(&preset::AUTOTASK, &cfg, 1).unwrap();
+    exchange(&mut s, T0, &token_json("t", 3600, None));
+    let v = s.on_api_response(T0, &api(503, "Retry-After: 86400\r\n"), b"");
+    assert_eq!(
+        v,
+        ApiVerdict::RateLimited {
+            until: T0 + 120 * S
+        }
+    );
+    let v = s.on_api_response(T0, &api(503, "Retry-After: 30\r\n"), b"");
+    assert_eq!(
+        v,
+        ApiVerdict::RateLimited {
+            until: T0 + 120 * S
+        },
+        "the longer stays"
+    );
+    assert!(format!("{cfg:?}").contains("max_wait_s: 120"));
+}
+
+// ------------------------------------------------------------ 6. clocks
+
+#[test]
+fn a_long_outage_and_a_clock_jump_of_days_do_not_latch() {
+    let mut s = Sess::new(&preset::FIELD_NATION, &cc_config(), 6).unwrap();
+    let mut now = T0;
+    // The server fails every request for a day.
+    while now < T0 + DAY {
+        match s.poll(now) {
+            Action::SendTokenRequest(_) => {
+                let (_, ev) = exchange(&mut s, now, &json(502, ""));
+                assert!(matches!(ev, Event::Retrying { .. }), "{ev:?}");
+            }
+            Action::Wait { until } => {
+                assert!(until - now <= u64::from(EXHAUSTED_RETRY_MS));
+                now = until;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The device sleeps for ten days; the server is back.
+    now += 10 * DAY;
+    let t = next_send(&mut s, now);
+    assert!(t - now <= u64::from(EXHAUSTED_RETRY_MS), "{}", t - now);
+    exchange(&mut s, t, &token_json("back", 3600, None));
+    assert!(matches!(s.authorize(t), Authorization::Send(_)));
+}
+
+#[test]
+fn a_token_survives_a_forward_jump_only_until_its_expiry() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
+    exchange(&mut s, T0, &token_json("t", 3600, None));
+    let later = T0 + 3 * DAY;
+    assert_eq!(s.authorize(later), Authorization::NoCredential);
+    assert_eq!(s.poll(later), Action::SendTokenRequest(RequestKind::Fetch));
+    exchange(&mut s, later, &token_json("t2", 3600, None));
+    assert!(matches!(s.authorize(later), Authorization::Send(_)));
+}
+
+#[test]
+fn a_restore_with_the_wall_clock_a_year_behind_does_not_stretch_the_token() {
+    let mut a = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    exchange(&mut a, T0, &token_json("t", 3600, None));
+    let mut img = vec![0u8; a.snapshot_len()];
+    a.snapshot(T0 + 600 * S, WALL, &mut img).unwrap();
+    // The device reboots with its RTC a year behind.
+    let mut b = Sess::new(&preset::AUTOTASK, &cc_config(), 2).unwrap();
+    b.restore(5_000, WALL - 365 * DAY, &img).unwrap();
+    let st = b.status();
+    assert!(
+        st.expires_at <= 5_000 + HOUR,
+        "expiry {} ms ahead",
+        st.expires_at - 5_000
+    );
+    // No time is assumed to have passed since the image was written.
+    assert_eq!(st.expires_at, 5_000 + 3000 * S);
+    assert!(st.refresh_at <= st.expires_at);
+}
+
+#[test]
+fn a_restore_from_the_future_is_clamped_too() {
+    // An image written by a clock a year ahead, restored with the right one:
+    // its deadlines say "a year from now"; the token is clamped to its
+    // lifetime.
+    let mut a = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    exchange(&mut a, T0, &token_json("t", 3600, None));
+    let mut img = vec![0u8; a.snapshot_len()];
+    a.snapshot(T0, WALL + 365 * DAY, &mut img).unwrap();
+    let mut b = Sess::new(&preset::AUTOTASK, &cc_config(), 2).unwrap();
+    b.restore(5_000, WALL, &img).unwrap();
+    assert!(b.status().expires_at <= 5_000 + HOUR);
+}
+
+#[test]
+fn a_failed_restore_leaves_the_clock_and_the_token_as_they_were() {
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    exchange(&mut s, T0, &token_json("t", 3600, None));
+    let mut img = vec![0u8; s.snapshot_len()];
+    s.snapshot(T0, WALL, &mut img).unwrap();
+    let before = (s.status(), format!("{s:?}"), s.credential().is_some());
+    // Two days later the image has expired: refused...
+    let e = s.restore(T0 + 2 * DAY, WALL + 2 * DAY, &img).unwrap_err();
+    assert_eq!(e, Error::Snapshot(SnapshotError::Expired));
+    // ...and the session has not been moved two days ahead by the attempt.
+    assert_eq!(
+        (s.status(), format!("{s:?}"), s.credential().is_some()),
+        before
+    );
+    assert!(matches!(s.poll(T0 + S), Action::Ready { .. }));
+}
+
+#[test]
+fn blocks_restored_from_a_snapshot_are_capped() {
+    let mut a = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    exchange(&mut a, T0, &token_json("t", 3600, None));
+    a.on_api_response(T0, &api(429, "Retry-After: 600\r\n"), b"");
+    let mut img = vec![0u8; a.snapshot_len()];
+    a.snapshot(T0, WALL, &mut img).unwrap();
+    // A session with a shorter cap restores it.
+    let cfg = Config {
+        max_wait_s: 60,
+        ..cc_config()
+    };
+    // (Same configuration strings: the cap is not part of the image's key.)
+    let mut b = Sess::new(&preset::AUTOTASK, &cfg, 2).unwrap();
+    b.restore(5_000, WALL, &img).unwrap();
+    assert_eq!(b.status().api_blocked_until, 5_000 + 60 * S);
+}
+
+// ------------------------------------------------------------ 7. timeout vs margin
+
+#[test]
+fn a_lost_refresh_leaves_time_for_a_timeout_and_a_retry() {
+    for p in [&preset::AUTOTASK, &preset::FIELD_NATION, &CC] {
+        for seed in 0..20 {
+            let mut s = Sess::new(p, &cc_config(), seed).unwrap();
+            exchange(&mut s, T0, &token_json("t", 3600, None));
+            let expiry = T0 + HOUR;
+            let t = next_send(&mut s, T0);
+            let mut buf = [0u8; 1024];
+            s.write_token_request(t, &mut buf).unwrap();
+            // No answer ever comes: the session's timeout ends the wait...
+            let mut now = t;
+            while s.poll(now) == Action::AwaitResponse {
+                now += 100;
+            }
+            assert_eq!(now, t + RESPONSE_TIMEOUT_MS, "{}", p.name);
+            // ...and the retry still has a whole timeout before expiry.
+            let retry = next_send(&mut s, now);
+            assert!(
+                retry + RESPONSE_TIMEOUT_MS <= expiry,
+                "{}: retry at expiry - {} ms",
+                p.name,
+                expiry - retry
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------ invariants
+
+#[test]
+fn no_debug_or_accessor_output_carries_a_secret() {
+    let access = "AT-debug-check-0123456789";
+    let mut s = Sess::new(&CC, &config(), 1).unwrap();
+    exchange(
+        &mut s,
+        T0,
+        &token_json(access, 3600, Some("RT-debug-check-9876543210")),
+    );
+    let t = next_send(&mut s, T0);
+    let (_, ev) = exchange(
+        &mut s,
+        t,
+        &json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"Refresh token revoked"}"#,
+        ),
+    );
+    let mut tb = TokenBody::new();
+    let _ = s.on_token_body(t, &mut tb, b"{}");
+    for text in [
+        format!("{s:?}"),
+        format!("{:?}", s.status()),
+        format!("{ev:?}"),
+        format!("{:?}", s.authorize(t)),
+        format!("{:?}", s.failure_description()),
+        format!("{:?}", s.granted_scope()),
+        format!("{tb:?}"),
+    ] {
+        for secret in [access, "RT-debug-check-9876543210", "s3cret-client"] {
+            assert!(!has_window_of(&text, secret), "{text}");
+        }
+    }
+}
