@@ -289,6 +289,12 @@
 #define FIELDAUTH_RESET_DELTA_SECONDS 3
 
 /**
+ * The default cap on a server-imposed wait (fieldauth_config.max_wait_s = 0):
+ * one hour.
+ */
+#define FIELDAUTH_DEFAULT_MAX_WAIT_S 3600
+
+/**
  * "Never" as a time (UINT64_MAX): e.g. the expiry of an API key.
  */
 #define FIELDAUTH_NEVER 18446744073709551615ull
@@ -393,12 +399,16 @@
 #define FIELDAUTH_FAILURE_ACCESS_DENIED 6
 
 /**
- * Failure: the server rejected the request as malformed (configuration).
+ * Failure: the server rejected the primary grant's request as malformed
+ * (invalid_request in an RFC 6749 error body: configuration). A 4xx
+ * without an error code (a proxy's or captive portal's HTML) is retried.
  */
 #define FIELDAUTH_FAILURE_REJECTED 7
 
 /**
- * Failure: too many consecutive token requests failed.
+ * Failure: no longer reported. A session whose retries ran out keeps
+ * trying, one attempt per 150-300 s, until the server answers (see
+ * fieldauth_session_status's failed_attempts). The value stays reserved.
  */
 #define FIELDAUTH_FAILURE_RETRIES_EXHAUSTED 8
 
@@ -657,7 +667,14 @@ typedef struct fieldauth_body_progress {
  * initialize it with fieldauth_session_init() or
  * fieldauth_session_init_preset(), and wipe it with fieldauth_session_clear()
  * before the storage is reused or freed. Calls on storage that is not
- * initialized give FIELDAUTH_ERR_NOT_INITIALIZED. Not thread-safe; distinct
+ * initialized give FIELDAUTH_ERR_NOT_INITIALIZED.
+ *
+ * Storage contract: init and clear accept any writable storage, even
+ * memory fresh from malloc() that was never written. Every other call reads
+ * the storage's first 8 bytes to tell an initialized session from one that
+ * is not, so the storage must hold initialized memory, whatever its bytes:
+ * static storage (zeroed by the C runtime), a memset(), or an earlier init
+ * or clear. Not thread-safe; distinct
  * sessions are independent. Do not copy an initialized session (memcpy would
  * duplicate its secrets): move its state with snapshot/restore.
  */
@@ -830,8 +847,8 @@ typedef struct fieldauth_backoff {
      */
     uint32_t cap_ms;
     /**
-     * Consecutive failures before FIELDAUTH_FAILURE_RETRIES_EXHAUSTED
-     * (1 ..= 255).
+     * Consecutive failures after which the session slows down to one
+     * attempt per 150-300 s while no valid token is left (1 ..= 255).
      */
     uint32_t max_attempts;
 } fieldauth_backoff;
@@ -986,6 +1003,13 @@ typedef struct fieldauth_config {
      * 1: allow plain http to a non-loopback host (test rigs only); 0: refuse.
      */
     uint32_t allow_insecure;
+    /**
+     * The longest wait in seconds any server answer may impose
+     * (Retry-After, rate-limit resets, a device-flow slow_down); longer
+     * ones are cut to it. 0: the default, FIELDAUTH_DEFAULT_MAX_WAIT_S (one
+     * hour). A zero-initialized config gets the default.
+     */
+    uint32_t max_wait_s;
 } fieldauth_config;
 
 /**
@@ -1537,7 +1561,7 @@ FIELDAUTH_MUST_USE fieldauth_status fieldauth_body_finish(const struct fieldauth
  * session, head and connection when the transport is ready. `buf` may be
  * reused in between. A blocking transport never returns 0, so one call
  * does the whole exchange. If the session gives up meanwhile (no response
- * within its 60 s limit, or a manual feed/report call) the next call
+ * within its 20 s limit, or a manual feed/report call) the next call
  * returns FIELDAUTH_ERR_TRANSPORT and the exchange is over.
  *
  * Errors (the session has already scheduled a retry for all but the

@@ -108,8 +108,10 @@ pub struct Backoff {
     pub base_ms: u32,
     /// Largest delay bound in milliseconds.
     pub cap_ms: u32,
-    /// Consecutive failed attempts after which the session reports
-    /// [`Failure::RetriesExhausted`](crate::session::Failure::RetriesExhausted).
+    /// Consecutive failed attempts after which, while no valid token is
+    /// left, the session slows down to one attempt per
+    /// [`EXHAUSTED_RETRY_MS`](crate::session::EXHAUSTED_RETRY_MS) (its upper
+    /// half). It never stops trying on its own.
     pub max_attempts: u8,
 }
 

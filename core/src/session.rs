@@ -854,16 +854,18 @@ impl<const N: usize> Session<N> {
     }
 
     fn refresh_usable(&self, now: u64) -> bool {
-        self.has(F_RT) && self.st.spans[1].len > 0 && now < self.st.rt_expires_at
+        self.has(F_RT) && !self.active_text(1).is_empty() && now < self.st.rt_expires_at
     }
 
     /// Forgets the refresh token (rejected, or unusable in a request): it is
     /// wiped and never sent again; the primary grant is next.
     fn drop_refresh_token(&mut self) {
         self.set_flag(F_RT, false);
-        let rt = self.st.spans[1];
-        self.wipe(rt.range());
-        self.st.spans[1] = Span::default();
+        if let Some(rt) = self.st.spans.get_mut(1) {
+            let r = rt.range();
+            *rt = Span::default();
+            self.wipe(r);
+        }
     }
 
     /// The token request to send next, if any is possible without the user.
@@ -1349,7 +1351,7 @@ impl<const N: usize> Session<N> {
                     ],
                 );
                 self.st.flags = (self.st.flags & !(F_TOKEN | F_RT)) | F_DEVICE;
-                self.st.device_interval_s = interval.clamp(1, self.set.max_wait_s);
+                self.st.device_interval_s = interval.max(1).min(self.set.max_wait_s);
                 self.st.expires_at = self.st.sent_at.saturating_add(secs_to_ms(expires));
                 self.st.retry_at = now.saturating_add(secs_to_ms(self.st.device_interval_s));
                 self.st.attempts = 0;

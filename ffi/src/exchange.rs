@@ -67,7 +67,7 @@ type RecvFn = unsafe extern "C" fn(*mut core::ffi::c_void, *mut u8, usize) -> is
 /// session, head and connection when the transport is ready. `buf` may be
 /// reused in between. A blocking transport never returns 0, so one call
 /// does the whole exchange. If the session gives up meanwhile (no response
-/// within its 60 s limit, or a manual feed/report call) the next call
+/// within its 20 s limit, or a manual feed/report call) the next call
 /// returns FIELDAUTH_ERR_TRANSPORT and the exchange is over.
 ///
 /// Errors (the session has already scheduled a retry for all but the

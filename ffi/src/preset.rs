@@ -285,6 +285,7 @@ pub(crate) unsafe fn config_from_c<'a>(a: &mut Args, c: &fieldauth_config) -> R<
         scope: s(c.scope)?,
         redirect_uri: s(c.redirect_uri)?,
         allow_insecure: flag(c.allow_insecure)?,
+        max_wait_s: c.max_wait_s,
     })
 }
 

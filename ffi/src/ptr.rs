@@ -133,7 +133,10 @@ impl Args {
         // SAFETY: `c` is non-NULL, 8-aligned and points to at least
         // `C::STORAGE >= size_of::<C>()` bytes (caller contract); `C` is
         // repr(C) with the magic word first, so reading a u64 at `c` reads it.
-        // Volatile: the storage may never have been written by us.
+        // The storage holds initialized memory, any bytes (the header's
+        // storage contract: only init and clear take memory never written),
+        // so the read is defined whether or not we wrote it. Volatile: the
+        // storage may never have been written by us.
         let magic = unsafe { core::ptr::read_volatile(c.cast::<u64>()) };
         if magic != C::MAGIC {
             return Err(FIELDAUTH_ERR_NOT_INITIALIZED);

@@ -1279,3 +1279,63 @@ pub unsafe extern "C" fn fieldauth_session_granted_scope(
     // SAFETY: forwarded contract.
     unsafe { with_ref(session, f) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::MaybeUninit;
+
+    fn blank_action() -> fieldauth_action {
+        fieldauth_action {
+            at_ms: 0,
+            kind: 0,
+            request_kind: 0,
+            failure: 0,
+            reserved: 0,
+        }
+    }
+
+    /// The storage contract the header states, as Miri checks it: init and
+    /// clear take storage never written (`MaybeUninit`), every other call
+    /// takes initialized memory of any content and reads its magic word.
+    #[test]
+    fn storage_contract() {
+        let config = fieldauth_config {
+            base_url: fieldauth_str::of("https://api.example.com"),
+            client_id: fieldauth_str::EMPTY,
+            client_secret: fieldauth_str::EMPTY,
+            username: fieldauth_str::EMPTY,
+            password: fieldauth_str::EMPTY,
+            api_key: fieldauth_str::of("k"),
+            scope: fieldauth_str::EMPTY,
+            redirect_uri: fieldauth_str::EMPTY,
+            allow_insecure: 0,
+            max_wait_s: 0,
+        };
+        let mut action = blank_action();
+        // Zeroed (initialized, never a session): refused, not read beyond
+        // the magic word.
+        let mut zeroed = MaybeUninit::<fieldauth_session>::zeroed();
+        let p = zeroed.as_mut_ptr();
+        // SAFETY: `p` is FIELDAUTH_SESSION_SIZE bytes of initialized storage.
+        let st = unsafe { fieldauth_session_poll(p, 0, &mut action) };
+        assert_eq!(st, FIELDAUTH_ERR_NOT_INITIALIZED);
+        // Never written: init builds the session without reading it.
+        let mut fresh = MaybeUninit::<fieldauth_session>::uninit();
+        let p = fresh.as_mut_ptr();
+        // SAFETY: writable storage of the right size; init reads none of it.
+        let st = unsafe {
+            fieldauth_session_init_preset(p, FIELDAUTH_PRESET_PATCHWORKS_API_KEY, &config, 1)
+        };
+        assert_eq!(st, FIELDAUTH_OK);
+        // SAFETY: initialized by the call above.
+        let st = unsafe { fieldauth_session_poll(p, 0, &mut action) };
+        assert_eq!(st, FIELDAUTH_OK);
+        assert_eq!(action.kind, FIELDAUTH_ACTION_READY);
+        // SAFETY: as above; clear wipes it, after which it is refused again.
+        assert_eq!(unsafe { fieldauth_session_clear(p) }, FIELDAUTH_OK);
+        // SAFETY: cleared storage is initialized memory (all zero).
+        let st = unsafe { fieldauth_session_poll(p, 0, &mut action) };
+        assert_eq!(st, FIELDAUTH_ERR_NOT_INITIALIZED);
+    }
+}

@@ -34,7 +34,14 @@ pub const FIELDAUTH_BODY_WORDS: usize = FIELDAUTH_BODY_SIZE / 8;
 /// initialize it with fieldauth_session_init() or
 /// fieldauth_session_init_preset(), and wipe it with fieldauth_session_clear()
 /// before the storage is reused or freed. Calls on storage that is not
-/// initialized give FIELDAUTH_ERR_NOT_INITIALIZED. Not thread-safe; distinct
+/// initialized give FIELDAUTH_ERR_NOT_INITIALIZED.
+///
+/// Storage contract: init and clear accept any writable storage, even
+/// memory fresh from malloc() that was never written. Every other call reads
+/// the storage's first 8 bytes to tell an initialized session from one that
+/// is not, so the storage must hold initialized memory, whatever its bytes:
+/// static storage (zeroed by the C runtime), a memset(), or an earlier init
+/// or clear. Not thread-safe; distinct
 /// sessions are independent. Do not copy an initialized session (memcpy would
 /// duplicate its secrets): move its state with snapshot/restore.
 #[repr(C)]
@@ -186,8 +193,8 @@ pub struct fieldauth_backoff {
     pub base_ms: u32,
     /// Largest delay bound in milliseconds.
     pub cap_ms: u32,
-    /// Consecutive failures before FIELDAUTH_FAILURE_RETRIES_EXHAUSTED
-    /// (1 ..= 255).
+    /// Consecutive failures after which the session slows down to one
+    /// attempt per 150-300 s while no valid token is left (1 ..= 255).
     pub max_attempts: u32,
 }
 
@@ -277,7 +284,16 @@ pub struct fieldauth_config {
     pub redirect_uri: fieldauth_str,
     /// 1: allow plain http to a non-loopback host (test rigs only); 0: refuse.
     pub allow_insecure: u32,
+    /// The longest wait in seconds any server answer may impose
+    /// (Retry-After, rate-limit resets, a device-flow slow_down); longer
+    /// ones are cut to it. 0: the default, FIELDAUTH_DEFAULT_MAX_WAIT_S (one
+    /// hour). A zero-initialized config gets the default.
+    pub max_wait_s: u32,
 }
+
+/// The default cap on a server-imposed wait (fieldauth_config.max_wait_s = 0):
+/// one hour.
+pub const FIELDAUTH_DEFAULT_MAX_WAIT_S: u32 = 3600;
 
 // ------------------------------------------------------------------ session outputs
 
@@ -328,9 +344,13 @@ pub const FIELDAUTH_FAILURE_INVALID_GRANT: u32 = 4;
 pub const FIELDAUTH_FAILURE_INVALID_KEY: u32 = 5;
 /// Failure: the user denied the request (access_denied).
 pub const FIELDAUTH_FAILURE_ACCESS_DENIED: u32 = 6;
-/// Failure: the server rejected the request as malformed (configuration).
+/// Failure: the server rejected the primary grant's request as malformed
+/// (invalid_request in an RFC 6749 error body: configuration). A 4xx
+/// without an error code (a proxy's or captive portal's HTML) is retried.
 pub const FIELDAUTH_FAILURE_REJECTED: u32 = 7;
-/// Failure: too many consecutive token requests failed.
+/// Failure: no longer reported. A session whose retries ran out keeps
+/// trying, one attempt per 150-300 s, until the server answers (see
+/// fieldauth_session_status's failed_attempts). The value stays reserved.
 pub const FIELDAUTH_FAILURE_RETRIES_EXHAUSTED: u32 = 8;
 /// Failure: the tokens were revoked (or the session was cleared).
 pub const FIELDAUTH_FAILURE_REVOKED: u32 = 9;

@@ -709,6 +709,63 @@ static void test_bad_responses(void) {
     OK(fieldauth_session_clear(&s1));
 }
 
+/* Issue #19: an old error's description never shows a new token, and a
+ * server-imposed wait is cut to the configured cap. */
+static void test_failure_handling(void) {
+    fieldauth_action a;
+    fieldauth_event ev;
+    fieldauth_verdict v;
+    fieldauth_config c = config("http://127.0.0.1:8080/autotask");
+    uint8_t buf[1024];
+    char resp[1024];
+    size_t n = 0, len;
+    uint64_t now;
+    init_autotask(&s1);
+    CHECK(send_request(&s1, 0, buf, sizeof buf) > 0);
+    CHECK(response(resp, sizeof resp, 503, "",
+                   "{\"error\":\"temporarily_unavailable\",\"error_description\":\"down for maintenance\"}") > 0);
+    OK(feed_response(&s1, 10, resp, 7, &ev));
+    CHECK(ev.kind == FIELDAUTH_EVENT_RETRYING);
+    OK(fieldauth_session_failure_description(&s1, buf, sizeof buf, &n));
+    CHECK(n == 20 && strcmp((const char *)buf, "down for maintenance") == 0);
+    now = ev.at_ms + 7000; /* past the retry and Autotask's token pace */
+    OK(fieldauth_session_poll(&s1, now, &a));
+    CHECK(a.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST);
+    CHECK(send_request(&s1, now, buf, sizeof buf) > 0);
+    CHECK(response(resp, sizeof resp, 200, "",
+                   "{\"access_token\":\"tok-abcdefghijklmnopqrstuvwxyz0123\",\"token_type\":\"Bearer\",\"expires_in\":3600}") > 0);
+    OK(feed_response(&s1, now, resp, 7, &ev));
+    CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
+    memset(buf, 0xAA, sizeof buf);
+    OK(fieldauth_session_failure_description(&s1, buf, sizeof buf, &n));
+    CHECK(n == 0 && buf[0] == 0); /* before the fix: 20 bytes of the new token */
+    OK(fieldauth_session_clear(&s1));
+
+    /* max_wait_s: a Retry-After of a day is cut to 120 s. */
+    c.client_id = str("demo-client");
+    c.client_secret = str("demo-secret");
+    c.max_wait_s = 120;
+    OK(fieldauth_session_init_preset(&s1, FIELDAUTH_PRESET_AUTOTASK, &c, 7));
+    CHECK(send_request(&s1, 0, buf, sizeof buf) > 0);
+    CHECK(response(resp, sizeof resp, 200, "", TOKEN_BODY) > 0);
+    OK(feed_response(&s1, 10, resp, 64, &ev));
+    len = response(resp, sizeof resp, 429, "Retry-After: 86400\r\n", "");
+    CHECK(parse_head(u8(resp), len, 64) != (size_t)-1);
+    OK(fieldauth_session_report_api_response(&s1, 1000, &hd, NULL, 0, &v));
+    CHECK(v.kind == FIELDAUTH_VERDICT_RATE_LIMITED && v.until_ms == 1000 + 120000);
+    /* The default cap (max_wait_s = 0) is an hour. */
+    c.max_wait_s = 0;
+    OK(fieldauth_session_init_preset(&s1, FIELDAUTH_PRESET_AUTOTASK, &c, 7));
+    CHECK(send_request(&s1, 0, buf, sizeof buf) > 0);
+    CHECK(response(resp, sizeof resp, 200, "", TOKEN_BODY) > 0);
+    OK(feed_response(&s1, 10, resp, 64, &ev));
+    len = response(resp, sizeof resp, 429, "Retry-After: 4000000000\r\n", "");
+    CHECK(parse_head(u8(resp), len, 64) != (size_t)-1);
+    OK(fieldauth_session_report_api_response(&s1, 1000, &hd, NULL, 0, &v));
+    CHECK(v.kind == FIELDAUTH_VERDICT_RATE_LIMITED && v.until_ms == 1000 + (uint64_t)FIELDAUTH_DEFAULT_MAX_WAIT_S * 1000);
+    OK(fieldauth_session_clear(&s1));
+}
+
 static void test_body_reader(void) {
     const char *resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
                        "X-RateLimit-Limit: 100\r\nX-RateLimit-Remaining: 7\r\nX-RateLimit-Reset: 60\r\n\r\n"
@@ -1079,6 +1136,7 @@ int main(void) {
     test_api_key_session();
     test_token_flow();
     test_bad_responses();
+    test_failure_handling();
     test_body_reader();
     test_field_nation_query_and_phrase();
     test_device_flow();

@@ -229,6 +229,9 @@ struct Config {
   std::string_view scope;          ///< empty: the preset's default
   std::string_view redirect_uri;   ///< authorization-code mode
   bool allow_insecure = false;     ///< plain http to a non-loopback host (test rigs only)
+  /// The longest wait (s) a server answer may impose (Retry-After, rate-limit
+  /// resets); longer ones are cut to it. 0: the default, one hour.
+  std::uint32_t max_wait_s = 0;
 };
 
 /// A preset, optionally with another mode and client authentication (e.g.
@@ -320,7 +323,7 @@ class Session {
               detail::bytes(config.client_secret), detail::bytes(config.username),
               detail::bytes(config.password), detail::bytes(config.api_key),
               detail::bytes(config.scope), detail::bytes(config.redirect_uri),
-              config.allow_insecure, seed);
+              config.allow_insecure, config.max_wait_s, seed);
         })) {}
 
   /// A session for a preset as it is.

@@ -516,6 +516,7 @@ mod bridge {
             scope: &[u8],
             redirect_uri: &[u8],
             allow_insecure: bool,
+            max_wait_s: u32,
             seed: u64,
         ) -> Result<Box<Session>>;
 
@@ -1118,6 +1119,7 @@ fn new_session(
     scope: &[u8],
     redirect_uri: &[u8],
     allow_insecure: bool,
+    max_wait_s: u32,
     seed: u64,
 ) -> Result<Box<Session>> {
     let mut p = profile(preset)?;
@@ -1137,6 +1139,7 @@ fn new_session(
         scope: text(scope, "scope")?,
         redirect_uri: text(redirect_uri, "redirect_uri")?,
         allow_insecure,
+        max_wait_s,
     };
     Ok(Box::new(Session {
         inner: core_session::Session::new(&p, &config, seed)?,

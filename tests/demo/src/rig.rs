@@ -223,6 +223,7 @@ impl<'w> Rig<'w> {
             },
             redirect_uri: REDIRECT_URI,
             allow_insecure: false,
+            max_wait_s: 0,
         };
         let session = Session::new(profile, &config, seed)?;
         Ok(Rig {

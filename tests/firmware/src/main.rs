@@ -304,6 +304,7 @@ fn session() {
         scope: text(""),
         redirect_uri: text("https://app/cb"),
         allow_insecure: black_box(false),
+        max_wait_s: black_box(0),
     };
     let profile = preset::ALL[black_box(0usize) % preset::ALL.len()];
     let Ok(mut s) = Session::<2048>::new(profile, &config, black_box(1)) else {

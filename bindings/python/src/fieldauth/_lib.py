@@ -146,6 +146,7 @@ class Config(Structure):
         ("scope", Str),
         ("redirect_uri", Str),
         ("allow_insecure", c_uint32),
+        ("max_wait_s", c_uint32),
     ]
 
 

@@ -400,10 +400,12 @@ class Failure(IntEnum):
     """Failure: the user denied the request (access_denied)."""
 
     REJECTED = 7
-    """Failure: the server rejected the request as malformed (configuration)."""
+    """Failure: the server rejected the primary grant's request as malformed
+    (``invalid_request``: configuration). A 4xx without an error code is retried."""
 
     RETRIES_EXHAUSTED = 8
-    """Failure: too many consecutive token requests failed."""
+    """No longer reported: a session whose retries ran out keeps trying, one
+    attempt per 150-300 s, until the server answers. The value stays reserved."""
 
     REVOKED = 9
     """Failure: the tokens were revoked (or the session was cleared)."""

@@ -290,11 +290,23 @@ class Config:
     """Redirect URI (authorization-code mode)."""
     allow_insecure: bool = False
     """Allow plain http to a non-loopback host (test rigs only)."""
+    max_wait_s: int = 0
+    """The longest wait (seconds) a server answer may impose: ``Retry-After``,
+    rate-limit resets, a device-flow ``slow_down``. Longer ones are cut to it.
+    ``0`` means the default, one hour."""
 
     def _to_c(self, keep: _Keep) -> _c.Config:
         if not isinstance(self.allow_insecure, bool):
             raise TypeError(
                 f"allow_insecure must be a bool, not {type(self.allow_insecure).__name__}"
+            )
+        if (
+            not isinstance(self.max_wait_s, int)
+            or isinstance(self.max_wait_s, bool)
+            or not 0 <= self.max_wait_s <= 0xFFFF_FFFF
+        ):
+            raise ValueError(
+                f"max_wait_s must be an int from 0 to 4294967295 seconds, not {self.max_wait_s!r}"
             )
         return _c.Config(
             keep.str_("base_url", self.base_url),
@@ -306,6 +318,7 @@ class Config:
             keep.str_("scope", self.scope),
             keep.str_("redirect_uri", self.redirect_uri),
             1 if self.allow_insecure else 0,
+            self.max_wait_s,
         )
 
 
@@ -333,7 +346,8 @@ class Backoff:
     cap_ms: int = 0
     """Largest delay bound in milliseconds."""
     max_attempts: int = 0
-    """Consecutive failures before ``Failure.RETRIES_EXHAUSTED`` (1 ..= 255)."""
+    """Consecutive failures after which the session slows down to one attempt
+    per 150-300 s while no valid token is left (1 ..= 255)."""
 
 
 @dataclass
