@@ -854,7 +854,8 @@ impl<const N: usize> Session<N> {
     }
 
     fn refresh_usable(&self, now: u64) -> bool {
-        self.has(F_RT) && !self.active_text(1).is_empty() && now < self.st.rt_expires_at
+        let held = self.st.spans.get(1).is_some_and(|s| s.len > 0);
+        self.has(F_RT) && held && now < self.st.rt_expires_at
     }
 
     /// Forgets the refresh token (rejected, or unusable in a request): it is
@@ -1286,14 +1287,13 @@ impl<const N: usize> Session<N> {
         self.st.phase = Phase::Idle;
         self.st.attempts = self.st.attempts.saturating_add(1);
         let b = self.set.backoff;
-        let delay = if self.st.attempts >= b.max_attempts && !self.token_valid(now) {
-            let half = EXHAUSTED_RETRY_MS / 2;
-            half.saturating_add(random_upto(&mut self.st.rng, half))
+        let (floor, bound) = if self.st.attempts >= b.max_attempts && !self.token_valid(now) {
+            (EXHAUSTED_RETRY_MS / 2, EXHAUSTED_RETRY_MS / 2)
         } else {
             let shift = u32::from(self.st.attempts.saturating_sub(1)).min(16);
-            let bound = b.base_ms.saturating_mul(1u32 << shift).min(b.cap_ms);
-            random_upto(&mut self.st.rng, bound)
+            (0, b.base_ms.saturating_mul(1u32 << shift).min(b.cap_ms))
         };
+        let delay = floor.saturating_add(random_upto(&mut self.st.rng, bound));
         self.st.retry_at = now.saturating_add(u64::from(delay));
         Event::Retrying {
             status,
@@ -1929,12 +1929,14 @@ impl<const N: usize> Session<N> {
     /// sent one: kept until the next token exchange starts (or the session
     /// is restarted, restored or cleared). It lies in the staging slot, where
     /// the next response goes, and is forgotten whenever that slot is reused.
+    //
+    // Why it can never show token bytes: the span is set only from the
+    // error response just parsed into the staging slot, and every later
+    // write into that slot (the next response, an authorization code, a
+    // restore) is preceded by a `wipe` of it, which drops the span.
     pub fn failure_description(&self) -> Option<&str> {
-        let d = self.st.failure_desc;
-        let staging = self.slot_range(self.st.active ^ 1);
-        let inside = staging.start <= d.range().start && d.range().end <= staging.end;
-        let t = self.text(d);
-        (inside && !t.is_empty()).then_some(t)
+        let d = self.text(self.st.failure_desc);
+        (!d.is_empty()).then_some(d)
     }
 
     /// The scope the server granted with the active token, if it said.

@@ -164,11 +164,10 @@ impl<const N: usize> Session<N> {
     /// A wall clock that reads earlier than when the image was written (a
     /// device whose RTC lost power and restarted in the past) cannot say how
     /// much time went by: the restore then assumes none did, rather than
-    /// shifting every deadline by the clock's error. Deadlines are also
-    /// clamped to what they can honestly be: a token expiry at most its
-    /// lifetime ahead, the refresh time at most the expiry, server-imposed
-    /// blocks at most [`Config::max_wait_s`](super::Config::max_wait_s)
-    /// ahead, budget state at most a window ahead.
+    /// shifting every deadline by the clock's error: so no deadline lies
+    /// further ahead than it did when the image was written (a token expiry
+    /// at most its lifetime). Server-imposed blocks are also cut to this
+    /// session's [`Config::max_wait_s`](super::Config::max_wait_s).
     ///
     /// Errors, with the session left as it was:
     /// [`SnapshotError::Length`], [`SnapshotError::Corrupt`] (magic or
@@ -205,10 +204,9 @@ impl<const N: usize> Session<N> {
         let now = now.max(self.st.last_now);
         let unix_ms = unix_ms.max(get_u64(image, 16));
         let m = |at: usize| Self::to_mono(get_u64(image, at), now, unix_ms);
-        let lifetime_s = u32::from_le_bytes(get(image, 80));
-        let ahead = |t: u64, span_ms: u64| t.min(now.saturating_add(span_ms));
+        let cap = now.saturating_add(super::secs_to_ms(self.set.max_wait_s));
         let flags = u16::from_le_bytes(get(image, 6)) & (F_TOKEN | F_RT);
-        let expires_at = ahead(m(24), super::secs_to_ms(lifetime_s));
+        let expires_at = m(24);
         let rt_expires_at = m(40);
         let token_ok = flags & F_TOKEN != 0 && now < expires_at;
         let rt_ok = flags & F_RT != 0 && now < rt_expires_at;
@@ -248,16 +246,14 @@ impl<const N: usize> Session<N> {
             f &= !F_TOKEN;
         }
         self.st.flags = (self.st.flags & !(F_TOKEN | F_RT)) | f;
-        let cap = super::secs_to_ms(self.set.max_wait_s);
-        let window = |b: Option<super::Budget>| b.map_or(0, |b| super::secs_to_ms(b.window_s));
         self.st.expires_at = expires_at;
-        self.st.refresh_at = m(32).min(expires_at);
+        self.st.refresh_at = m(32);
         self.st.rt_expires_at = rt_expires_at;
-        self.st.api_blocked_until = ahead(m(48), cap);
-        self.st.token_blocked_until = ahead(m(56), cap);
-        self.st.token_gcra = super::Gcra::with_tat(ahead(m(64), window(self.set.token_budget)));
-        self.st.api_gcra = super::Gcra::with_tat(ahead(m(72), window(self.set.api_budget)));
-        self.st.lifetime_s = lifetime_s;
+        self.st.api_blocked_until = m(48).min(cap);
+        self.st.token_blocked_until = m(56).min(cap);
+        self.st.token_gcra = super::Gcra::with_tat(m(64));
+        self.st.api_gcra = super::Gcra::with_tat(m(72));
+        self.st.lifetime_s = u32::from_le_bytes(get(image, 80));
         self.st.failure = None;
         self.st.attempts = 0;
         self.st.retry_at = 0;
