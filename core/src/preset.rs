@@ -65,16 +65,17 @@ pub enum RevokeStyle {
 
 /// A client-side request budget: `requests` per `window_s` seconds, enforced
 /// in 8 bytes by GCRA: up to `burst` requests at once, then one every
-/// `window_s / requests`.
+/// `window_s / (requests - burst + 1)`.
 ///
-/// With `burst: 1` requests are evenly spaced, and no window of `window_s`
-/// anywhere ever holds more than `requests` of them *as sent*: right for
-/// servers that count in sliding windows (Autotask). Such a server counts
-/// *arrivals*, so give `window_s` headroom for network jitter: with the
-/// server's exact window, an 11th request that travels faster than the 1st
-/// arrives inside the same minute. A larger burst suits servers that
-/// count in fixed windows they announce (Fentu's `X-RateLimit-Reset`), where
-/// the server-reported `Remaining: 0` stops the client at the window's end.
+/// Whatever the burst, no window of `window_s` anywhere ever holds more than
+/// `requests` of them *as sent* (a client cannot know where a server's
+/// windows start, and one 429 costs more than a burst saves): with `burst:
+/// 1` they are evenly spaced, with a larger burst the rest of the window is
+/// paced more slowly. A server counts *arrivals*, so give `window_s`
+/// headroom for network jitter: with the server's exact window, an 11th
+/// request that travels faster than the 1st arrives inside the same minute.
+/// A server's own `X-RateLimit-Remaining: 0` (a quota shared with other
+/// clients) stops the client until the announced reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Budget {
     /// Requests per window.
@@ -86,13 +87,15 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Fentu Standard tier: 1,000 requests per hour (fixed windows).
+    /// Fentu Standard tier: 1,000 requests per hour, a burst of 100 (then one
+    /// per 3.996 s: never more than 1,000 in any hour).
     pub const FENTU_STANDARD: Budget = Budget {
         requests: 1_000,
         window_s: 3_600,
         burst: 100,
     };
-    /// Fentu Professional tier: 10,000 requests per hour (fixed windows).
+    /// Fentu Professional tier: 10,000 requests per hour, a burst of 1,000
+    /// (never more than 10,000 in any hour).
     pub const FENTU_PROFESSIONAL: Budget = Budget {
         requests: 10_000,
         window_s: 3_600,

@@ -36,8 +36,11 @@
 //! while retries are scheduled with full-jitter exponential backoff. If the
 //! profile's `max_attempts` run out while the token is still valid, one last
 //! attempt goes out shortly before expiry (`min(10 s, 5 %)` of the lifetime);
-//! only when nothing usable is left does the session report
-//! [`Failure::RetriesExhausted`].
+//! once nothing usable is left the session keeps trying, one attempt per
+//! [`EXHAUSTED_RETRY_MS`] at most, and never latches on its own: only the
+//! answers [`Failure`] lists as final stop it (until [`Session::restart`]),
+//! and even those never hide a token that is still valid. Every wait a server
+//! imposes is capped by [`Config::max_wait_s`] (an hour by default).
 //!
 //! # Memory
 //! Everything persistent lives in the `Session` value: a `[u8; N]` arena
