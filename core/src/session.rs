@@ -1517,11 +1517,13 @@ impl<const N: usize> Session<N> {
                 self.set_flag(F_DEVICE, false);
                 self.back_off(now, status)
             }
-            // Trouble at the server, whatever the status: retry.
+            // Trouble at the server or a rate limit, whatever the code
+            // (Fentu's 429 says `rate_limit_exceeded`): retry.
             ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
                 self.back_off(now, status)
             }
-            _ if !rfc && !matches!(status, 401) => self.back_off(now, status),
+            _ if matches!(status, 408 | 429) || status >= 500 => self.back_off(now, status),
+            _ if !rfc && status != 401 => self.back_off(now, status),
             _ if kind == RequestKind::Revoke => {
                 // The server will not revoke (say, `unsupported_token_type`):
                 // the tokens are forgotten here all the same.

@@ -223,6 +223,9 @@ fn a_non_rfc_4xx_during_a_refresh_is_retried_and_the_token_served() {
         json(400, r#"{"error":"server_error"}"#),
         json(400, r#"{"error":"temporarily_unavailable"}"#),
         json(403, ""),
+        // Fentu's rate limit at the token endpoint: a code, but a 429.
+        json(429, r#"{"error":"rate_limit_exceeded","status":429}"#),
+        json(502, r#"{"error":"invalid_request"}"#),
     ];
     for answer in &answers {
         let mut s = Sess::new(&CC, &config(), 8).unwrap();
