@@ -882,6 +882,11 @@ impl<const N: usize> Session<N> {
             _ if self.has(F_CODE) => Some(RequestKind::Fetch),
             _ if self.refresh_usable(now) => Some(RequestKind::Refresh),
             Mode::AuthorizationCode => None,
+            // The device flow shares the active slot and the expiry with the
+            // token: it starts only once the token is gone (as the
+            // authorization-code mode asks for the browser step only then).
+            #[cfg(feature = "device-flow")]
+            Mode::DeviceCode if self.token_valid(now) => None,
             #[cfg(feature = "device-flow")]
             Mode::DeviceCode if self.has(F_DEVICE) && now < self.st.expires_at => {
                 Some(RequestKind::DevicePoll)
@@ -922,6 +927,11 @@ impl<const N: usize> Session<N> {
         }
         if self.set.mode == Mode::ApiKey {
             return Action::Ready { next: NEVER };
+        }
+        if self.has(F_REVOKE) && !self.revocable() {
+            // Nothing left to name in a request: forget the rest here.
+            self.revoked();
+            return Action::Failed(Failure::Revoked);
         }
         let valid = self.token_valid(now);
         let due = !valid || now >= self.st.refresh_at || self.has(F_REVOKE);
@@ -1304,12 +1314,24 @@ impl<const N: usize> Session<N> {
         }
     }
 
+    /// Whether a revocation request can be written: the token it names is
+    /// still held (an API 401 may have dropped the access token since
+    /// [`Session::revoke`] was called).
+    fn revocable(&self) -> bool {
+        match self.set.revoke_style {
+            RevokeStyle::None => false,
+            RevokeStyle::Bearer => self.has(F_TOKEN),
+            RevokeStyle::Rfc7009 => self.has(F_TOKEN | F_RT),
+        }
+    }
+
     /// The tokens are gone (revoked, or revocation refused): wipe both
     /// slots and report [`Failure::Revoked`].
     fn revoked(&mut self) -> Event {
         let all = self.slot_range(0).start..N;
         self.wipe(all);
-        self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_DEVICE);
+        // An authorization code waiting in the staging slot is gone too.
+        self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_DEVICE | F_CODE);
         self.fail(Failure::Revoked);
         Event::Revoked
     }
@@ -1753,8 +1775,11 @@ impl<const N: usize> Session<N> {
         }
         // Drop the access token (keep a refresh token: it may still work).
         self.set_flag(F_TOKEN, false);
-        let access = self.st.spans.first().copied().unwrap_or_default();
-        self.wipe(access.range());
+        if let Some(access) = self.st.spans.first_mut() {
+            let r = access.range();
+            *access = Span::default();
+            self.wipe(r);
+        }
         if self.has(F_RETRIED_401) {
             ApiVerdict::Unauthorized
         } else {
@@ -1883,7 +1908,7 @@ impl<const N: usize> Session<N> {
     /// the session reports [`Failure::Revoked`] until [`Session::restart`].
     /// Without a revocation endpoint the tokens are just wiped.
     pub fn revoke(&mut self) {
-        if self.set.revoke_style == RevokeStyle::None || !self.has(F_TOKEN | F_RT) {
+        if !self.revocable() {
             self.revoked();
         } else {
             self.set_flag(F_REVOKE, true);

@@ -571,3 +571,145 @@ fn no_debug_or_accessor_output_carries_a_secret() {
         }
     }
 }
+
+// ------------------------------------------------------------ found by model.rs
+
+fn fentu_oauth_config() -> Config<'static> {
+    Config {
+        base_url: "https://api.fentu.io",
+        client_id: "c",
+        client_secret: "s",
+        redirect_uri: "https://app.example/cb",
+        ..Config::default()
+    }
+}
+
+/// Runs the browser step and returns the `state` the session expects.
+fn approve(s: &mut Sess) -> String {
+    let mut url = [0u8; 512];
+    let n = s
+        .authorization_url(&[7u8; 32], &[9u8; 16], &mut url)
+        .unwrap();
+    let url = std::str::from_utf8(&url[..n]).unwrap();
+    let state = url
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    state.to_string()
+}
+
+#[test]
+fn a_snapshot_taken_after_a_login_restores_into_a_fresh_session() {
+    // The image's configuration checksum covered the PKCE zone, whose state
+    // changes with every login: every reboot lost a valid token.
+    let mut a = Sess::new(&preset::FENTU_OAUTH, &fentu_oauth_config(), 1).unwrap();
+    let state = approve(&mut a);
+    a.set_authorization_code("code-1", &state).unwrap();
+    exchange(&mut a, T0, &token_json("at-1", 3600, Some("rt-1")));
+    let mut img = vec![0u8; a.snapshot_len()];
+    a.snapshot(T0, WALL, &mut img).unwrap();
+    let mut b = Sess::new(&preset::FENTU_OAUTH, &fentu_oauth_config(), 2).unwrap();
+    b.restore(5_000, WALL, &img).unwrap();
+    assert_eq!(bearer(&mut b, 5_000), "Authorization: Bearer at-1\r\n");
+}
+
+#[test]
+fn a_revocation_whose_token_was_dropped_completes_instead_of_sticking() {
+    // Fentu revokes with `Authorization: Bearer <access token>`.
+    let mut s = Sess::new(&preset::FENTU_OAUTH, &fentu_oauth_config(), 1).unwrap();
+    let state = approve(&mut s);
+    s.set_authorization_code("code-1", &state).unwrap();
+    exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-1")));
+    s.revoke();
+    assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Revoke));
+    // An API 401 drops the access token before the revocation goes out.
+    assert_eq!(
+        s.on_api_response(T0, &api(401, ""), b""),
+        ApiVerdict::RetryWithNewToken
+    );
+    // Before the fix: SendTokenRequest(Revoke) forever, and every write
+    // refused (the token's bytes were wiped).
+    assert_eq!(s.poll(T0), Action::Failed(Failure::Revoked));
+    assert!(!s.status().refreshable);
+}
+
+#[test]
+fn a_revoke_with_a_code_pending_forgets_the_code() {
+    let mut s = Sess::new(&preset::FENTU_OAUTH, &fentu_oauth_config(), 1).unwrap();
+    let state = approve(&mut s);
+    s.set_authorization_code("code-1", &state).unwrap();
+    s.revoke(); // nothing to revoke at the server: wiped here, code included
+    assert_eq!(s.poll(T0), Action::Failed(Failure::Revoked));
+    s.restart();
+    // Before the fix: SendTokenRequest(Fetch) with the wiped code, refused
+    // forever.
+    assert_eq!(s.poll(T0), Action::NeedAuthorizationCode);
+}
+
+#[cfg(feature = "device-flow")]
+fn device_session() -> Sess {
+    let profile = Profile {
+        mode: Mode::DeviceCode,
+        client_auth: fieldauth::request::ClientAuth::None,
+        ..preset::custom()
+    };
+    let cfg = Config {
+        base_url: "https://auth.example.com",
+        client_id: "handheld",
+        ..Config::default()
+    };
+    Sess::new(&profile, &cfg, 4).unwrap()
+}
+
+#[cfg(feature = "device-flow")]
+const DEVICE_CODE: &str = r#"{"device_code":"dev-code-123","user_code":"WDJB-MJHT","verification_uri":"https://example.com/device","expires_in":1800,"interval":5}"#;
+
+#[cfg(feature = "device-flow")]
+#[test]
+fn the_device_flow_starts_only_once_the_token_is_gone() {
+    let mut s = device_session();
+    exchange(&mut s, T0, &json(200, DEVICE_CODE));
+    let (_, ev) = exchange(&mut s, T0 + 5 * S, &token_json("dev-at", 600, None));
+    assert!(matches!(
+        ev,
+        Event::TokenIssued {
+            refreshable: false,
+            ..
+        }
+    ));
+    // Refresh time, no refresh token: the token is served to its end, not
+    // wiped by a new device authorization.
+    let Action::Ready { next } = s.poll(T0 + 5 * S) else {
+        panic!()
+    };
+    assert_eq!(s.poll(next), Action::Ready { next: T0 + 605 * S });
+    assert_eq!(bearer(&mut s, next), "Authorization: Bearer dev-at\r\n");
+    assert_eq!(
+        s.poll(T0 + 605 * S),
+        Action::SendTokenRequest(RequestKind::DeviceAuthorization)
+    );
+}
+
+#[cfg(feature = "device-flow")]
+#[test]
+fn a_restore_during_a_device_flow_shows_no_token_as_a_user_code() {
+    let mut s = device_session();
+    exchange(&mut s, T0, &json(200, DEVICE_CODE));
+    exchange(
+        &mut s,
+        T0 + 5 * S,
+        &token_json("dev-at", 600, Some("dev-rt-0123456789")),
+    );
+    let mut img = vec![0u8; s.snapshot_len()];
+    s.snapshot(T0 + 5 * S, WALL, &mut img).unwrap();
+    // A new session starts a device flow, then finds the image.
+    let mut b = device_session();
+    exchange(&mut b, 5_000, &json(200, DEVICE_CODE));
+    assert!(b.device_display().is_some());
+    b.restore(6_000, WALL + S, &img).unwrap();
+    assert_eq!(b.device_display(), None, "the image holds a token");
+    assert_eq!(bearer(&mut b, 6_000), "Authorization: Bearer dev-at\r\n");
+}

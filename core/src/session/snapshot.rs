@@ -80,12 +80,14 @@ impl<const N: usize> Session<N> {
     }
 
     /// CRC-32 of the configuration strings.
+    /// The strings only: not the PKCE zone after them (authorization-code
+    /// mode), whose verifier and state change with every login.
     fn config_crc(&self) -> u32 {
-        let table = self
-            .arena
-            .get(..usize::from(self.st.strings_len))
-            .unwrap_or(&[]);
-        crc32(table, 0)
+        let mut end = usize::from(self.st.strings_len);
+        if self.set.mode == crate::preset::Mode::AuthorizationCode {
+            end = end.saturating_sub(super::PKCE_ZONE);
+        }
+        crc32(self.arena.get(..end).unwrap_or(&[]), 0)
     }
 
     /// Monotonic ms → Unix ms, given that `now` is `unix_ms`.
@@ -245,7 +247,10 @@ impl<const N: usize> Session<N> {
         if !token_ok {
             f &= !F_TOKEN;
         }
-        self.st.flags = (self.st.flags & !(F_TOKEN | F_RT)) | f;
+        // The image holds a token, not a device authorization; an
+        // authorization code that waited in the other slot was wiped with it.
+        let gone = F_TOKEN | F_RT | super::F_DEVICE | super::F_CODE;
+        self.st.flags = (self.st.flags & !gone) | f;
         self.st.expires_at = expires_at;
         self.st.refresh_at = m(32);
         self.st.rt_expires_at = rt_expires_at;
