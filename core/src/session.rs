@@ -817,8 +817,9 @@ impl<const N: usize> Session<N> {
     /// Zeroizes `r` of the arena. An error description that lay there is
     /// forgotten with it: the bytes may be reused for tokens next.
     fn wipe(&mut self, r: core::ops::Range<usize>) {
-        let d = self.st.failure_desc.range();
-        if d.start < r.end && r.start < d.end {
+        // The description lies within one slot, and `r` is a slot or a
+        // span of the active one: its start tells.
+        if r.contains(&usize::from(self.st.failure_desc.start)) {
             self.st.failure_desc = Span::default();
         }
         if let Some(b) = self.arena.get_mut(r) {
@@ -857,8 +858,9 @@ impl<const N: usize> Session<N> {
     }
 
     fn refresh_usable(&self, now: u64) -> bool {
-        let held = self.st.spans.get(1).is_some_and(|s| s.len > 0);
-        self.has(F_RT) && held && now < self.st.rt_expires_at
+        // F_RT is set only with a refresh token in the span (an empty one
+        // counts as none) and cleared whenever it goes.
+        self.has(F_RT) && now < self.st.rt_expires_at
     }
 
     /// Forgets the refresh token (rejected, or unusable in a request): it is
@@ -909,44 +911,40 @@ impl<const N: usize> Session<N> {
     /// What to do next. Call it whenever time passes or a response completes.
     pub fn poll(&mut self, now: u64) -> Action {
         let now = self.clock(now);
-        if let Some(f) = self.st.failure {
-            // Final, but a token that is still valid is served to the end.
-            return if self.token_valid(now) {
-                Action::Ready {
-                    next: self.st.expires_at,
-                }
-            } else {
-                Action::Failed(f)
-            };
-        }
         if self.st.phase != Phase::Idle {
             if now.saturating_sub(self.st.sent_at) < RESPONSE_TIMEOUT_MS {
                 return Action::AwaitResponse;
             }
             self.exchange_failed(now, 0);
         }
-        if self.set.mode == Mode::ApiKey {
-            return Action::Ready { next: NEVER };
-        }
         if self.has(F_REVOKE) && !self.revocable() {
             // Nothing left to name in a request: forget the rest here.
             self.revoked();
-            return Action::Failed(Failure::Revoked);
+        }
+        let failure = self.st.failure;
+        if self.set.mode == Mode::ApiKey && failure.is_none() {
+            return Action::Ready { next: NEVER };
         }
         let valid = self.token_valid(now);
-        let due = !valid || now >= self.st.refresh_at || self.has(F_REVOKE);
+        let due = failure.is_some() || !valid || now >= self.st.refresh_at || self.has(F_REVOKE);
         if !due {
             return Action::Ready {
                 next: self.st.refresh_at,
             };
         }
-        let Some(kind) = self.next_kind(now) else {
-            return if valid {
-                Action::Ready {
+        // After a final answer nothing is sent, but a token that is still
+        // valid is served to its end.
+        let next = match failure {
+            Some(_) => None,
+            None => self.next_kind(now),
+        };
+        let Some(kind) = next else {
+            return match (valid, failure) {
+                (true, _) => Action::Ready {
                     next: self.st.expires_at,
-                }
-            } else {
-                Action::NeedAuthorizationCode
+                },
+                (false, Some(f)) => Action::Failed(f),
+                (false, None) => Action::NeedAuthorizationCode,
             };
         };
         let exhausted = self.st.attempts >= self.set.backoff.max_attempts;
@@ -1318,11 +1316,12 @@ impl<const N: usize> Session<N> {
     /// still held (an API 401 may have dropped the access token since
     /// [`Session::revoke`] was called).
     fn revocable(&self) -> bool {
-        match self.set.revoke_style {
-            RevokeStyle::None => false,
-            RevokeStyle::Bearer => self.has(F_TOKEN),
-            RevokeStyle::Rfc7009 => self.has(F_TOKEN | F_RT),
-        }
+        let needs = match self.set.revoke_style {
+            RevokeStyle::None => return false,
+            RevokeStyle::Bearer => F_TOKEN,
+            RevokeStyle::Rfc7009 => F_TOKEN | F_RT,
+        };
+        self.has(needs)
     }
 
     /// The tokens are gone (revoked, or revocation refused): wipe both
