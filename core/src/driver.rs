@@ -113,8 +113,10 @@ use machine::{BodyDrain, Did, Machine, ReadApi, SendApi, Step, TokenExchange};
 
 pub use embedded_io;
 #[cfg(feature = "embedded-io-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
 pub use embedded_io_async;
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use std_io::FromStd;
 
 /// Capacity of the driver's [`HeadParser`]: the longest header value it
@@ -124,6 +126,50 @@ pub use std_io::FromStd;
 pub const HEAD_CAPACITY: usize = 256;
 
 /// The answer to an API request, head read and reported to the session.
+///
+/// `head.status` is the HTTP status, `verdict` what it means for the
+/// credential (retry with a new token, rate limited...), and `leftover` the
+/// part of the body that arrived with the head, in the buffer given to
+/// [`api_get`]. The body itself is the caller's: [`read_body`] delivers it
+/// (starting with the leftover bytes), or decode it yourself.
+///
+/// ```
+/// use fieldauth::driver::{self, embedded_io, ApiResponse};
+/// use fieldauth::http::BodyReader;
+/// use fieldauth::session::ApiVerdict;
+///
+/// /// The body of a successful answer, through `buf` (the buffer the answer
+/// /// was read into, unchanged since).
+/// fn body<T: embedded_io::Read>(
+///     stream: &mut T,
+///     response: &ApiResponse,
+///     buf: &mut [u8],
+/// ) -> Result<Option<Vec<u8>>, fieldauth::Error> {
+///     let mut body = Vec::new();
+///     // Read the body in any case: the connection is then ready for the next request.
+///     driver::read_body(stream, response, buf, |piece| body.extend_from_slice(piece))?;
+///     Ok((response.verdict == ApiVerdict::Ok && response.head.status == 200).then_some(body))
+/// }
+///
+/// /// Or, without reading more: the payload that came with the head.
+/// fn payload_so_far(response: &ApiResponse, buf: &[u8]) -> Result<Vec<u8>, fieldauth::Error> {
+///     let mut framed = buf.get(response.leftover.clone()).ok_or(fieldauth::Error::WrongState)?;
+///     // Still framed (Content-Length, chunked or close-delimited): unframe it.
+///     let mut reader = BodyReader::new(response.head.framing());
+///     let mut payload = Vec::new();
+///     while !framed.is_empty() {
+///         let (used, data) = reader.next(framed)?;
+///         if used == 0 {
+///             break; // the body ended before these bytes
+///         }
+///         payload.extend_from_slice(data);
+///         framed = &framed[used..];
+///     }
+///     Ok(payload)
+/// }
+/// ```
+///
+/// [`api_get`] has a complete example.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiResponse {
     /// The response head (status, framing, rate-limit fields...).
@@ -142,6 +188,37 @@ pub struct ApiResponse {
 }
 
 /// What [`api_get`] did.
+///
+/// Only [`ApiOutcome::Response`] sent anything; the other two say when to
+/// try again. A typical caller:
+///
+/// ```
+/// use fieldauth::driver::ApiOutcome;
+/// use fieldauth::session::ApiVerdict;
+///
+/// /// When to send the request (again), or `None` when it is done.
+/// fn next_attempt(outcome: &ApiOutcome, now: u64) -> Option<u64> {
+///     match outcome {
+///         ApiOutcome::Response(response) => match response.verdict {
+///             // Done: a success, or an error that is not about the credential
+///             // (check `response.head.status`).
+///             ApiVerdict::Ok => None,
+///             // The token was rejected and dropped: poll the session (it
+///             // fetches a new one) and send the request again, once.
+///             ApiVerdict::RetryWithNewToken => Some(now),
+///             // The server or the client-side budget says wait.
+///             ApiVerdict::RateLimited { until } => Some(until),
+///             // Not retried: a second rejection, a rejected API key, a 403.
+///             ApiVerdict::Unauthorized | ApiVerdict::InvalidKey | ApiVerdict::Forbidden => None,
+///         },
+///         // Nothing was sent: a rate limit applies until `until`.
+///         ApiOutcome::Wait { until } => Some(*until),
+///         // Nothing was sent: poll the session, which says what it needs.
+///         ApiOutcome::NoCredential => Some(now),
+///     }
+/// }
+/// # assert_eq!(next_attempt(&ApiOutcome::Wait { until: 7 }, 1), Some(7));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiOutcome {
     /// The request went out and this is the answer.
@@ -212,6 +289,7 @@ where
 #[cfg(feature = "embedded-io-async")]
 mod asynch;
 #[cfg(feature = "embedded-io-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
 pub use asynch::{api_get_async, exchange_token_async, read_body_async};
 
 /// Performs one token exchange on `io`: writes the token request the session
@@ -257,6 +335,71 @@ where
 /// errors; [`Error::BufferTooSmall`] for an empty `buf`; [`Error::Transport`]
 /// and [`Error::Http`]. A failed API request does not concern the token
 /// endpoint: the session is not told.
+///
+/// # Example
+/// ```
+/// use fieldauth::driver::{self, embedded_io, ApiOutcome};
+/// use fieldauth::preset;
+/// use fieldauth::session::{ApiVerdict, Config, Session};
+/// use fieldauth::url::Url;
+///
+/// # /// A scripted stream: what the server sends, and what was written to it.
+/// # struct Scripted { rx: &'static [u8], sent: Vec<u8> }
+/// # impl embedded_io::ErrorType for Scripted { type Error = embedded_io::ErrorKind; }
+/// # impl embedded_io::Read for Scripted {
+/// #     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+/// #         let n = buf.len().min(self.rx.len());
+/// #         buf[..n].copy_from_slice(&self.rx[..n]);
+/// #         self.rx = &self.rx[n..];
+/// #         Ok(n)
+/// #     }
+/// # }
+/// # impl embedded_io::Write for Scripted {
+/// #     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+/// #         self.sent.extend_from_slice(buf);
+/// #         Ok(buf.len())
+/// #     }
+/// #     fn flush(&mut self) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// # fn connect(rx: &'static [u8]) -> Scripted { Scripted { rx, sent: Vec::new() } }
+/// let config = Config {
+///     base_url: "https://webservices.autotask.net",
+///     client_id: "YOUR_CLIENT_ID",
+///     client_secret: "YOUR_CLIENT_SECRET",
+///     ..Config::default()
+/// };
+/// let mut session: Session = Session::new(&preset::AUTOTASK, &config, 0x5eed)?;
+/// let mut buf = [0u8; 128];
+///
+/// // A token first (any connected stream; here scripted answers).
+/// let mut token_stream = connect(b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n\
+///     {\"access_token\":\"tok\",\"token_type\":\"Bearer\",\"expires_in\":3600}");
+/// driver::exchange_token(&mut session, 1_000, &mut token_stream, &mut buf)?;
+///
+/// // Then the API request, on a connection to the API host.
+/// let mut stream = connect(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+///     Transfer-Encoding: chunked\r\n\r\n\
+///     10\r\n{\"items\":[{\"id\":\r\n9\r\n29683616}\r\n2\r\n]}\r\n0\r\n\r\n");
+/// let url = Url::parse(config.base_url)?.join("/ATServicesRest/V1.0/Companies")?;
+/// let outcome = driver::api_get(&mut session, 2_000, &mut stream, url, &mut buf)?;
+/// # assert!(stream.sent.starts_with(b"GET /ATServicesRest/V1.0/Companies HTTP/1.1\r\n"));
+/// # assert!(stream.sent.windows(27).any(|w| w == b"Authorization: Bearer tok\r\n"));
+/// let ApiOutcome::Response(response) = outcome else {
+///     unreachable!("a fresh token, and the budget is not spent: the request went out");
+/// };
+/// assert_eq!(response.head.status, 200);
+/// assert_eq!(response.verdict, ApiVerdict::Ok);
+/// // `buf[response.leftover]` holds what of the body came with the head (still
+/// // chunked); read_body starts there and unframes the rest as it arrives.
+/// assert!(buf[response.leftover.clone()].starts_with(b"10\r\n{"));
+/// let mut body = Vec::new();
+/// let len = driver::read_body(&mut stream, &response, &mut buf, |piece| {
+///     body.extend_from_slice(piece)
+/// })?;
+/// assert_eq!(body, br#"{"items":[{"id":29683616}]}"#);
+/// assert_eq!(len, 27);
+/// # Ok::<(), fieldauth::Error>(())
+/// ```
 pub fn api_get<T, const N: usize>(
     session: &mut Session<N>,
     now: u64,

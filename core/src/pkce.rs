@@ -93,6 +93,7 @@ fn ascii(bytes: &[u8], len: u8) -> &str {
 }
 
 #[cfg(feature = "pkce")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pkce")))]
 /// A PKCE code verifier: 43 to 128 characters of `[A-Za-z0-9-._~]`
 /// (RFC 7636 §4.1).
 ///
@@ -191,6 +192,7 @@ impl fmt::Debug for CodeVerifier {
 }
 
 #[cfg(feature = "pkce")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pkce")))]
 /// An S256 code challenge: 43 base64url characters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Challenge {
@@ -213,6 +215,7 @@ impl fmt::Debug for Challenge {
 }
 
 #[cfg(feature = "pkce")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pkce")))]
 /// The `code_challenge_method`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChallengeMethod {
@@ -306,6 +309,7 @@ pub struct AuthorizationRequest<'a> {
     pub state: Option<&'a str>,
     /// PKCE: the verifier (kept for the token request) and the method.
     #[cfg(feature = "pkce")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pkce")))]
     pub pkce: Option<(&'a CodeVerifier, ChallengeMethod)>,
     /// Allow a plain `http` endpoint on a non-loopback host.
     pub allow_insecure: bool,

@@ -35,6 +35,7 @@ pub enum Mode {
     /// Device authorization grant (RFC 8628): the user enters a code shown on
     /// the handheld. Needs the `device-flow` feature (on by default).
     #[cfg(feature = "device-flow")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "device-flow")))]
     DeviceCode,
 }
 

@@ -2,7 +2,8 @@
 # Installs the fieldauth C library into a prefix:
 #   PREFIX/include/fieldauth.h
 #   PREFIX/lib/libfieldauth.a, PREFIX/lib/libfieldauth.so (if built)
-#   PREFIX/lib/pkgconfig/fieldauth.pc
+#   PREFIX/lib/pkgconfig/fieldauth.pc (static link, the default) and
+#   fieldauth-shared.pc (libfieldauth.so with an rpath; if the .so was built)
 #   PREFIX/lib/cmake/fieldauth/fieldauthConfig.cmake, fieldauthConfigVersion.cmake
 #
 # usage: ffi/pkg/install.sh PREFIX [LIB_DIR]
@@ -26,6 +27,10 @@ if [ -f "$libdir/libfieldauth.so" ]; then
 fi
 sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" \
     "$here/fieldauth.pc.in" > "$prefix/lib/pkgconfig/fieldauth.pc"
+if [ -f "$libdir/libfieldauth.so" ]; then
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" \
+        "$here/fieldauth-shared.pc.in" > "$prefix/lib/pkgconfig/fieldauth-shared.pc"
+fi
 install -m 644 "$here/fieldauthConfig.cmake" "$prefix/lib/cmake/fieldauth/"
 sed -e "s|@VERSION@|$version|g" "$here/fieldauthConfigVersion.cmake.in" \
     > "$prefix/lib/cmake/fieldauth/fieldauthConfigVersion.cmake"

@@ -1,7 +1,9 @@
 //! Packaging: `ffi/pkg/install.sh` stages an install prefix (include/, lib/,
 //! lib/pkgconfig/, lib/cmake/fieldauth/); a CMake project finds it with
 //! `find_package(fieldauth)` and links it statically and dynamically; and
-//! `pkg-config --cflags --libs fieldauth` builds a program too.
+//! the README's own pkg-config command line builds a program that runs as it
+//! would for a user: no `LD_LIBRARY_PATH`, `fieldauth.pc` linking the static
+//! library, `fieldauth-shared.pc` the shared one with an rpath.
 // Test code: panicking on failure is the point.
 #![allow(
     clippy::unwrap_used,
@@ -13,6 +15,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -32,6 +35,7 @@ fn cmake_find_package_and_pkg_config_consumers() {
         "lib/libfieldauth.a",
         "lib/libfieldauth.so",
         "lib/pkgconfig/fieldauth.pc",
+        "lib/pkgconfig/fieldauth-shared.pc",
         "lib/cmake/fieldauth/fieldauthConfig.cmake",
         "lib/cmake/fieldauth/fieldauthConfigVersion.cmake",
     ] {
@@ -78,30 +82,149 @@ fn cmake_find_package_and_pkg_config_consumers() {
         "find_package(fieldauth 9.0) succeeded"
     );
 
-    // pkg-config.
+    // pkg-config: the default links the static library by path (`-lfieldauth`
+    // would pick the .so, which a program then cannot find at run time);
+    // `--static` gives the same; fieldauth-shared links the .so with an rpath.
+    let pkgconfig = prefix.join("lib/pkgconfig");
     let pc = |args: &[&str]| {
         let out = run(Command::new("pkg-config")
             .args(args)
-            .arg("fieldauth")
-            .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig")));
+            .env("PKG_CONFIG_PATH", &pkgconfig));
         text(&out.stdout).trim().to_string()
     };
-    let flags = pc(&["--cflags", "--libs"]);
     let inc = format!("-I{}", prefix.join("include").display());
+    let archive = prefix.join("lib/libfieldauth.a").display().to_string();
     let lib = format!("-L{}", prefix.join("lib").display());
+    let flags = pc(&["--cflags", "--libs", "fieldauth"]);
     assert!(
-        flags.contains(&inc) && flags.contains(&lib) && flags.contains("-lfieldauth"),
+        flags.contains(&inc) && flags.contains(&archive) && !flags.contains("-lfieldauth"),
         "{flags}"
     );
-    assert_eq!(pc(&["--modversion"]), env!("CARGO_PKG_VERSION"));
-    let exe = dir.join("pkgconfig_consumer");
-    run(Command::new(cc())
-        .args(STRICT)
-        .arg("-std=c99")
-        .arg(root().join("tests/cmake-consumer/main.c"))
-        .arg("-o")
-        .arg(&exe)
-        .args(flags.split_whitespace()));
-    let out = run(Command::new(&exe).env("LD_LIBRARY_PATH", prefix.join("lib")));
+    assert_eq!(pc(&["--static", "--cflags", "--libs", "fieldauth"]), flags);
+    let shared = pc(&["--cflags", "--libs", "fieldauth-shared"]);
+    let rpath = format!("-Wl,-rpath,{}", prefix.join("lib").display());
+    assert!(
+        shared.contains(&inc)
+            && shared.contains(&lib)
+            && shared.contains(&rpath)
+            && shared.contains("-lfieldauth"),
+        "{shared}"
+    );
+    for package in ["fieldauth", "fieldauth-shared"] {
+        assert_eq!(pc(&["--modversion", package]), env!("CARGO_PKG_VERSION"));
+    }
+
+    // The README's build line, run by a shell in a directory holding `app.c`,
+    // with PKG_CONFIG_PATH as the README sets it; then `./app`, with no
+    // LD_LIBRARY_PATH (cargo test sets one that would find the test build's
+    // library).
+    let (compile, start) = readme_pkg_config_lines();
+    let user = dir.join("user");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::copy(
+        root().join("tests/cmake-consumer/main.c"),
+        user.join("app.c"),
+    )
+    .unwrap();
+    let shell = |dir: &Path, line: &str| {
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(dir)
+            .env("PKG_CONFIG_PATH", &pkgconfig)
+            .env_remove("LD_LIBRARY_PATH"))
+    };
+    shell(&user, &compile);
+    let out = shell(&user, &start);
+    assert!(
+        text(&out.stdout).contains("Authorization: Bearer demo-key"),
+        "{start}: {}",
+        text(&out.stdout)
+    );
+    let needed = dynamic_section(&user.join("app"));
+    assert!(
+        !needed.contains("libfieldauth"),
+        "the default link is static:\n{needed}"
+    );
+    // The program runs from anywhere, the install prefix gone or not.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(user.join("app"), elsewhere.join("app")).unwrap();
+    run(Command::new(elsewhere.join("app")).env_remove("LD_LIBRARY_PATH"));
+
+    // The same line with fieldauth-shared: the program needs libfieldauth.so
+    // and finds it through its rpath.
+    let shared_user = dir.join("user-shared");
+    std::fs::create_dir_all(&shared_user).unwrap();
+    std::fs::copy(user.join("app.c"), shared_user.join("app.c")).unwrap();
+    shell(
+        &shared_user,
+        &compile.replace(
+            "pkg-config --cflags --libs fieldauth)",
+            "pkg-config --cflags --libs fieldauth-shared)",
+        ),
+    );
+    let out = shell(&shared_user, &start);
     assert!(text(&out.stdout).contains("Authorization: Bearer demo-key"));
+    let dynamic = dynamic_section(&shared_user.join("app"));
+    assert!(
+        dynamic.contains("libfieldauth.so")
+            && dynamic.contains(&prefix.join("lib").display().to_string()),
+        "the shared link needs libfieldauth.so and an rpath to the prefix:\n{dynamic}"
+    );
+}
+
+/// The README's lines that build and start a program against the installed
+/// library: the `cc ... $(pkg-config --cflags --libs fieldauth) ...` line and
+/// the `./app` line after it, from the same ```sh block, which also installs
+/// with `ffi/pkg/install.sh` and sets `PKG_CONFIG_PATH`.
+fn readme_pkg_config_lines() -> (String, String) {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut block: Vec<&str> = Vec::new();
+    let mut inside = false;
+    for line in readme.lines() {
+        if inside && line.trim_start().starts_with("```") {
+            if block
+                .iter()
+                .any(|l| l.contains("$(pkg-config --cflags --libs fieldauth)"))
+            {
+                break;
+            }
+            inside = false;
+            block.clear();
+        } else if inside {
+            block.push(line);
+        } else if line.trim() == "```sh" {
+            inside = true;
+        }
+    }
+    let compile = block
+        .iter()
+        .find(|l| l.contains("$(pkg-config --cflags --libs fieldauth)"))
+        .unwrap_or_else(|| {
+            panic!("README.md has no ```sh line with `$(pkg-config --cflags --libs fieldauth)`")
+        });
+    assert!(
+        block.iter().any(|l| l.starts_with("ffi/pkg/install.sh "))
+            && block
+                .iter()
+                .any(|l| l.starts_with("export PKG_CONFIG_PATH=")),
+        "README.md's pkg-config block should install and set PKG_CONFIG_PATH: {block:?}"
+    );
+    let start = block
+        .iter()
+        .find(|l| l.trim() == "./app")
+        .unwrap_or_else(|| panic!("README.md's pkg-config block does not run ./app: {block:?}"));
+    // The command without its comment, if any.
+    let compile = compile.split(" #").next().unwrap().trim().to_string();
+    assert!(
+        compile.starts_with("cc ") && compile.ends_with("-o app"),
+        "{compile}"
+    );
+    (compile, start.trim().to_string())
+}
+
+/// `readelf -d` of an executable: its NEEDED libraries and RUNPATH/RPATH.
+fn dynamic_section(exe: &Path) -> String {
+    text(&run(Command::new("readelf").arg("-dW").arg(exe)).stdout)
 }

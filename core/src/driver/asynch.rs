@@ -26,6 +26,7 @@ where
 }
 
 /// [`exchange_token`](super::exchange_token) over an async stream.
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
 pub async fn exchange_token_async<T, const N: usize>(
     session: &mut Session<N>,
     now: u64,
@@ -41,6 +42,7 @@ where
 }
 
 /// [`api_get`](super::api_get) over an async stream.
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
 pub async fn api_get_async<T, const N: usize>(
     session: &mut Session<N>,
     now: u64,
@@ -64,6 +66,7 @@ where
 }
 
 /// [`read_body`](super::read_body) over an async stream.
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
 pub async fn read_body_async<T>(
     io: &mut T,
     response: &ApiResponse,

@@ -23,6 +23,7 @@ use std::io;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub struct FromStd<T>(T);
 
 impl<T> FromStd<T> {

@@ -6,8 +6,45 @@ use std::net::IpAddr;
 use crate::config::{EmulatorConfig, FentuApiKey, FentuTier, Provider, RateWindow, FENTU_SCOPES};
 use crate::fault::FaultRule;
 
-/// The usage text.
-pub const USAGE: &str = "\
+/// The endpoints and demo credentials as one string literal, so that
+/// [`USAGE`] can include it with `concat!` and [`ENDPOINTS`] (the index page,
+/// `GET /`) is the same text.
+macro_rules! endpoints {
+    () => {
+        "\
+ENDPOINTS (one port; each provider's paths follow its prefix, e.g.
+           http://127.0.0.1:8080/fieldnation/authentication/api/oauth/token)
+  /fentu        Fentu FSM: API keys (Authorization: Bearer KEY) and OAuth 2.0
+    GET  /oauth/authorize                   authorization code (+ PKCE): approves at once, redirects
+    POST /oauth/token                       authorization_code, refresh_token (form body)
+    POST /oauth/revoke                      revocation (Authorization: Bearer TOKEN)
+    GET  /v1/work-orders, /v1/customers, /v1/assets   (and /ID; POST to a collection)
+  /fieldnation  Field Nation: client credentials, the token as a query parameter
+    POST /authentication/api/oauth/token    client_credentials (JSON body)
+    GET  /api/rest/v2/workorders[/ID]?access_token=TOKEN
+  /autotask     Autotask: client credentials, Authorization: Bearer TOKEN
+    POST /ATServicesRest/oauth/token        client_credentials (form body)
+    GET  /ATServicesRest/V1.0/Companies, /ATServicesRest/V1.0/Tickets   (and /ID)
+  /patchworks   Patchworks: API keys alone in Authorization, or a login
+    POST /fabric/api/login                  {\"username\",\"password\"} (JSON body): a 24-hour token
+    GET  /core/...                          any path, e.g. /core/v1/flows
+  GET /         this list
+
+CREDENTIALS (defaults; the options above replace them)
+  OAuth client demo-client / demo-secret (Fentu, Field Nation, Autotask)
+  Fentu API key fentu-demo-key; Patchworks API key pw-demo-key
+  Patchworks login me@patchworks.com / a1b2c3d4e5f6
+"
+    };
+}
+
+/// The endpoints of every provider and the demo credentials (the end of
+/// [`USAGE`], and the emulator's index page, `GET /`).
+pub const ENDPOINTS: &str = endpoints!();
+
+/// The usage text: options, fault specs, endpoints and credentials.
+pub const USAGE: &str = concat!(
+    "\
 fieldauth-emulator: Fentu FSM, Field Nation, Autotask and Patchworks on one loopback port
 
 USAGE: fieldauth-emulator [OPTIONS]
@@ -49,7 +86,10 @@ FAULT SPECS
   TRIGGER   always (default) | once | every=N | first=N | after=N | rate=P (0..1, seeded)
 
   e.g. --faults fieldnation:api:revoke-after=3,autotask:token:429=30:every=3
-";
+
+",
+    endpoints!()
+);
 
 /// What the command line asked for.
 #[derive(Clone, Debug, PartialEq)]
@@ -296,6 +336,46 @@ mod tests {
         assert_eq!(c.seed, 9);
         assert_eq!(c.start_epoch_ms, 1_700_000_000_000);
         assert!(cli.epoch_given && cli.quiet);
+    }
+
+    /// Every endpoint `--help` (and `GET /`) lists is one the emulator
+    /// routes: a request to it gets the provider's answer (401, 400, 302 ...),
+    /// never the 404 of an unknown path, and the log names its endpoint.
+    #[test]
+    fn listed_endpoints_are_routed() {
+        use crate::{Emulator, Request};
+        let listed = [
+            ("/fentu", "GET", "/oauth/authorize"),
+            ("/fentu", "POST", "/oauth/token"),
+            ("/fentu", "POST", "/oauth/revoke"),
+            ("/fentu", "GET", "/v1/work-orders"),
+            ("/fentu", "GET", "/v1/customers"),
+            ("/fentu", "GET", "/v1/assets"),
+            ("/fieldnation", "POST", "/authentication/api/oauth/token"),
+            ("/fieldnation", "GET", "/api/rest/v2/workorders"),
+            ("/autotask", "POST", "/ATServicesRest/oauth/token"),
+            ("/autotask", "GET", "/ATServicesRest/V1.0/Companies"),
+            ("/autotask", "GET", "/ATServicesRest/V1.0/Tickets"),
+            ("/patchworks", "POST", "/fabric/api/login"),
+            ("/patchworks", "GET", "/core/v1/flows"),
+        ];
+        let mut emu = Emulator::new(EmulatorConfig::default());
+        for (prefix, method, path) in listed {
+            assert!(
+                ENDPOINTS.contains(&format!("  {prefix} ")) && ENDPOINTS.contains(path),
+                "{prefix}{path} is not listed"
+            );
+            let resp = emu.handle(0, &Request::new(method, &format!("{prefix}{path}")));
+            assert_ne!(resp.status, 404, "{method} {prefix}{path}");
+            let entry = emu.log().last().unwrap();
+            assert!(entry.endpoint.is_some(), "{method} {prefix}{path}: {entry}");
+        }
+        for p in Provider::ALL {
+            assert!(ENDPOINTS.contains(&format!("  {} ", p.prefix())), "{p}");
+        }
+        assert!(USAGE.ends_with(ENDPOINTS) && USAGE.contains("FAULT SPECS"));
+        let index = emu.handle(1, &Request::get("/"));
+        assert!(index.body_text().contains(ENDPOINTS));
     }
 
     #[test]

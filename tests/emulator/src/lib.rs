@@ -54,6 +54,10 @@
 
 pub mod cli;
 pub mod config;
+// The README's Rust example is compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
 mod data;
 pub mod encoding;
 pub mod fault;
@@ -494,12 +498,10 @@ impl Answered {
 
 /// `GET /`: what is served where.
 fn index() -> Response {
-    let text = "fieldauth-emulator: Fentu FSM, Field Nation, Autotask and Patchworks on one port\n\
-\n\
-/fentu        GET  /oauth/authorize   POST /oauth/token   POST /oauth/revoke   GET /v1/work-orders, /v1/customers, /v1/assets\n\
-/fieldnation  POST /authentication/api/oauth/token        GET  /api/rest/v2/workorders?access_token=...\n\
-/autotask     POST /ATServicesRest/oauth/token            GET  /ATServicesRest/V1.0/Companies, /ATServicesRest/V1.0/Tickets\n\
-/patchworks   POST /fabric/api/login                      GET  /core/v1/flows (any path under /core/)\n";
+    let text = format!(
+        "fieldauth-emulator: Fentu FSM, Field Nation, Autotask and Patchworks on one port\n\n{}",
+        cli::ENDPOINTS
+    );
     Response::new(200)
         .with_header("Content-Type", "text/plain; charset=utf-8")
         .with_body(text.as_bytes().to_vec())

@@ -100,7 +100,18 @@ fn binary_help_and_bad_flags() {
         .output()
         .unwrap();
     assert!(help.status.success());
-    assert!(String::from_utf8_lossy(&help.stdout).contains("FAULT SPECS"));
+    let help_text = String::from_utf8_lossy(&help.stdout);
+    assert!(help_text.contains("FAULT SPECS"));
+    // The endpoints and the demo credentials are listed too.
+    for listed in [
+        "ENDPOINTS",
+        "/fieldnation",
+        "POST /authentication/api/oauth/token",
+        "GET  /ATServicesRest/V1.0/Companies",
+        "demo-client / demo-secret",
+    ] {
+        assert!(help_text.contains(listed), "--help lacks {listed}");
+    }
     let bad = Command::new(env!("CARGO_BIN_EXE_fieldauth-emulator"))
         .arg("--bogus")
         .output()
