@@ -1188,6 +1188,17 @@ typedef struct fieldauth_session_info {
      * FIELDAUTH_FAILURE_* (FIELDAUTH_FAILURE_NONE: none).
      */
     uint32_t failure;
+    /**
+     * HTTP status of the last token-endpoint response (0: none yet, or the
+     * last exchange failed at the transport or timed out): with the failure
+     * description it says what happened (a 404 with a non-JSON body is a
+     * wrong token URL, not bad credentials).
+     */
+    uint32_t last_http_status;
+    /**
+     * 1 if that response declared a JSON body; 0 if not.
+     */
+    uint32_t last_content_json;
 } fieldauth_session_info;
 
 /**

@@ -317,6 +317,14 @@ pub struct Status {
     pub token_blocked_until: u64,
     /// The permanent failure, if any.
     pub failure: Option<Failure>,
+    /// HTTP status of the last token-endpoint response (0: none yet, or the
+    /// last exchange failed at the transport or timed out). With
+    /// [`Session::failure_description`] it says what happened: a 404 here
+    /// and a non-JSON body means a wrong token URL, not bad credentials.
+    pub last_http_status: u16,
+    /// Whether that response declared a JSON body (`Content-Type: …/json`
+    /// or `…+json`).
+    pub last_content_json: bool,
 }
 
 /// Runtime configuration: where the provider is and the credentials. Copied
@@ -557,6 +565,10 @@ struct St {
     kind: RequestKind,
     attempts: u8,
     failure: Option<Failure>,
+    /// Status of the last token response (0: none, or a transport failure).
+    last_status: u16,
+    /// That response declared a JSON body.
+    last_json: bool,
     /// Error description of the failure (in the staging slot).
     failure_desc: Span,
     /// Active slot: access token, refresh token, scope (or device code, user
@@ -915,6 +927,7 @@ impl<const N: usize> Session<N> {
             if now.saturating_sub(self.st.sent_at) < RESPONSE_TIMEOUT_MS {
                 return Action::AwaitResponse;
             }
+            self.st.last_status = 0;
             self.exchange_failed(now, 0);
         }
         if self.has(F_REVOKE) && !self.revocable() {
@@ -1180,6 +1193,8 @@ impl<const N: usize> Session<N> {
             return Err(Error::WrongState);
         }
         self.learn_limits(now, head, true);
+        self.st.last_status = head.status;
+        self.st.last_json = head.content_type_json;
         let expect = match self.st.kind {
             #[cfg(feature = "device-flow")]
             RequestKind::DeviceAuthorization => Expect::DeviceAuthorization,
@@ -1272,6 +1287,7 @@ impl<const N: usize> Session<N> {
     /// timeout). Schedules a retry; a valid token stays valid.
     pub fn on_transport_error(&mut self, now: u64) -> Event {
         let now = self.clock(now);
+        self.st.last_status = 0;
         self.exchange_failed(now, 0)
     }
 
@@ -1951,6 +1967,8 @@ impl<const N: usize> Session<N> {
             api_blocked_until: self.st.api_blocked_until,
             token_blocked_until: self.st.token_blocked_until,
             failure: self.st.failure,
+            last_http_status: self.st.last_status,
+            last_content_json: self.st.last_json,
         }
     }
 
@@ -1989,6 +2007,8 @@ impl St {
             kind: RequestKind::Fetch,
             attempts: 0,
             failure: None,
+            last_status: 0,
+            last_json: false,
             failure_desc: Span { start: 0, len: 0 },
             spans: [Span { start: 0, len: 0 }; 4],
             code: Span { start: 0, len: 0 },

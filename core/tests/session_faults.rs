@@ -713,3 +713,28 @@ fn a_restore_during_a_device_flow_shows_no_token_as_a_user_code() {
     assert_eq!(b.device_display(), None, "the image holds a token");
     assert_eq!(bearer(&mut b, 6_000), "Authorization: Bearer dev-at\r\n");
 }
+
+// ------------------------------------------------------------ issue #20
+
+#[test]
+fn the_status_says_what_the_token_endpoint_answered() {
+    // A wrong token URL: the server's 404 page. Retried (it is not final),
+    // and the status says what happened.
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    assert_eq!(s.status().last_http_status, 0);
+    exchange(&mut s, T0, &html(404));
+    let st = s.status();
+    assert_eq!((st.last_http_status, st.last_content_json), (404, false));
+    assert_eq!(st.failed_attempts, 1);
+    let t = next_send(&mut s, T0);
+    exchange(&mut s, t, &json(401, r#"{"error":"invalid_client"}"#));
+    let st = s.status();
+    assert_eq!(st.failure, Some(Failure::InvalidClient));
+    assert_eq!((st.last_http_status, st.last_content_json), (401, true));
+    // A transport failure: no response, status 0.
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
+    let mut buf = [0u8; 1024];
+    s.write_token_request(T0, &mut buf).unwrap();
+    s.on_transport_error(T0);
+    assert_eq!(s.status().last_http_status, 0);
+}

@@ -1213,6 +1213,8 @@ pub unsafe extern "C" fn fieldauth_session_get_info(
             refreshable: u32::from(st.refreshable),
             failed_attempts: u32::from(st.failed_attempts),
             failure: failure(st.failure),
+            last_http_status: u32::from(st.last_http_status),
+            last_content_json: u32::from(st.last_content_json),
         });
         Ok(())
     };

@@ -486,6 +486,13 @@ pub struct fieldauth_session_info {
     pub failed_attempts: u32,
     /// FIELDAUTH_FAILURE_* (FIELDAUTH_FAILURE_NONE: none).
     pub failure: u32,
+    /// HTTP status of the last token-endpoint response (0: none yet, or the
+    /// last exchange failed at the transport or timed out): with the failure
+    /// description it says what happened (a 404 with a non-JSON body is a
+    /// wrong token URL, not bad credentials).
+    pub last_http_status: u32,
+    /// 1 if that response declared a JSON body; 0 if not.
+    pub last_content_json: u32,
 }
 
 /// What the user needs to see in the device flow (RFC 8628 §3.3). The

@@ -728,6 +728,11 @@ static void test_failure_handling(void) {
     CHECK(ev.kind == FIELDAUTH_EVENT_RETRYING);
     OK(fieldauth_session_failure_description(&s1, buf, sizeof buf, &n));
     CHECK(n == 20 && strcmp((const char *)buf, "down for maintenance") == 0);
+    {
+        fieldauth_session_info info;
+        OK(fieldauth_session_get_info(&s1, &info));
+        CHECK(info.last_http_status == 503 && info.last_content_json == 1);
+    }
     now = ev.at_ms + 7000; /* past the retry and Autotask's token pace */
     OK(fieldauth_session_poll(&s1, now, &a));
     CHECK(a.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST);

@@ -93,7 +93,8 @@ using Event = bridge::Event;
 using ApiVerdict = bridge::ApiVerdict;
 /// The session's state for display and logs (no secrets): usable,
 /// expires_at_ms, refresh_at_ms, refreshable, failed_attempts,
-/// api_blocked_until_ms, token_blocked_until_ms, failure.
+/// api_blocked_until_ms, token_blocked_until_ms, failure, last_http_status,
+/// last_content_json.
 using Info = bridge::Info;
 
 /// "Never" as a time (an API key's expiry).

@@ -493,6 +493,11 @@ mod bridge {
         token_blocked_until_ms: u64,
         /// The permanent failure, if any.
         failure: Failure,
+        /// HTTP status of the last token-endpoint response (0: none, or a
+        /// transport failure or timeout).
+        last_http_status: u16,
+        /// Whether that response declared a JSON body.
+        last_content_json: bool,
     }
 
     extern "Rust" {
@@ -1365,6 +1370,8 @@ impl Session {
             api_blocked_until_ms: s.api_blocked_until,
             token_blocked_until_ms: s.token_blocked_until,
             failure: failure(s.failure),
+            last_http_status: s.last_http_status,
+            last_content_json: s.last_content_json,
         }
     }
 

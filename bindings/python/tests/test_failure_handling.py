@@ -32,6 +32,8 @@ def test_an_old_error_description_never_shows_a_new_token(autotask: Session) -> 
     event = autotask.feed_token_response(503, JSON, body, now_ms=T0)
     assert event.kind == EventKind.RETRYING
     assert autotask.failure_description() == "down for maintenance"
+    info = autotask.info()
+    assert info.last_http_status == 503 and info.last_content_json
     now = next_send(autotask, T0)
     token = "tok-abcdefghijklmnopqrstuvwxyz0123456789"
     autotask.write_token_request(now)

@@ -235,6 +235,8 @@ class SessionInfo(Structure):
         ("refreshable", c_uint32),
         ("failed_attempts", c_uint32),
         ("failure", c_uint32),
+        ("last_http_status", c_uint32),
+        ("last_content_json", c_uint32),
     ]
 
 

@@ -656,6 +656,12 @@ class SessionInfo:
     """Consecutive failed token requests."""
     failure: Failure
     """``Failure.NONE`` or why the session failed."""
+    last_http_status: int = 0
+    """HTTP status of the last token-endpoint response (0: none yet, or the last
+    exchange failed at the transport or timed out). A 404 with a non-JSON body
+    means a wrong token URL, not bad credentials."""
+    last_content_json: bool = False
+    """Whether that response declared a JSON body."""
 
 
 @dataclass(frozen=True)
@@ -1024,6 +1030,8 @@ class Session:
             token_blocked_until_ms=out.token_blocked_until_ms,
             failed_attempts=out.failed_attempts,
             failure=Failure(out.failure),
+            last_http_status=out.last_http_status,
+            last_content_json=bool(out.last_content_json),
         )
 
     def failure_description(self) -> str:
