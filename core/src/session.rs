@@ -921,6 +921,34 @@ impl<const N: usize> Session<N> {
     }
 
     /// What to do next. Call it whenever time passes or a response completes.
+    ///
+    /// ```
+    /// use fieldauth::http::HeadParser;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Action, Config, RequestKind, Session, TokenBody};
+    ///
+    /// let config = Config {
+    ///     base_url: "https://webservices.autotask.net",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// let mut s: Session = Session::new(&preset::AUTOTASK, &config, 7)?;
+    /// assert_eq!(s.poll(0), Action::SendTokenRequest(RequestKind::Fetch));
+    /// # let mut out = [0u8; 512];
+    /// # s.write_token_request(0, &mut out)?;
+    /// # let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n{\"access_token\":\"tok\",\"token_type\":\"Bearer\",\"expires_in\":3600}";
+    /// # let mut head: HeadParser = HeadParser::new();
+    /// # let n = head.feed(raw)?.unwrap();
+    /// # let mut body = TokenBody::new();
+    /// # s.on_token_head(0, head.head().unwrap(), &mut body)?;
+    /// # s.on_token_body(0, &mut body, &raw[n..])?;
+    /// // A token: usable until its refresh time, then poll says send again.
+    /// let Action::Ready { next } = s.poll(0) else { unreachable!() };
+    /// assert!(next > 3_000_000 && next < 3_600_000);
+    /// assert_eq!(s.poll(next), Action::SendTokenRequest(RequestKind::Fetch));
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
     pub fn poll(&mut self, now: u64) -> Action {
         let now = self.clock(now);
         if self.st.phase != Phase::Idle {
@@ -1036,6 +1064,25 @@ impl<const N: usize> Session<N> {
     /// Errors: [`Error::WrongState`] if no token request is due (poll first)
     /// or one is in flight; [`Error::BufferTooSmall`] with the size needed
     /// (nothing is marked in flight); configuration errors.
+    ///
+    /// ```
+    /// use fieldauth::http::HeadParser;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Action, Config, RequestKind, Session, TokenBody};
+    ///
+    /// let config = Config {
+    ///     base_url: "https://webservices.autotask.net",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// let mut s: Session = Session::new(&preset::AUTOTASK, &config, 7)?;
+    /// let mut out = [0u8; 512];
+    /// let n = s.write_token_request(0, &mut out)?;
+    /// assert!(out[..n].starts_with(b"POST /ATServicesRest/oauth/token HTTP/1.1\r\n"));
+    /// assert_eq!(s.poll(1), Action::AwaitResponse); // one request in flight
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
     pub fn write_token_request(&mut self, now: u64, buf: &mut [u8]) -> Result<usize> {
         let (now, kind) = self.due_request(now)?;
         let n = {
@@ -1182,6 +1229,37 @@ impl<const N: usize> Session<N> {
     ///
     /// Errors: [`Error::WrongState`] if no token request is waiting for its
     /// head.
+    ///
+    /// A whole exchange, the response read in small pieces:
+    ///
+    /// ```
+    /// use fieldauth::http::HeadParser;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Action, Config, RequestKind, Session, TokenBody};
+    ///
+    /// let config = Config {
+    ///     base_url: "https://webservices.autotask.net",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// let mut s: Session = Session::new(&preset::AUTOTASK, &config, 7)?;
+    /// use fieldauth::session::Event;
+    /// let mut out = [0u8; 512];
+    /// s.write_token_request(0, &mut out)?;
+    /// let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n\
+    ///     {\"access_token\":\"tok\",\"token_type\":\"Bearer\",\"expires_in\":3600}";
+    /// let mut head: HeadParser = HeadParser::new();
+    /// let n = head.feed(raw)?.expect("a complete head");
+    /// let mut body = TokenBody::new();
+    /// s.on_token_head(10, head.head().unwrap(), &mut body)?;
+    /// let mut event = None;
+    /// for piece in raw[n..].chunks(16) {
+    ///     event = s.on_token_body(10, &mut body, piece)?.event.or(event);
+    /// }
+    /// assert!(matches!(event, Some(Event::TokenIssued { lifetime_s: 3600, .. })));
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
     pub fn on_token_head(
         &mut self,
         now: u64,
@@ -1677,6 +1755,35 @@ impl<const N: usize> Session<N> {
     /// [`Authorization::Send`]. Apply the credential with
     /// [`ApiCredential::write_header_line`] or
     /// [`ApiCredential::write_target`].
+    ///
+    /// ```
+    /// use fieldauth::http::HeadParser;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Action, Config, RequestKind, Session, TokenBody};
+    ///
+    /// let config = Config {
+    ///     base_url: "https://webservices.autotask.net",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// let mut s: Session = Session::new(&preset::AUTOTASK, &config, 7)?;
+    /// use fieldauth::session::Authorization;
+    /// assert_eq!(s.authorize(0), Authorization::NoCredential); // no token yet
+    /// # let mut out = [0u8; 512];
+    /// # s.write_token_request(0, &mut out)?;
+    /// # let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n{\"access_token\":\"tok\",\"token_type\":\"Bearer\",\"expires_in\":3600}";
+    /// # let mut head: HeadParser = HeadParser::new();
+    /// # let n = head.feed(raw)?.unwrap();
+    /// # let mut body = TokenBody::new();
+    /// # s.on_token_head(0, head.head().unwrap(), &mut body)?;
+    /// # s.on_token_body(0, &mut body, &raw[n..])?;
+    /// let mut line = [0u8; 128];
+    /// let Authorization::Send(credential) = s.authorize(100) else { unreachable!() };
+    /// let n = credential.write_header_line(&mut line)?;
+    /// assert_eq!(&line[..n], b"Authorization: Bearer tok\r\n");
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
     pub fn authorize(&mut self, now: u64) -> Authorization<'_> {
         let now = self.clock(now);
         if !self.usable(now) {
@@ -1745,6 +1852,39 @@ impl<const N: usize> Session<N> {
     /// Reports the response to an API request: its head and, optionally, the
     /// first bytes of its body (used only to recognise a provider's
     /// "expired token" phrase). Learns rate limits and token invalidity.
+    ///
+    /// ```
+    /// use fieldauth::http::HeadParser;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Action, Config, RequestKind, Session, TokenBody};
+    ///
+    /// let config = Config {
+    ///     base_url: "https://webservices.autotask.net",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// let mut s: Session = Session::new(&preset::AUTOTASK, &config, 7)?;
+    /// use fieldauth::session::ApiVerdict;
+    /// # let mut out = [0u8; 512];
+    /// # s.write_token_request(0, &mut out)?;
+    /// # let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n{\"access_token\":\"tok\",\"token_type\":\"Bearer\",\"expires_in\":3600}";
+    /// # let mut head: HeadParser = HeadParser::new();
+    /// # let n = head.feed(raw)?.unwrap();
+    /// # let mut body = TokenBody::new();
+    /// # s.on_token_head(0, head.head().unwrap(), &mut body)?;
+    /// # s.on_token_body(0, &mut body, &raw[n..])?;
+    /// # let _ = s.authorize(100);
+    /// let mut api: HeadParser = HeadParser::new();
+    /// api.feed(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\n\r\n")?;
+    /// let verdict = s.on_api_response(200, api.head().unwrap(), b"");
+    /// assert_eq!(verdict, ApiVerdict::RateLimited { until: 30_200 });
+    /// let mut api: HeadParser = HeadParser::new();
+    /// api.feed(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")?;
+    /// // The token is dropped: poll fetches a new one; retry the request once.
+    /// assert_eq!(s.on_api_response(31_000, api.head().unwrap(), b""), ApiVerdict::RetryWithNewToken);
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
     pub fn on_api_response(
         &mut self,
         now: u64,

@@ -116,6 +116,39 @@ impl<const N: usize> Session<N> {
     ///
     /// Errors: [`Error::BufferTooSmall`]; [`Error::WrongState`] while a token
     /// request is in flight (its outcome would be lost).
+    ///
+    /// Keeping the token across a reboot:
+    ///
+    /// ```
+    /// use fieldauth::http::HeadParser;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Action, Config, RequestKind, Session, TokenBody};
+    ///
+    /// let config = Config {
+    ///     base_url: "https://webservices.autotask.net",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// let mut s: Session = Session::new(&preset::AUTOTASK, &config, 7)?;
+    /// use fieldauth::session::Authorization;
+    /// # let mut out = [0u8; 512];
+    /// # s.write_token_request(0, &mut out)?;
+    /// # let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 62\r\n\r\n{\"access_token\":\"tok\",\"token_type\":\"Bearer\",\"expires_in\":3600}";
+    /// # let mut head: HeadParser = HeadParser::new();
+    /// # let n = head.feed(raw)?.unwrap();
+    /// # let mut body = TokenBody::new();
+    /// # s.on_token_head(0, head.head().unwrap(), &mut body)?;
+    /// # s.on_token_body(0, &mut body, &raw[n..])?;
+    /// let unix_ms = 1_796_619_600_000; // the wall clock when it is written
+    /// let mut image = [0u8; 2048];
+    /// let len = s.snapshot(100, unix_ms, &mut image)?;
+    /// // ... stored in flash; the device reboots (a new monotonic clock) ...
+    /// let mut again: Session = Session::new(&preset::AUTOTASK, &config, 8)?;
+    /// again.restore(5, unix_ms + 60_000, &image[..len])?;
+    /// assert!(matches!(again.authorize(5), Authorization::Send(_)));
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
     pub fn snapshot(&self, now: u64, unix_ms: u64, buf: &mut [u8]) -> Result<usize> {
         let len = self.snapshot_len();
         if buf.len() < len {
