@@ -27,7 +27,9 @@
 //! # Token lifecycle
 //! A token's expiry counts from when its request was written (so network time
 //! only makes the token look shorter-lived). It is refreshed early by
-//! `min(margin, fraction · lifetime)` (60 s and 10 % by default) plus up to
+//! `min(margin, fraction · lifetime)` (60 s and 10 % by default; at least
+//! [`SHORT_TOKEN_EARLY_MS`] or half the lifetime, so a 5 s token is not
+//! refreshed at expiry) plus up to
 //! half that again of jitter drawn from the caller's seed, so a fleet does not
 //! refresh in lockstep. A refresh token is used when there is one; the old
 //! one is kept when a response brings none; `invalid_grant` on a refresh falls
@@ -97,6 +99,11 @@ pub const DEFAULT_MAX_WAIT_S: u32 = 3_600;
 /// response and no [`Session::set_wall_clock`]), and how long an HTTP-date
 /// `Retry-After` blocks in the same situation.
 pub const UNKNOWN_RESET_WAIT_S: u32 = 60;
+
+/// A token is refreshed at least this long (or half its lifetime, if that is
+/// shorter) before it expires, whatever the profile's fraction says: a 5 s
+/// token is refreshed 2 to 3 s early, not at expiry.
+pub const SHORT_TOKEN_EARLY_MS: u64 = 2_000;
 
 /// Once a profile's `max_attempts` consecutive token requests have failed
 /// and no valid token is left, the session keeps trying, one request per
@@ -1583,11 +1590,19 @@ impl<const N: usize> Session<N> {
         };
         self.st.lifetime_s = lifetime_s;
         self.st.expires_at = self.st.sent_at.saturating_add(secs_to_ms(lifetime_s));
-        // Early refresh: min(margin, fraction of the lifetime), plus up to
-        // half that again of jitter.
-        let fraction = lifetime_s.saturating_mul(u32::from(self.set.refresh_fraction_pct)) / 100;
-        let early_s = self.set.refresh_margin_s.min(fraction);
-        let early_ms = u32::try_from(secs_to_ms(early_s)).unwrap_or(u32::MAX);
+        // Early refresh, in milliseconds (whole seconds truncated a 5 s
+        // token's 10 % to nothing): min(margin, fraction of the lifetime),
+        // but at least min(half the lifetime, 2 s), so that a short-lived
+        // token is still usable while its replacement is fetched; plus up
+        // to half that again of jitter. (`pct %` of `s` seconds is
+        // `s · pct · 10` ms: no division, which Cortex-M4 lacks for 64 bits.)
+        let lifetime_ms = secs_to_ms(lifetime_s);
+        let fraction_ms = u64::from(lifetime_s)
+            .saturating_mul(u64::from(self.set.refresh_fraction_pct))
+            .saturating_mul(10);
+        let floor_ms = (lifetime_ms / 2).min(SHORT_TOKEN_EARLY_MS);
+        let early = secs_to_ms(self.set.refresh_margin_s).min(fraction_ms.max(floor_ms));
+        let early_ms = u32::try_from(early).unwrap_or(u32::MAX);
         let jitter = random_upto(&mut self.st.rng, early_ms / 2);
         self.st.refresh_at = self
             .st
@@ -1786,15 +1801,21 @@ impl<const N: usize> Session<N> {
     /// ```
     pub fn authorize(&mut self, now: u64) -> Authorization<'_> {
         let now = self.clock(now);
-        if !self.usable(now) {
-            return Authorization::NoCredential;
-        }
+        let usable = self.usable(now);
         let mut until = self.st.api_blocked_until;
         if let Some(b) = self.set.api_budget {
             until = until.max(self.st.api_gcra.ready_at(now, b));
         }
-        if now < until {
+        // A rate limit outlasts the token it was learned with: a token that
+        // merely expired during the wait still means "wait", then a new
+        // token (poll fetches it meanwhile). A token that was rejected (an
+        // API 401) or a final failure says "no credential" at once.
+        let expired = self.has(F_TOKEN) && self.st.failure.is_none();
+        if now < until && (usable || expired) {
             return Authorization::Wait { until };
+        }
+        if !usable {
+            return Authorization::NoCredential;
         }
         if let Some(b) = self.set.api_budget {
             self.st.api_gcra.take(now, b);

@@ -738,3 +738,66 @@ fn the_status_says_what_the_token_endpoint_answered() {
     s.on_transport_error(T0);
     assert_eq!(s.status().last_http_status, 0);
 }
+
+// ------------------------------------------------------------ issue #14, §2.1 and §2.8
+
+#[test]
+fn short_lived_tokens_are_refreshed_before_they_expire() {
+    // With whole seconds, 10 % of 5 s was 0: the refresh went out at expiry
+    // and no credential was usable during the exchange.
+    for (lifetime_s, earliest, latest) in [
+        (5u32, T0 + 2 * S, T0 + 3 * S),
+        (1, T0 + 250, T0 + 500),
+        (20, T0 + 17 * S, T0 + 18 * S),
+    ] {
+        for seed in 0..10 {
+            let mut s = Sess::new(&preset::FIELD_NATION, &cc_config(), seed).unwrap();
+            exchange(&mut s, T0, &token_json("short", lifetime_s, None));
+            let Action::Ready { next } = s.poll(T0) else {
+                panic!()
+            };
+            assert!(
+                (earliest..=latest).contains(&next),
+                "{lifetime_s} s token refreshed at +{} ms",
+                next - T0
+            );
+            // The replacement is fetched while the old token still works.
+            assert_eq!(s.poll(next), Action::SendTokenRequest(RequestKind::Fetch));
+            let mut buf = [0u8; 1024];
+            s.write_token_request(next, &mut buf).unwrap();
+            assert!(matches!(s.authorize(next + 100), Authorization::Send(_)));
+        }
+    }
+}
+
+#[test]
+fn a_token_that_expires_during_a_rate_limit_wait_still_says_wait() {
+    let mut s = Sess::new(&preset::FIELD_NATION, &cc_config(), 3).unwrap();
+    exchange(&mut s, T0, &token_json("t1", 60, None));
+    let v = s.on_api_response(T0 + 10 * S, &api(429, "Retry-After: 120\r\n"), b"");
+    let until = T0 + 130 * S;
+    assert_eq!(v, ApiVerdict::RateLimited { until });
+    // The token expired at T0 + 60 s; the wait goes on (it said
+    // NoCredential here before).
+    assert_eq!(s.authorize(T0 + 70 * S), Authorization::Wait { until });
+    // Meanwhile the session fetches a new token...
+    assert_eq!(
+        s.poll(T0 + 70 * S),
+        Action::SendTokenRequest(RequestKind::Fetch)
+    );
+    exchange(&mut s, T0 + 70 * S, &token_json("t2", 3600, None));
+    assert_eq!(s.authorize(T0 + 100 * S), Authorization::Wait { until });
+    // ...and sends with it once the wait is over (Field Nation puts the
+    // token in the query).
+    let mut target = [0u8; 128];
+    let Authorization::Send(c) = s.authorize(until) else {
+        panic!("no credential after the wait")
+    };
+    let n = c.write_target("/api/v2/workorders", &mut target).unwrap();
+    assert_eq!(&target[..n], b"/api/v2/workorders?access_token=t2");
+    // A token rejected by the API, by contrast, is "no credential" at once.
+    let v = s.on_api_response(until, &api(401, ""), b"");
+    assert_eq!(v, ApiVerdict::RetryWithNewToken);
+    s.on_api_response(until, &api(429, "Retry-After: 60\r\n"), b"");
+    assert_eq!(s.authorize(until + S), Authorization::NoCredential);
+}
