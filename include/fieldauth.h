@@ -1108,6 +1108,16 @@ typedef struct fieldauth_authorization {
      * before the line's end); else 0.
      */
     size_t header_name_len;
+    /**
+     * SEND: which token the credential is (give it to
+     * fieldauth_session_report_api_response_for() with the response, so a
+     * late rejection of an older token leaves a newer one alone); else 0.
+     */
+    uint32_t token_id;
+    /**
+     * Always 0.
+     */
+    uint32_t reserved;
 } fieldauth_authorization;
 
 /**
@@ -1975,7 +1985,9 @@ fieldauth_status fieldauth_session_authorize(struct fieldauth_session *session,
  * read during the call) and, optionally, the first bytes of its body (used
  * only to recognise a provider's "expired token" phrase; (NULL, 0) is fine).
  * The session learns rate limits and token rejection; `*out_verdict` says
- * whether to retry (FIELDAUTH_VERDICT_*).
+ * whether to retry (FIELDAUTH_VERDICT_*). A rejection is taken to be of the
+ * current token: with several requests in flight, prefer
+ * fieldauth_session_report_api_response_for().
  *
  * Errors: WRONG_STATE if `head` is not complete; NULL_POINTER, MISALIGNED,
  * NOT_INITIALIZED, INVALID_ARGUMENT.
@@ -1992,6 +2004,28 @@ fieldauth_status fieldauth_session_report_api_response(struct fieldauth_session 
                                                        const uint8_t *body_prefix,
                                                        size_t body_prefix_len,
                                                        struct fieldauth_verdict *out_verdict);
+
+/**
+ * Like fieldauth_session_report_api_response(), for a request sent with
+ * the token `token_id` (the `token_id` of the fieldauth_authorization it was
+ * sent with). A rejection (401, the provider's expired-token phrase) of a
+ * token that is no longer the current one drops nothing: the verdict is
+ * RETRY_WITH_NEW_TOKEN (send it again with the current token), and it does
+ * not use up the current token's one retry.
+ *
+ * Errors and safety: as fieldauth_session_report_api_response().
+ *
+ * # Safety
+ * As fieldauth_session_report_api_response().
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_report_api_response_for(struct fieldauth_session *session,
+                                                           uint64_t now_ms,
+                                                           const struct fieldauth_head *head,
+                                                           const uint8_t *body_prefix,
+                                                           size_t body_prefix_len,
+                                                           uint32_t token_id,
+                                                           struct fieldauth_verdict *out_verdict);
 
 /**
  * The size of this session's snapshot image (fixed for a given

@@ -270,6 +270,23 @@ impl fmt::Debug for Authorization<'_> {
     }
 }
 
+/// Identifies the token an API request was sent with ([`Session::token_id`]),
+/// for [`Session::on_api_response_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenId(u32);
+
+impl TokenId {
+    /// The id as a number, for bindings that carry it across an ABI.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The id from [`TokenId::get`]'s number.
+    pub const fn from_u32(id: u32) -> Self {
+        TokenId(id)
+    }
+}
+
 /// What an API response means for the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ApiVerdict {
@@ -602,6 +619,8 @@ struct St {
     rng: u64,
     /// Marks the [`TokenBody`] of the exchange in flight (never 0).
     ticket: u32,
+    /// Generation of the active token: +1 for every token issued or restored.
+    token_gen: u32,
 }
 
 impl<const N: usize> fmt::Debug for Session<N> {
@@ -1616,6 +1635,7 @@ impl<const N: usize> Session<N> {
         if self.set.api_budget_per_token {
             self.st.api_gcra = Gcra::default();
         }
+        self.st.token_gen = self.st.token_gen.wrapping_add(1);
         Event::TokenIssued {
             kind,
             lifetime_s,
@@ -1912,6 +1932,79 @@ impl<const N: usize> Session<N> {
         head: &ResponseHead,
         body_prefix: &[u8],
     ) -> ApiVerdict {
+        self.api_response(now, head, body_prefix, false)
+    }
+
+    /// Which token [`Session::authorize`] hands out now: read it when you
+    /// send a request and give it to [`Session::on_api_response_for`] with
+    /// the response, so that a late rejection of an older token leaves a
+    /// newer one alone (several requests in flight while the token was
+    /// renewed).
+    pub fn token_id(&self) -> TokenId {
+        TokenId(self.st.token_gen)
+    }
+
+    /// Like [`Session::on_api_response`], for a request sent with the token
+    /// `token` ([`Session::token_id`] when it was authorized). A rejection
+    /// (401, the provider's expired-token phrase) of a token that is no
+    /// longer the current one drops nothing: the answer is
+    /// [`ApiVerdict::RetryWithNewToken`] (send it again with the current
+    /// token), and it does not count as the current token's one retry.
+    /// Rate limits are learned either way.
+    ///
+    /// ```
+    /// use fieldauth::http::HeadParser;
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{ApiVerdict, Authorization, Config, Session, TokenBody};
+    /// # let config = Config { base_url: "https://webservices.autotask.net", client_id: "id", client_secret: "secret", ..Config::default() };
+    /// # let mut s: Session = Session::new(&preset::AUTOTASK, &config, 7)?;
+    /// # let mut exchange = |s: &mut Session, now: u64, token: &str| -> Result<(), fieldauth::Error> {
+    /// #     let mut out = [0u8; 512];
+    /// #     s.write_token_request(now, &mut out)?;
+    /// #     let body = format!(r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600}}"#);
+    /// #     let raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    /// #     let mut head: HeadParser = HeadParser::new();
+    /// #     let n = head.feed(raw.as_bytes())?.unwrap();
+    /// #     let mut tb = TokenBody::new();
+    /// #     s.on_token_head(now, head.head().unwrap(), &mut tb)?;
+    /// #     s.on_token_body(now, &mut tb, &raw.as_bytes()[n..])?;
+    /// #     Ok(())
+    /// # };
+    /// # let mut h: HeadParser = HeadParser::new();
+    /// # h.feed(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")?;
+    /// # let unauthorized = *h.head().unwrap();
+    /// exchange(&mut s, 0, "old")?;
+    /// assert!(matches!(s.authorize(1_000), Authorization::Send(_)));
+    /// let sent_with = s.token_id(); // a slow request goes out with "old"
+    /// // Meanwhile the token is renewed at its refresh time...
+    /// let fieldauth::session::Action::Ready { next } = s.poll(1_000) else { unreachable!() };
+    /// exchange(&mut s, next, "new")?;
+    /// // ...and the slow request's 401 arrives late: "new" stays.
+    /// assert_eq!(
+    ///     s.on_api_response_for(next + 1, &unauthorized, b"", sent_with),
+    ///     ApiVerdict::RetryWithNewToken
+    /// );
+    /// assert!(s.status().usable);
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
+    pub fn on_api_response_for(
+        &mut self,
+        now: u64,
+        head: &ResponseHead,
+        body_prefix: &[u8],
+        token: TokenId,
+    ) -> ApiVerdict {
+        let stale = token.0 != self.st.token_gen;
+        self.api_response(now, head, body_prefix, stale)
+    }
+
+    fn api_response(
+        &mut self,
+        now: u64,
+        head: &ResponseHead,
+        body_prefix: &[u8],
+        stale: bool,
+    ) -> ApiVerdict {
         let now = self.clock(now);
         let limited = self.learn_limits(now, head, false);
         let forbidden_exhausted = head.status == 403 && head.x_rate_limit.remaining == Some(0);
@@ -1941,6 +2034,10 @@ impl<const N: usize> Session<N> {
         }
         if head.bearer == Some(ErrorCode::InsufficientScope) {
             return ApiVerdict::Forbidden;
+        }
+        if stale {
+            // An older token was rejected: the current one is not in question.
+            return ApiVerdict::RetryWithNewToken;
         }
         if !self.has(F_TOKEN) {
             // No token is active: the rejection of another request in flight
@@ -2190,6 +2287,7 @@ impl St {
             wall_offset: 0,
             rng: 0,
             ticket: 0,
+            token_gen: 0,
         }
     }
 }

@@ -801,3 +801,39 @@ fn a_token_that_expires_during_a_rate_limit_wait_still_says_wait() {
     s.on_api_response(until, &api(429, "Retry-After: 60\r\n"), b"");
     assert_eq!(s.authorize(until + S), Authorization::NoCredential);
 }
+
+// ------------------------------------------------------------ issue #14, §2.9
+
+#[test]
+fn a_late_401_for_an_older_token_leaves_the_new_one_alone() {
+    use fieldauth::session::TokenId;
+    let mut s = Sess::new(&preset::AUTOTASK, &cc_config(), 5).unwrap();
+    exchange(&mut s, T0, &token_json("t1", 3600, None));
+    bearer(&mut s, T0 + S);
+    let old: TokenId = s.token_id();
+    let t = next_send(&mut s, T0 + S);
+    exchange(&mut s, t, &token_json("t2", 3600, None));
+    let new = s.token_id();
+    assert_ne!(old, new);
+    let h = api(401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+    // The request sent with t1 comes back rejected after t2 was issued.
+    assert_eq!(
+        s.on_api_response_for(t + S, &h, b"", old),
+        ApiVerdict::RetryWithNewToken
+    );
+    assert_eq!(bearer(&mut s, t + S), "Authorization: Bearer t2\r\n");
+    // A rejection of t2 itself drops it, with its one retry intact.
+    assert_eq!(
+        s.on_api_response_for(t + 2 * S, &h, b"", new),
+        ApiVerdict::RetryWithNewToken
+    );
+    assert_eq!(s.authorize(t + 2 * S), Authorization::NoCredential);
+    // A token restored from a snapshot is a new one too.
+    let mut img = vec![0u8; s.snapshot_len()];
+    let mut a = Sess::new(&preset::AUTOTASK, &cc_config(), 6).unwrap();
+    exchange(&mut a, T0, &token_json("t3", 3600, None));
+    a.snapshot(T0, WALL, &mut img).unwrap();
+    let before = a.token_id();
+    a.restore(T0, WALL, &img).unwrap();
+    assert_ne!(a.token_id(), before);
+}

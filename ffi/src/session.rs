@@ -3,7 +3,7 @@
 use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::session::{
-    Action, ApiVerdict, Authorization, Event, Failure, RequestKind, Session, TokenBody,
+    Action, ApiVerdict, Authorization, Event, Failure, RequestKind, Session, TokenBody, TokenId,
     DEFAULT_CAPACITY,
 };
 use fieldauth_core::Error;
@@ -795,7 +795,10 @@ pub unsafe extern "C" fn fieldauth_session_authorize(
             kind: 0,
             credential: 0,
             header_name_len: 0,
+            token_id: 0,
+            reserved: 0,
         };
+        let token_id = s.inner.token_id().get();
         let (n, result) = match s.inner.authorize(now_ms) {
             Authorization::Send(c) => match write_credential(&c, t, b) {
                 Ok((n, form, name_len)) => (
@@ -804,6 +807,7 @@ pub unsafe extern "C" fn fieldauth_session_authorize(
                         kind: FIELDAUTH_AUTHORIZATION_SEND,
                         credential: form,
                         header_name_len: name_len,
+                        token_id,
                         ..base
                     },
                 ),
@@ -841,7 +845,9 @@ pub unsafe extern "C" fn fieldauth_session_authorize(
 /// read during the call) and, optionally, the first bytes of its body (used
 /// only to recognise a provider's "expired token" phrase; (NULL, 0) is fine).
 /// The session learns rate limits and token rejection; `*out_verdict` says
-/// whether to retry (FIELDAUTH_VERDICT_*).
+/// whether to retry (FIELDAUTH_VERDICT_*). A rejection is taken to be of the
+/// current token: with several requests in flight, prefer
+/// fieldauth_session_report_api_response_for().
 ///
 /// Errors: WRONG_STATE if `head` is not complete; NULL_POINTER, MISALIGNED,
 /// NOT_INITIALIZED, INVALID_ARGUMENT.
@@ -860,6 +866,69 @@ pub unsafe extern "C" fn fieldauth_session_report_api_response(
     body_prefix_len: usize,
     out_verdict: *mut fieldauth_verdict,
 ) -> fieldauth_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        report_api(
+            session,
+            now_ms,
+            head,
+            body_prefix,
+            body_prefix_len,
+            None,
+            out_verdict,
+        )
+    }
+}
+
+/// Like fieldauth_session_report_api_response(), for a request sent with
+/// the token `token_id` (the `token_id` of the fieldauth_authorization it was
+/// sent with). A rejection (401, the provider's expired-token phrase) of a
+/// token that is no longer the current one drops nothing: the verdict is
+/// RETRY_WITH_NEW_TOKEN (send it again with the current token), and it does
+/// not use up the current token's one retry.
+///
+/// Errors and safety: as fieldauth_session_report_api_response().
+///
+/// # Safety
+/// As fieldauth_session_report_api_response().
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_report_api_response_for(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    head: *const fieldauth_head,
+    body_prefix: *const u8,
+    body_prefix_len: usize,
+    token_id: u32,
+    out_verdict: *mut fieldauth_verdict,
+) -> fieldauth_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        report_api(
+            session,
+            now_ms,
+            head,
+            body_prefix,
+            body_prefix_len,
+            Some(token_id),
+            out_verdict,
+        )
+    }
+}
+
+/// The two API-response reports.
+///
+/// # Safety
+/// As fieldauth_session_report_api_response().
+unsafe fn report_api(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    head: *const fieldauth_head,
+    body_prefix: *const u8,
+    body_prefix_len: usize,
+    token_id: Option<u32>,
+    out_verdict: *mut fieldauth_verdict,
+) -> fieldauth_status {
     let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
         // SAFETY: forwarded contract.
         let h = unsafe { a.live::<HeadCell, _>(head) }?;
@@ -867,7 +936,13 @@ pub unsafe extern "C" fn fieldauth_session_report_api_response(
         // SAFETY: forwarded contract.
         let prefix = unsafe { a.bytes(body_prefix, body_prefix_len) }?;
         let out = a.out(out_verdict)?;
-        let (kind, until_ms) = match s.inner.on_api_response(now_ms, &h, prefix) {
+        let verdict = match token_id {
+            Some(id) => s
+                .inner
+                .on_api_response_for(now_ms, &h, prefix, TokenId::from_u32(id)),
+            None => s.inner.on_api_response(now_ms, &h, prefix),
+        };
+        let (kind, until_ms) = match verdict {
             ApiVerdict::Ok => (FIELDAUTH_VERDICT_OK, 0),
             ApiVerdict::RetryWithNewToken => (FIELDAUTH_VERDICT_RETRY_WITH_NEW_TOKEN, 0),
             ApiVerdict::Unauthorized => (FIELDAUTH_VERDICT_UNAUTHORIZED, 0),

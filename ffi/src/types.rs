@@ -438,6 +438,12 @@ pub struct fieldauth_authorization {
     /// the start of the line (the value starts 2 bytes later and ends 2 bytes
     /// before the line's end); else 0.
     pub header_name_len: usize,
+    /// SEND: which token the credential is (give it to
+    /// fieldauth_session_report_api_response_for() with the response, so a
+    /// late rejection of an older token leaves a newer one alone); else 0.
+    pub token_id: u32,
+    /// Always 0.
+    pub reserved: u32,
 }
 
 /// Verdict: success, or an error unrelated to authentication.

@@ -769,6 +769,37 @@ static void test_failure_handling(void) {
     OK(fieldauth_session_report_api_response(&s1, 1000, &hd, NULL, 0, &v));
     CHECK(v.kind == FIELDAUTH_VERDICT_RATE_LIMITED && v.until_ms == 1000 + (uint64_t)FIELDAUTH_DEFAULT_MAX_WAIT_S * 1000);
     OK(fieldauth_session_clear(&s1));
+
+    /* Issue #14 section 2.9: a late 401 for an older token leaves the new one alone. */
+    {
+        fieldauth_authorization au;
+        fieldauth_session_info info;
+        uint32_t old_id;
+        init_autotask(&s1);
+        CHECK(send_request(&s1, 0, buf, sizeof buf) > 0);
+        CHECK(response(resp, sizeof resp, 200, "", TOKEN_BODY) > 0);
+        OK(feed_response(&s1, 10, resp, 64, &ev));
+        OK(fieldauth_session_authorize(&s1, 100, NULL, 0, buf, sizeof buf, &n, &au));
+        CHECK(au.kind == FIELDAUTH_AUTHORIZATION_SEND && au.token_id != 0);
+        old_id = au.token_id;
+        len = response(resp, sizeof resp, 401, "", "");
+        CHECK(parse_head(u8(resp), len, 64) != (size_t)-1);
+        OK(fieldauth_session_report_api_response_for(&s1, 200, &hd, NULL, 0, old_id, &v));
+        CHECK(v.kind == FIELDAUTH_VERDICT_RETRY_WITH_NEW_TOKEN);
+        CHECK(send_request(&s1, 7000, buf, sizeof buf) > 0); /* a new token */
+        CHECK(response(resp, sizeof resp, 200, "", TOKEN_BODY) > 0);
+        OK(feed_response(&s1, 7010, resp, 64, &ev));
+        CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
+        len = response(resp, sizeof resp, 401, "", "");
+        CHECK(parse_head(u8(resp), len, 64) != (size_t)-1);
+        OK(fieldauth_session_report_api_response_for(&s1, 8000, &hd, NULL, 0, old_id, &v));
+        CHECK(v.kind == FIELDAUTH_VERDICT_RETRY_WITH_NEW_TOKEN);
+        OK(fieldauth_session_get_info(&s1, &info));
+        CHECK(info.usable == 1);
+        OK(fieldauth_session_authorize(&s1, 8100, NULL, 0, buf, sizeof buf, &n, &au));
+        CHECK(au.kind == FIELDAUTH_AUTHORIZATION_SEND && au.token_id != old_id);
+        OK(fieldauth_session_clear(&s1));
+    }
 }
 
 static void test_body_reader(void) {

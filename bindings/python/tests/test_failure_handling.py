@@ -88,3 +88,18 @@ def test_exhausted_retries_do_not_latch() -> None:
         s.write_token_request(now)
         s.feed_token_response(200, JSON, token_json("back"), now_ms=now)
         assert s.authorize("/x", now_ms=now).ok
+
+
+def test_a_late_401_for_an_older_token_leaves_the_new_one_alone(autotask: Session) -> None:
+    """Issue #14 §2.9: several requests in flight while the token is renewed."""
+    issue_token(autotask, token="tok-old")
+    auth = autotask.authorize("/x", now_ms=T0 + 1000)
+    assert auth.ok and auth.token_id is not None
+    old = auth.token_id
+    now = next_send(autotask, T0 + 1000)
+    autotask.write_token_request(now)
+    autotask.feed_token_response(200, JSON, token_json("tok-new"), now_ms=now)
+    late = autotask.report_api_result(401, [], b"", now_ms=now + 1, token_id=old)
+    assert late.kind == VerdictKind.RETRY_WITH_NEW_TOKEN
+    fresh = autotask.authorize("/x", now_ms=now + 1)
+    assert fresh.ok and fresh.header == ("Authorization", "Bearer tok-new") and fresh.token_id != old

@@ -292,6 +292,7 @@ impl<const N: usize> Session<N> {
         self.st.token_gcra = super::Gcra::with_tat(m(64));
         self.st.api_gcra = super::Gcra::with_tat(m(72));
         self.st.lifetime_s = u32::from_le_bytes(get(image, 80));
+        self.st.token_gen = self.st.token_gen.wrapping_add(1);
         self.st.failure = None;
         self.st.attempts = 0;
         self.st.retry_at = 0;

@@ -203,6 +203,8 @@ class Authorization(Structure):
         ("kind", c_uint32),
         ("credential", c_uint32),
         ("header_name_len", c_size_t),
+        ("token_id", c_uint32),
+        ("reserved", c_uint32),
     ]
 
 
@@ -335,6 +337,10 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
     "fieldauth_session_report_api_response": (
         _st,
         [_sess, c_uint64, _head, _u8p, c_size_t, POINTER(Verdict)],
+    ),
+    "fieldauth_session_report_api_response_for": (
+        _st,
+        [_sess, c_uint64, _head, _u8p, c_size_t, c_uint32, POINTER(Verdict)],
     ),
     "fieldauth_session_snapshot_len": (_st, [_sess, _sizep]),
     "fieldauth_session_snapshot": (_st, [_sess, c_uint64, c_uint64, _u8p, c_size_t, _sizep]),

@@ -605,6 +605,10 @@ class Authorization:
     """``SEND`` + ``HEADER``: the header's name and value."""
     target: Optional[str] = field(default=None, repr=False)
     """``SEND`` + ``QUERY``: the target with the credential appended."""
+    token_id: Optional[int] = None
+    """``SEND``: which token the credential is; give it to
+    :meth:`Session.report_api_response` (``token_id=``) so that a late
+    rejection of an older token leaves a newer one alone."""
 
     @property
     def ok(self) -> bool:
@@ -1360,26 +1364,44 @@ class Session:
             line = cred.rstrip(b"\r\n")
             name_len = out.header_name_len
             header = (line[:name_len].decode("latin-1"), line[name_len + 2 :].decode("latin-1"))
-            return Authorization(kind, credential=form, header=header)
-        return Authorization(kind, credential=form, target=cred.decode("latin-1"))
+            return Authorization(kind, credential=form, header=header, token_id=out.token_id)
+        return Authorization(kind, credential=form, target=cred.decode("latin-1"), token_id=out.token_id)
 
     def report_api_response(
-        self, head: Head, body_prefix: BytesLike = b"", now_ms: Optional[int] = None
+        self,
+        head: Head,
+        body_prefix: BytesLike = b"",
+        now_ms: Optional[int] = None,
+        *,
+        token_id: Optional[int] = None,
     ) -> Verdict:
-        """Reports an API response (its complete head and the first body bytes); says whether to retry."""
+        """Reports an API response (its complete head and the first body bytes); says whether to retry.
+
+        ``token_id`` is :attr:`Authorization.token_id` of the request: with it,
+        a rejection of a token that is no longer current drops nothing (with
+        several requests in flight while the token was renewed).
+        """
         if not isinstance(head, Head):
             raise TypeError(f"head must be a Head, not {type(head).__name__}")
+        if token_id is not None and (
+            not isinstance(token_id, int) or isinstance(token_id, bool) or not 0 <= token_id <= 0xFFFF_FFFF
+        ):
+            raise ValueError(f"token_id must be an Authorization.token_id, not {token_id!r}")
         data = _data("body_prefix", body_prefix)
         buf, n = _in_buf(data)
         now = _now(now_ms)
         out = _c.Verdict()
+        lib = _c.lib()
         with self._guard, head._guard:
-            _raise(
-                _c.lib().fieldauth_session_report_api_response(
+            if token_id is None:
+                status = lib.fieldauth_session_report_api_response(
                     self._ptr, now, head._ptr, buf, n, ctypes.byref(out)
-                ),
-                "Session.report_api_response",
-            )
+                )
+            else:
+                status = lib.fieldauth_session_report_api_response_for(
+                    self._ptr, now, head._ptr, buf, n, token_id, ctypes.byref(out)
+                )
+            _raise(status, "Session.report_api_response")
         return Verdict(VerdictKind(out.kind), out.until_ms)
 
     def report_api_result(
@@ -1390,11 +1412,12 @@ class Session:
         *,
         reason: Text = "",
         now_ms: Optional[int] = None,
+        token_id: Optional[int] = None,
     ) -> Verdict:
         """:meth:`report_api_response` for a response an HTTP client has already read."""
         data = _data("body_prefix", body_prefix)
         head = Head.from_response(status, headers, len(data), reason)
-        return self.report_api_response(head, data, now_ms)
+        return self.report_api_response(head, data, now_ms, token_id=token_id)
 
     # -- snapshots
 
