@@ -45,8 +45,10 @@
 //! imposes is capped by [`Config::max_wait_s`] (an hour by default).
 //!
 //! # Memory
-//! Everything persistent lives in the `Session` value: a `[u8; N]` arena
-//! holds the configuration strings and secrets followed by two token slots
+//! Everything persistent lives in the `Session` value: an arena (a `[u8; N]`
+//! array in [`Session<N>`], or storage the caller sizes at run time with
+//! [`SessionIn::with_storage`]) holds the configuration strings and secrets
+//! followed by two token slots
 //! (the active token and the staging slot the next response is parsed into),
 //! and at most [`STATE_BUDGET`] (256) bytes of state besides it, checked at
 //! compile time (232 B on Cortex-M4). The state of a token response being
@@ -518,16 +520,38 @@ const F_REVOKE: u16 = 128; // a revocation was requested
 const F_WALL: u16 = 256; // the wall-clock offset is known
 const F_LAST_CHANCE: u16 = 512; // the one attempt after exhaustion was made
 
-/// The session. `N` is the arena size in bytes (configuration strings and
-/// secrets, plus two token slots); see [`DEFAULT_CAPACITY`].
+/// Where a session keeps its configuration strings, secrets and two token
+/// slots: its *arena*. A fixed array (`[u8; N]`, what [`Session<N>`] holds),
+/// or storage the caller owns and lends for the session's life (`&mut
+/// [u8]`, any size from [`MIN_CAPACITY`] up to 65,535 bytes: see
+/// [`SessionIn::with_storage`]). The C ABI implements it for caller storage
+/// it addresses by pointer.
+pub trait Arena: AsRef<[u8]> + AsMut<[u8]> {}
+
+impl<const N: usize> Arena for [u8; N] {}
+impl Arena for &mut [u8] {}
+
+/// The smallest arena a session accepts beyond its configuration strings:
+/// two token slots of 256 bytes. [`SessionIn::storage_needed`] computes what
+/// a configuration and a token size need.
+pub const MIN_CAPACITY: usize = 512;
+
+/// The session over an arena of any kind ([`Arena`]); [`Session<N>`] is the
+/// usual form with an `N`-byte array inside.
 //
 // `repr(C)` with the arena last: see `new_in` (keeps the in-place build).
 #[repr(C)]
-pub struct Session<const N: usize = DEFAULT_CAPACITY> {
+pub struct SessionIn<A: Arena> {
     st: St,
     set: Settings,
-    arena: [u8; N],
+    arena: A,
 }
+
+/// The session. `N` is the arena size in bytes (configuration strings and
+/// secrets, plus two token slots); see [`DEFAULT_CAPACITY`]. For storage
+/// sized at run time (a 4 KB JWT from an enterprise identity provider), use
+/// [`SessionIn::with_storage`] over a `&mut [u8]`.
+pub type Session<const N: usize = DEFAULT_CAPACITY> = SessionIn<[u8; N]>;
 
 /// The session's own state, everything but the arena, is at most 256 bytes
 /// on every target the crate is built for: checked when it compiles (the
@@ -623,19 +647,19 @@ struct St {
     token_gen: u32,
 }
 
-impl<const N: usize> fmt::Debug for Session<N> {
+impl<A: Arena> fmt::Debug for SessionIn<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("capacity", &N)
+            .field("capacity", &self.capacity())
             .field("mode", &self.set.mode)
             .field("status", &self.status())
             .finish_non_exhaustive()
     }
 }
 
-impl<const N: usize> Drop for Session<N> {
+impl<A: Arena> Drop for SessionIn<A> {
     fn drop(&mut self) {
-        self.arena.zeroize();
+        self.arena.as_mut().zeroize();
     }
 }
 
@@ -661,7 +685,7 @@ fn secs_to_ms(s: u32) -> u64 {
     u64::from(s).saturating_mul(1000)
 }
 
-impl<const N: usize> Session<N> {
+impl<const N: usize> SessionIn<[u8; N]> {
     /// Creates a session for `profile` with `config`, seeding the jitter from
     /// `seed` (any random 64 bits; different devices should use different
     /// seeds).
@@ -671,7 +695,7 @@ impl<const N: usize> Session<N> {
     /// control characters); [`Error::CapacityExceeded`] if the strings do not
     /// leave room for two token slots of at least 256 bytes.
     pub fn new(profile: &Profile<'_>, config: &Config<'_>, seed: u64) -> Result<Self> {
-        let mut s = Session {
+        let mut s = SessionIn {
             arena: [0; N],
             set: settings(profile, config),
             st: St::empty(),
@@ -726,7 +750,7 @@ impl<const N: usize> Session<N> {
         // was measured (static frame of the C init, thumbv7em): this form
         // with the arena last in a `repr(C)` struct ≈ 600 B; the settings
         // computed inside the literal, or the arena first, ≈ 3.4 KB.
-        let s = slot.write(Session {
+        let s = slot.write(SessionIn {
             st: St::empty(),
             set: Settings::BLANK,
             arena: [0; N],
@@ -739,6 +763,73 @@ impl<const N: usize> Session<N> {
             return Err(e);
         }
         Ok(s)
+    }
+}
+
+impl<A: Arena> SessionIn<A> {
+    /// Creates a session in `storage`, an arena of any size from what the
+    /// configuration needs up to 65,535 bytes ([`SessionIn::storage_needed`]
+    /// computes it): storage the caller sizes at run time, for tokens larger
+    /// than a fixed [`Session<N>`] was built for. The storage is wiped first,
+    /// holds the secrets and tokens while the session lives, and is wiped
+    /// again when the session is dropped or cleared.
+    ///
+    /// ```
+    /// use fieldauth::preset;
+    /// use fieldauth::session::{Config, SessionIn};
+    ///
+    /// let config = Config {
+    ///     base_url: "https://login.example.com",
+    ///     client_id: "id",
+    ///     client_secret: "secret",
+    ///     ..Config::default()
+    /// };
+    /// // Room for a 4 KB JWT, a 1 KB refresh token and a scope per slot.
+    /// let needed = SessionIn::<&mut [u8]>::storage_needed(&preset::custom(), &config, 5_400);
+    /// let mut storage = vec![0u8; needed];
+    /// let s = SessionIn::with_storage(&mut storage[..], &preset::custom(), &config, 7)?;
+    /// assert_eq!(s.slot_capacity(), 5_400);
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
+    ///
+    /// Errors: as [`Session::new`]; [`Error::CapacityExceeded`] names the
+    /// bytes needed when the storage is smaller than the strings plus two
+    /// 256-byte slots, or larger than 65,535 bytes.
+    pub fn with_storage(
+        mut storage: A,
+        profile: &Profile<'_>,
+        config: &Config<'_>,
+        seed: u64,
+    ) -> Result<Self> {
+        storage.as_mut().zeroize();
+        let mut s = SessionIn {
+            st: St::empty(),
+            set: settings(profile, config),
+            arena: storage,
+        };
+        s.st.rng = seed;
+        s.st.ticket = (seed ^ (seed >> 32)) as u32;
+        s.configure(profile, config)?;
+        Ok(s)
+    }
+
+    /// The arena size a session for `profile` and `config` needs so that
+    /// each of its two token slots holds `slot` bytes: the longest access
+    /// token plus refresh token plus scope it must keep (as JSON-decoded
+    /// text), or 256 at least. With [`SessionIn::with_storage`].
+    pub fn storage_needed(profile: &Profile<'_>, config: &Config<'_>, slot: usize) -> usize {
+        strings_len(profile, config).saturating_add(slot.max(MIN_CAPACITY / 2).saturating_mul(2))
+    }
+
+    /// The bytes each of the two token slots holds (what one token
+    /// response's text may use).
+    pub fn slot_capacity(&self) -> usize {
+        usize::from(self.st.slot_len)
+    }
+
+    /// The arena's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.arena.as_ref().len()
     }
 
     fn configure(&mut self, p: &Profile<'_>, c: &Config<'_>) -> Result<()> {
@@ -768,56 +859,29 @@ impl<const N: usize> Session<N> {
         if p.mode != Mode::ApiKey && p.mode != Mode::Login && p.client_auth != ClientAuth::None {
             need(Field::ClientSecret, c.client_secret)?;
         }
-        let scope = if c.scope.is_empty() {
-            p.scope.unwrap_or("")
-        } else {
-            c.scope
-        };
-        let placement = match p.placement {
-            Placement::Header(n) | Placement::Query(n) => n,
-            Placement::Bearer | Placement::Raw => "",
-        };
-        let strings: [(Field, &str); STRINGS as usize] = [
-            (Field::Url, c.base_url),
-            (Field::ClientId, c.client_id),
-            (Field::ClientSecret, c.client_secret),
-            (Field::Username, c.username),
-            (Field::Password, c.password),
-            (Field::ApiKey, c.api_key),
-            (Field::Scope, scope),
-            (Field::RedirectUri, c.redirect_uri),
-            (Field::Target, p.token_path),
-            (Field::Target, p.authorize_path),
-            (Field::Target, p.device_path),
-            (Field::Target, p.revoke_path),
-            (Field::Target, p.expired_token_phrase),
-            (Field::ParamName, placement),
-        ];
-        let mut len = 0usize;
+        let strings = config_strings(p, c);
         for (field, v) in strings {
             if !v.is_empty() {
                 check_param(field, v)?;
             }
-            len = len.saturating_add(v.len()).saturating_add(1);
         }
-        if p.mode == Mode::AuthorizationCode {
-            len = len.saturating_add(PKCE_ZONE);
-        }
+        let len = strings_len(p, c);
         // Two slots of at least 256 bytes must remain.
-        let min = len.saturating_add(512);
-        if min > N || N > usize::from(u16::MAX) {
-            return Err(Error::capacity_exceeded(min, N));
+        let cap = self.capacity();
+        let min = len.saturating_add(MIN_CAPACITY);
+        if min > cap || cap > usize::from(u16::MAX) {
+            return Err(Error::capacity_exceeded(min, cap));
         }
         let mut pos = 0usize;
         for (_, v) in strings {
             let end = pos.saturating_add(v.len());
-            if let Some(dst) = self.arena.get_mut(pos..end) {
+            if let Some(dst) = self.arena.as_mut().get_mut(pos..end) {
                 crate::write::copy(dst, v.as_bytes());
             }
             pos = end.saturating_add(1); // NUL separator (already zero)
         }
         self.st.strings_len = u16::try_from(len).unwrap_or(u16::MAX);
-        self.st.slot_len = u16::try_from(N.saturating_sub(len) / 2).unwrap_or(0);
+        self.st.slot_len = u16::try_from(cap.saturating_sub(len) / 2).unwrap_or(0);
         Ok(())
     }
 
@@ -827,6 +891,7 @@ impl<const N: usize> Session<N> {
     fn string(&self, i: u8) -> &str {
         let table = self
             .arena
+            .as_ref()
             .get(..usize::from(self.st.strings_len))
             .unwrap_or(&[]);
         let s = table.split(|&b| b == 0).nth(usize::from(i)).unwrap_or(&[]);
@@ -842,6 +907,7 @@ impl<const N: usize> Session<N> {
 
     fn text(&self, span: Span) -> &str {
         self.arena
+            .as_ref()
             .get(span.range())
             .and_then(|b| core::str::from_utf8(b).ok())
             .unwrap_or("")
@@ -860,7 +926,7 @@ impl<const N: usize> Session<N> {
         if r.contains(&usize::from(self.st.failure_desc.start)) {
             self.st.failure_desc = Span::default();
         }
-        if let Some(b) = self.arena.get_mut(r) {
+        if let Some(b) = self.arena.as_mut().get_mut(r) {
             b.zeroize();
         }
     }
@@ -1353,7 +1419,7 @@ impl<const N: usize> Session<N> {
                 break;
             }
             let slot = self.slot_range(self.st.active ^ 1);
-            let storage = self.arena.get_mut(slot).unwrap_or(&mut []);
+            let storage = self.arena.as_mut().get_mut(slot).unwrap_or(&mut []);
             if let Err(e) = body.parser.feed(storage, data) {
                 return Err(self.abort(now, e));
             }
@@ -1447,7 +1513,7 @@ impl<const N: usize> Session<N> {
     /// The tokens are gone (revoked, or revocation refused): wipe both
     /// slots and report [`Failure::Revoked`].
     fn revoked(&mut self) -> Event {
-        let all = self.slot_range(0).start..N;
+        let all = self.slot_range(0).start..self.capacity();
         self.wipe(all);
         // An authorization code waiting in the staging slot is gone too.
         self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_DEVICE | F_CODE);
@@ -1464,7 +1530,7 @@ impl<const N: usize> Session<N> {
     /// The body is complete: act on it.
     fn complete(&mut self, now: u64, body: &mut TokenBody) -> Result<Event> {
         let slot = self.slot_range(self.st.active ^ 1);
-        let storage = self.arena.get(slot.clone()).unwrap_or(&[]);
+        let storage = self.arena.as_ref().get(slot.clone()).unwrap_or(&[]);
         let outcome = match body.parser.finish(storage) {
             Ok(o) => o,
             Err(e) => return Err(self.abort(now, e)),
@@ -1563,8 +1629,8 @@ impl<const N: usize> Session<N> {
                 let (src, dst) = (old.range(), dst_start..dst_end);
                 // The slots do not overlap; copy through a bounded loop.
                 for (d, s) in dst.zip(src) {
-                    let b = self.arena.get(s).copied().unwrap_or(0);
-                    if let Some(x) = self.arena.get_mut(d) {
+                    let b = self.arena.as_ref().get(s).copied().unwrap_or(0);
+                    if let Some(x) = self.arena.as_mut().get_mut(d) {
                         *x = b;
                     }
                 }
@@ -2114,10 +2180,10 @@ impl<const N: usize> Session<N> {
                 PKCE_ZONE,
             ));
         }
-        if let Some(d) = self.arena.get_mut(zone.start..v_end) {
+        if let Some(d) = self.arena.as_mut().get_mut(zone.start..v_end) {
             crate::write::copy(d, vb);
         }
-        if let Some(d) = self.arena.get_mut(v_end..s_end) {
+        if let Some(d) = self.arena.as_mut().get_mut(v_end..s_end) {
             crate::write::copy(d, sb);
         }
         self.st.verifier = span(zone.start, vb.len());
@@ -2152,7 +2218,7 @@ impl<const N: usize> Session<N> {
         }
         self.wipe(staging.clone());
         let end = staging.start.saturating_add(code.len());
-        if let Some(d) = self.arena.get_mut(staging.start..end) {
+        if let Some(d) = self.arena.as_mut().get_mut(staging.start..end) {
             crate::write::copy(d, code.as_bytes());
         }
         self.st.code = span(staging.start, code.len());
@@ -2207,7 +2273,7 @@ impl<const N: usize> Session<N> {
     /// Wipes every secret and token and leaves the session unusable (it
     /// reports [`Failure::Revoked`]). Drop does the same wiping.
     pub fn clear(&mut self) {
-        self.arena.zeroize();
+        self.arena.as_mut().zeroize();
         self.st = St::empty();
         self.st.failure = Some(Failure::Revoked);
     }
@@ -2290,6 +2356,49 @@ impl St {
             token_gen: 0,
         }
     }
+}
+
+/// The configuration strings the arena's string table holds, in [`S_BASE`]
+/// .. [`S_PLACEMENT`] order, with the field each is checked as.
+fn config_strings<'a>(p: &Profile<'a>, c: &Config<'a>) -> [(Field, &'a str); STRINGS as usize] {
+    let scope = if c.scope.is_empty() {
+        p.scope.unwrap_or("")
+    } else {
+        c.scope
+    };
+    let placement = match p.placement {
+        Placement::Header(n) | Placement::Query(n) => n,
+        Placement::Bearer | Placement::Raw => "",
+    };
+    [
+        (Field::Url, c.base_url),
+        (Field::ClientId, c.client_id),
+        (Field::ClientSecret, c.client_secret),
+        (Field::Username, c.username),
+        (Field::Password, c.password),
+        (Field::ApiKey, c.api_key),
+        (Field::Scope, scope),
+        (Field::RedirectUri, c.redirect_uri),
+        (Field::Target, p.token_path),
+        (Field::Target, p.authorize_path),
+        (Field::Target, p.device_path),
+        (Field::Target, p.revoke_path),
+        (Field::Target, p.expired_token_phrase),
+        (Field::ParamName, placement),
+    ]
+}
+
+/// Bytes of the string table (NUL-separated), plus the PKCE zone in
+/// authorization-code mode.
+fn strings_len(p: &Profile<'_>, c: &Config<'_>) -> usize {
+    let mut len = 0usize;
+    for (_, v) in config_strings(p, c) {
+        len = len.saturating_add(v.len()).saturating_add(1);
+    }
+    if p.mode == Mode::AuthorizationCode {
+        len = len.saturating_add(PKCE_ZONE);
+    }
+    len
 }
 
 fn span(start: usize, len: usize) -> Span {

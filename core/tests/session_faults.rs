@@ -47,7 +47,10 @@ fn html(status: u16) -> String {
 }
 
 /// The time the session next wants a token request, polling forward.
-fn next_send<const N: usize>(s: &mut Session<N>, mut now: u64) -> u64 {
+fn next_send<A: fieldauth::session::Arena>(
+    s: &mut fieldauth::session::SessionIn<A>,
+    mut now: u64,
+) -> u64 {
     for _ in 0..10_000 {
         match s.poll(now) {
             Action::SendTokenRequest(_) => return now,
@@ -836,4 +839,89 @@ fn a_late_401_for_an_older_token_leaves_the_new_one_alone() {
     let before = a.token_id();
     a.restore(T0, WALL, &img).unwrap();
     assert_ne!(a.token_id(), before);
+}
+
+// ------------------------------------------------------------ issue #20: caller-sized storage
+
+/// A signed JWT of `len` bytes (header.payload.signature, base64url).
+fn jwt(len: usize) -> String {
+    let mut t = String::from("eyJhbGciOiJSUzI1NiJ9.");
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut i = 0usize;
+    while t.len() < len {
+        if t.len() == len / 2 {
+            t.push('.');
+        } else {
+            t.push(alphabet[(i * 7 + 3) % 64] as char);
+        }
+        i += 1;
+    }
+    t
+}
+
+#[test]
+fn a_4kb_jwt_pair_fits_caller_sized_storage() {
+    use fieldauth::session::SessionIn;
+    let access = jwt(4096);
+    let refresh = jwt(1024);
+    let body = format!(
+        r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":3600,"refresh_token":"{refresh}","scope":"openid profile groups"}}"#
+    );
+    let raw = json(200, &body);
+    // The default 3 KB arena cannot hold it, and says how much is needed.
+    let mut small = Sess::new(&CC, &config(), 1).unwrap();
+    let mut buf = vec![0u8; 2048];
+    small.write_token_request(T0, &mut buf).unwrap();
+    let (head, b) = response(&raw);
+    let mut tb = TokenBody::new();
+    small.on_token_head(T0, &head, &mut tb).unwrap();
+    match small.on_token_body(T0, &mut tb, &b) {
+        Err(Error::CapacityExceeded { needed, capacity }) => {
+            assert!(needed as usize >= access.len() + refresh.len(), "{needed}");
+            assert_eq!(capacity as usize, small.slot_capacity());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Storage sized for it: token + refresh token + scope per slot.
+    let slot = access.len() + refresh.len() + 64;
+    let needed = SessionIn::<&mut [u8]>::storage_needed(&CC, &config(), slot);
+    let mut storage = vec![0xAAu8; needed];
+    let mut s = SessionIn::with_storage(&mut storage[..], &CC, &config(), 2).unwrap();
+    assert!(s.slot_capacity() >= slot);
+    let (_, ev) = exchange(&mut s, T0, &raw);
+    assert!(
+        matches!(
+            ev,
+            Event::TokenIssued {
+                refreshable: true,
+                ..
+            }
+        ),
+        "{ev:?}"
+    );
+    assert_eq!(
+        bearer(&mut s, T0),
+        format!("Authorization: Bearer {access}\r\n")
+    );
+    // The refresh carries the 1 KB refresh token.
+    let t = next_send(&mut s, T0);
+    let (req, _) = exchange(&mut s, t, &raw);
+    assert!(req.contains(&refresh), "refresh_token sent");
+    // Dropping the session wipes the caller's storage.
+    drop(s);
+    assert!(storage.iter().all(|&b| b == 0));
+    // Too small a storage: the error names the size needed.
+    let mut tiny = vec![0u8; 300];
+    let r = SessionIn::with_storage(&mut tiny[..], &CC, &config(), 3);
+    match r {
+        Err(Error::CapacityExceeded { needed, capacity }) => {
+            assert_eq!(capacity, 300);
+            assert_eq!(
+                needed as usize,
+                SessionIn::<&mut [u8]>::storage_needed(&CC, &config(), 0)
+            );
+        }
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => panic!("accepted 300 bytes"),
+    };
 }

@@ -29,11 +29,11 @@
 //! Monotonic time does not survive a reboot, so times are stored as Unix
 //! milliseconds: both calls take the wall clock.
 
-use super::{Session, Span, F_RT, F_TOKEN, NEVER};
+use super::{Arena, SessionIn, Span, F_RT, F_TOKEN, NEVER};
 use crate::error::{Error, Result, SnapshotError};
 
 /// Length of the image header; the whole image is
-/// [`Session::snapshot_len`] bytes.
+/// [`SessionIn::snapshot_len`] bytes.
 pub const SNAPSHOT_HEADER_LEN: usize = 112;
 
 const MAGIC: &[u8; 4] = b"FASN";
@@ -72,7 +72,7 @@ fn get_u64(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(get(buf, at))
 }
 
-impl<const N: usize> Session<N> {
+impl<A: Arena> SessionIn<A> {
     /// Size of this session's snapshot image (fixed for a given `N` and
     /// configuration).
     pub fn snapshot_len(&self) -> usize {
@@ -87,7 +87,7 @@ impl<const N: usize> Session<N> {
         if self.set.mode == crate::preset::Mode::AuthorizationCode {
             end = end.saturating_sub(super::PKCE_ZONE);
         }
-        crc32(self.arena.get(..end).unwrap_or(&[]), 0)
+        crc32(self.arena.as_ref().get(..end).unwrap_or(&[]), 0)
     }
 
     /// Monotonic ms → Unix ms, given that `now` is `unix_ms`.
@@ -111,7 +111,7 @@ impl<const N: usize> Session<N> {
     }
 
     /// Writes the snapshot image into `buf` (at least
-    /// [`Session::snapshot_len`] bytes); `unix_ms` is the wall clock at
+    /// [`SessionIn::snapshot_len`] bytes); `unix_ms` is the wall clock at
     /// monotonic `now`. Returns the image length.
     ///
     /// Errors: [`Error::BufferTooSmall`]; [`Error::WrongState`] while a token
@@ -164,7 +164,11 @@ impl<const N: usize> Session<N> {
         put(img, 0, MAGIC);
         put(img, 4, &VERSION.to_le_bytes());
         put(img, 6, &(self.st.flags & (F_TOKEN | F_RT)).to_le_bytes());
-        put(img, 8, &u32::try_from(N).unwrap_or(0).to_le_bytes());
+        put(
+            img,
+            8,
+            &u32::try_from(self.capacity()).unwrap_or(0).to_le_bytes(),
+        );
         put(img, 12, &self.config_crc().to_le_bytes());
         put(img, 16, &unix_ms.to_le_bytes());
         put(img, 24, &u(self.st.expires_at));
@@ -183,7 +187,7 @@ impl<const N: usize> Session<N> {
             put(img, at, &u16::try_from(rel).unwrap_or(0).to_le_bytes());
             put(img, at.saturating_add(2), &s.len.to_le_bytes());
         }
-        if let Some(text) = self.arena.get(slot) {
+        if let Some(text) = self.arena.as_ref().get(slot) {
             put(img, SNAPSHOT_HEADER_LEN, text);
         }
         let crc = crc32(img.get(..CRC_AT).unwrap_or(&[]), 0);
@@ -192,7 +196,7 @@ impl<const N: usize> Session<N> {
         Ok(len)
     }
 
-    /// Restores state from an image written by [`Session::snapshot`] of a
+    /// Restores state from an image written by [`SessionIn::snapshot`] of a
     /// session with the same `N` and configuration; `unix_ms` is the wall
     /// clock at monotonic `now`.
     ///
@@ -230,7 +234,7 @@ impl<const N: usize> Session<N> {
         if u16::from_le_bytes(get(image, 4)) != VERSION {
             return err(SnapshotError::Version);
         }
-        if u32::from_le_bytes(get(image, 8)) != u32::try_from(N).unwrap_or(0)
+        if u32::from_le_bytes(get(image, 8)) != u32::try_from(self.capacity()).unwrap_or(0)
             || u32::from_le_bytes(get(image, 12)) != self.config_crc()
         {
             return err(SnapshotError::Foreign);
@@ -264,7 +268,7 @@ impl<const N: usize> Session<N> {
         let active = self.st.active;
         let slot = self.slot_range(active);
         if let (Some(d), Some(t)) = (
-            self.arena.get_mut(slot.clone()),
+            self.arena.as_mut().get_mut(slot.clone()),
             image.get(SNAPSHOT_HEADER_LEN..),
         ) {
             crate::write::copy(d, t);

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use fieldauth::http::{HeadParser, ResponseHead};
-use fieldauth::session::{Authorization, Config, Event, Session, TokenBody};
+use fieldauth::session::{Arena, Authorization, Config, Event, Session, SessionIn, TokenBody};
 
 pub const S: u64 = 1000; // one second in ms
 pub const T0: u64 = 10_000_000; // virtual boot time (ms)
@@ -52,8 +52,8 @@ pub fn token_json(token: &str, expires_in: u32, refresh: Option<&str>) -> String
 
 /// Sends the due token request and answers it with `raw`; returns the
 /// request text and the event.
-pub fn exchange<const N: usize>(s: &mut Session<N>, now: u64, raw: &str) -> (String, Event) {
-    let mut buf = [0u8; 2048];
+pub fn exchange<A: Arena>(s: &mut SessionIn<A>, now: u64, raw: &str) -> (String, Event) {
+    let mut buf = vec![0u8; 8192];
     let n = s
         .write_token_request(now, &mut buf)
         .expect("a token request is due");
@@ -76,10 +76,10 @@ pub fn exchange<const N: usize>(s: &mut Session<N>, now: u64, raw: &str) -> (Str
     (req, event.expect("response complete"))
 }
 
-pub fn bearer<const N: usize>(s: &mut Session<N>, now: u64) -> String {
+pub fn bearer<A: Arena>(s: &mut SessionIn<A>, now: u64) -> String {
     match s.authorize(now) {
         Authorization::Send(c) => {
-            let mut buf = [0u8; 512];
+            let mut buf = vec![0u8; 8192];
             let n = c.write_header_line(&mut buf).unwrap();
             String::from_utf8(buf[..n].to_vec()).unwrap()
         }
