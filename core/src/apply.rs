@@ -174,7 +174,8 @@ impl<'a> ApiCredential<'a> {
     /// fragment (errors name [`Field::Target`]). A header credential copies
     /// it unchanged. A query parameter is appended as `name=value`
     /// (form-urlencoded) after `?` if the target has no query, directly if
-    /// it ends in `?` or `&`, else after `&`. An existing parameter of the
+    /// the query is empty (`/w?`) or ends in `&`, else after `&` (so
+    /// `/w?limit=` and `/w?q=why?` get `&`). An existing parameter of the
     /// same name is not detected.
     pub fn write_target(&self, target: &str, buf: &mut [u8]) -> Result<usize> {
         self.validate()?;

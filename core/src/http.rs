@@ -353,6 +353,46 @@ const H_RATELIMIT_POLICY: u8 = 17;
 const H_NONE: u8 = u8::MAX;
 const ALL_NAMES: u32 = (1 << NAMES.len()) - 1;
 
+/// [`NAMES`] as the parser reads them: their lengths, and all their bytes in
+/// one string (flash: no table of slices; `NAMES` itself is used only at
+/// compile time).
+const NAME_LENS: [u8; NAMES.len()] = {
+    let mut out = [0u8; NAMES.len()];
+    let (mut dst, mut names): (&mut [u8], _) = (&mut out, NAMES);
+    while let ([d, dst_rest @ ..], [n, rest @ ..]) = (dst, names) {
+        // Every name is shorter than 256 bytes.
+        *d = n.len() as u8;
+        (dst, names) = (dst_rest, rest);
+    }
+    out
+};
+const NAME_BYTES: [u8; names_total()] = {
+    let mut out = [0u8; names_total()];
+    let (mut dst, mut names, mut src): (&mut [u8], _, &[u8]) = (&mut out, NAMES, &[]);
+    loop {
+        if let [b, src_rest @ ..] = src {
+            let [d, dst_rest @ ..] = dst else { break };
+            *d = *b;
+            (dst, src) = (dst_rest, src_rest);
+        } else if let [n, rest @ ..] = names {
+            (src, names) = (n, rest);
+        } else {
+            break;
+        }
+    }
+    out
+};
+
+/// The bytes of all [`NAMES`] together.
+const fn names_total() -> usize {
+    let (mut names, mut n) = (NAMES, 0usize);
+    while let [first, rest @ ..] = names {
+        n = n.wrapping_add(first.len());
+        names = rest;
+    }
+    n
+}
+
 /// `Bearer` auth-params kept, in [`HeadParser`]'s span order.
 const PARAMS: [&[u8]; 5] = [
     b"realm",
@@ -641,10 +681,15 @@ impl<const N: usize> HeadParser<N> {
     fn name_byte(&mut self, b: u8) -> Option<()> {
         if is_tchar(b) {
             let lb = b.to_ascii_lowercase();
-            for (i, n) in NAMES.iter().enumerate() {
-                if n.get(usize::from(self.pos)) != Some(&lb) {
+            let pos = usize::from(self.pos);
+            let mut start = 0usize;
+            for (i, &len) in NAME_LENS.iter().enumerate() {
+                let len = usize::from(len);
+                if pos >= len || NAME_BYTES.get(start.wrapping_add(pos)) != Some(&lb) {
                     self.mask &= !bit32(i);
                 }
+                // At most the length of `NAME_BYTES`.
+                start = start.wrapping_add(len);
             }
             self.pos = self.pos.saturating_add(1);
             return Some(());
@@ -653,8 +698,8 @@ impl<const N: usize> HeadParser<N> {
             return None;
         }
         let mut cur = H_NONE;
-        for (i, n) in NAMES.iter().enumerate() {
-            if self.mask & bit32(i) != 0 && n.len() == usize::from(self.pos) {
+        for (i, &len) in NAME_LENS.iter().enumerate() {
+            if self.mask & bit32(i) != 0 && usize::from(len) == usize::from(self.pos) {
                 cur = i as u8;
             }
         }
@@ -699,6 +744,7 @@ impl<const N: usize> HeadParser<N> {
     }
 
     /// A field line ended: reads the value if the field is wanted.
+    #[inline(never)]
     fn end_of_value(&mut self) -> Result<()> {
         let h = self.cur;
         if h == H_NONE {
@@ -845,6 +891,7 @@ impl<const N: usize> HeadParser<N> {
     /// A token followed by `=` is a parameter of the current challenge; a
     /// token directly after a scheme not followed by `=` is a token68; any
     /// other token starts a new challenge.
+    #[inline(never)]
     fn www_authenticate(&mut self, start: usize, end: usize) {
         let v = self.buf.get(start..end).unwrap_or_default();
         let mut c = Cur(v);

@@ -168,7 +168,12 @@ impl BodyReader {
         Some(match self.st {
             Bs::Size => {
                 if let Some(d) = (b as char).to_digit(16) {
-                    self.remaining = self.remaining.checked_mul(16)?.checked_add(u64::from(d))?;
+                    // `remaining * 16 + d` unless it overflows: the top four
+                    // bits must be clear (shift and OR, no 64-bit multiply).
+                    if self.remaining >> 60 != 0 {
+                        return None;
+                    }
+                    self.remaining = (self.remaining << 4) | u64::from(d);
                     self.digits = 1;
                     Bs::Size
                 } else if self.digits == 0 {
@@ -261,11 +266,13 @@ mod tests {
     /// Decodes at every piece size; all must agree.
     fn decode_all(framing: BodyFraming, input: &[u8]) -> Result<(Vec<u8>, usize)> {
         let whole = decode(framing, input, input.len());
-        for step in 1..input.len() {
+        // Under Miri (tests/miri.sh) a sample of the piece sizes and splits.
+        let miri_step = if cfg!(miri) { 7 } else { 1 };
+        for step in (1..input.len()).step_by(miri_step) {
             assert_eq!(decode(framing, input, step), whole, "step {step}");
         }
         // Every two-piece split, too.
-        for at in 0..=input.len() {
+        for at in (0..=input.len()).step_by(miri_step) {
             let mut r = BodyReader::new(framing);
             let mut out = Vec::new();
             let mut total = 0;
