@@ -83,11 +83,38 @@
 
 
 /**
- * Bytes of a fieldauth_session (a session with the default 3072-byte arena,
- * plus the library's bookkeeping). Large enough for every supported target;
- * the library checks at compile time that it is.
+ * Bytes of a fieldauth_session: the session's state and bookkeeping
+ * (FIELDAUTH_SESSION_HEADER_SIZE bytes) followed by a 3072-byte token
+ * storage (FIELDAUTH_SESSION_INLINE_STORAGE), for fieldauth_session_init().
+ * Large enough for every supported target; the library checks at compile
+ * time that it is.
  */
 #define FIELDAUTH_SESSION_SIZE 4096
+
+/**
+ * Bytes of a session's state without token storage: what a session made
+ * with fieldauth_session_init_with_storage() uses of its fieldauth_session
+ * object (a fieldauth_session_header suffices for it).
+ */
+#define FIELDAUTH_SESSION_HEADER_SIZE 1024
+
+/**
+ * uint64_t words of a fieldauth_session_header.
+ */
+#define FIELDAUTH_SESSION_HEADER_WORDS (FIELDAUTH_SESSION_HEADER_SIZE / 8)
+
+/**
+ * The token storage inside a fieldauth_session (fieldauth_session_init()):
+ * the configuration strings plus two token slots of about 1.4 KB each.
+ * Larger tokens (a signed JWT with group claims is 1.5 to 4 KB) need
+ * fieldauth_session_init_with_storage().
+ */
+#define FIELDAUTH_SESSION_INLINE_STORAGE (FIELDAUTH_SESSION_SIZE - FIELDAUTH_SESSION_HEADER_SIZE)
+
+/**
+ * The largest token storage a session can address (its spans are 16-bit).
+ */
+#define FIELDAUTH_SESSION_MAX_STORAGE 65535
 
 /**
  * Alignment a fieldauth_session needs (its uint64_t words give it).
@@ -1209,7 +1236,30 @@ typedef struct fieldauth_session_info {
      * 1 if that response declared a JSON body; 0 if not.
      */
     uint32_t last_content_json;
+    /**
+     * The bytes of token slot the last token response needed when it did
+     * not fit (CAPACITY_EXCEEDED; 0: none fell short since the last token):
+     * give the session storage for slots this large
+     * (fieldauth_session_storage_size(), then
+     * fieldauth_session_init_with_storage()).
+     */
+    uint32_t slot_needed;
+    /**
+     * The bytes each of the session's two token slots holds.
+     */
+    uint32_t slot_capacity;
 } fieldauth_session_info;
+
+/**
+ * Storage for a session whose token storage is the caller's
+ * (fieldauth_session_init_with_storage()): its state only. Pass it as
+ * `(fieldauth_session *)&header` to every fieldauth_session_* function;
+ * FIELDAUTH_SESSION_HEADER_SIZE bytes, 8-byte aligned. The same rules as
+ * for fieldauth_session apply (initialized memory, no copies, clear it).
+ */
+typedef struct fieldauth_session_header {
+    uint64_t opaque[FIELDAUTH_SESSION_HEADER_WORDS];
+} fieldauth_session_header;
 
 /**
  * Success.
@@ -1710,11 +1760,12 @@ size_t fieldauth_session_sizeof(void);
 /**
  * Initializes `session` for `profile` with `config`, seeding the retry and
  * refresh jitter from `seed` (any random 64 bits; devices should differ).
- * The storage is wiped first (whatever it held, including an earlier
- * session); on failure it stays wiped and not initialized. The strings of
- * `profile` and `config` are copied: they need only live for this call.
- * Init needs stack for about two sessions' worth of bytes while it builds
- * the session.
+ * The session keeps its tokens in the FIELDAUTH_SESSION_INLINE_STORAGE
+ * bytes inside `session` (two token slots of about 1.4 KB; for larger
+ * tokens see fieldauth_session_init_with_storage()). The storage is wiped
+ * first (whatever it held, including an earlier session); on failure it
+ * stays wiped and not initialized. The strings of `profile` and `config`
+ * are copied: they need only live for this call.
  *
  * Errors: NULL_POINTER, MISALIGNED, INVALID_UTF8, UNKNOWN_ENUM (an enum
  * field), INVALID_ARGUMENT (a number out of range, a boolean not 0/1, a
@@ -1722,7 +1773,7 @@ size_t fieldauth_session_sizeof(void);
  * arguments), FIELDAUTH_ERR_INPUT_* (invalid or insecure base URL, a
  * credential the mode needs is missing, control characters, an empty
  * placement_name for HEADER/QUERY), CAPACITY_EXCEEDED (the strings leave
- * less than two 256-byte token slots in the 3072-byte arena).
+ * less than two 256-byte token slots in the 3072-byte storage).
  *
  * # Safety
  * `session` points to FIELDAUTH_SESSION_SIZE writable bytes used by no
@@ -1751,16 +1802,93 @@ fieldauth_status fieldauth_session_init_preset(struct fieldauth_session *session
                                                uint64_t seed);
 
 /**
- * Wipes every secret and token: the whole FIELDAUTH_SESSION_SIZE bytes are
- * overwritten with zeros (volatile writes the compiler cannot drop), and the
- * session is no longer initialized (later calls give NOT_INITIALIZED; init
- * it again to reuse it). Safe to call on storage that is not initialized,
- * and more than once.
+ * Like fieldauth_session_init(), but the session keeps its configuration
+ * strings and tokens in `storage` (`storage_len` bytes), which the caller
+ * sizes for the tokens its provider issues: fieldauth_session_storage_size()
+ * computes it (per slot: the longest access token + refresh token + scope
+ * the session must hold; a 4 KB JWT with a 1 KB refresh token needs slots
+ * of about 5.4 KB). `session` then needs only FIELDAUTH_SESSION_HEADER_SIZE
+ * bytes (a fieldauth_session_header cast to fieldauth_session *).
+ *
+ * Ownership: `storage` is lent to the session from this call until
+ * fieldauth_session_clear(): keep it alive and unmoved, and do not read or
+ * write it meanwhile (it holds the secrets and tokens). It is wiped here
+ * and by fieldauth_session_clear(); after clear it is the caller's again.
+ *
+ * Errors: those of fieldauth_session_init(); CAPACITY_EXCEEDED if
+ * `storage_len` is below what the configuration needs (strings plus two
+ * 256-byte slots) or above FIELDAUTH_SESSION_MAX_STORAGE; NULL_POINTER for
+ * a NULL `storage`; INVALID_ARGUMENT if `storage` overlaps `session` or an
+ * input.
+ *
+ * # Safety
+ * `session` points to FIELDAUTH_SESSION_HEADER_SIZE writable bytes and
+ * `storage` to `storage_len` writable bytes, both used by no other thread,
+ * `storage` for as long as the session lives; `profile` and `config` as for
+ * fieldauth_session_init().
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_init_with_storage(struct fieldauth_session *session,
+                                                     uint8_t *storage,
+                                                     size_t storage_len,
+                                                     const struct fieldauth_profile *profile,
+                                                     const struct fieldauth_config *config,
+                                                     uint64_t seed);
+
+/**
+ * fieldauth_session_init_with_storage() for preset `preset_id`.
+ *
+ * Errors: those of fieldauth_session_init_with_storage(); UNKNOWN_ENUM for
+ * an unknown id.
+ *
+ * # Safety
+ * As fieldauth_session_init_with_storage().
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_init_preset_with_storage(struct fieldauth_session *session,
+                                                            uint8_t *storage,
+                                                            size_t storage_len,
+                                                            uint32_t preset_id,
+                                                            const struct fieldauth_config *config,
+                                                            uint64_t seed);
+
+/**
+ * The token storage a session for `profile` and `config` needs so that
+ * each of its two token slots holds `slot_bytes` (the longest access token,
+ * refresh token and scope it must keep, decoded; at least 256): what to
+ * pass to fieldauth_session_init_with_storage() as `storage_len`.
+ * Thread-safe.
+ *
+ * Errors: NULL_POINTER, MISALIGNED, INVALID_UTF8, UNKNOWN_ENUM,
+ * INVALID_ARGUMENT (as for fieldauth_session_init()); CAPACITY_EXCEEDED if
+ * the result is above FIELDAUTH_SESSION_MAX_STORAGE (`*out_size` still
+ * says how much it would be).
+ *
+ * # Safety
+ * `profile` and `config` point to valid structs whose strings are readable
+ * for their lengths; `out_size` is writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_storage_size(const struct fieldauth_profile *profile,
+                                                const struct fieldauth_config *config,
+                                                size_t slot_bytes,
+                                                size_t *out_size);
+
+/**
+ * Wipes every secret and token: the session's token storage (inside it, or
+ * the caller's from fieldauth_session_init_with_storage()) and its
+ * FIELDAUTH_SESSION_HEADER_SIZE bytes of state are overwritten with zeros
+ * (volatile writes the compiler cannot drop), and the session is no longer
+ * initialized (later calls give NOT_INITIALIZED; init it again to reuse
+ * it). Caller storage is the caller's again afterwards. Safe to call on
+ * storage that is not initialized (its first FIELDAUTH_SESSION_HEADER_SIZE
+ * bytes are wiped), and more than once.
  *
  * Errors: NULL_POINTER, MISALIGNED.
  *
  * # Safety
- * `session` points to FIELDAUTH_SESSION_SIZE writable bytes used by no other
+ * `session` points to at least FIELDAUTH_SESSION_HEADER_SIZE writable bytes
+ * (an initialized session's storage, or any storage) used by no other
  * thread.
  */
 FIELDAUTH_MUST_USE fieldauth_status fieldauth_session_clear(struct fieldauth_session *session);

@@ -351,6 +351,12 @@ pub struct Status {
     /// Whether that response declared a JSON body (`Content-Type: …/json`
     /// or `…+json`).
     pub last_content_json: bool,
+    /// The bytes of token slot the last token response needed when it did
+    /// not fit ([`Error::CapacityExceeded`]; 0: none fell short since the
+    /// last token). Size the storage with it ([`SessionIn::storage_needed`]).
+    pub slot_needed: u32,
+    /// The bytes each token slot holds now.
+    pub slot_capacity: u32,
 }
 
 /// Runtime configuration: where the provider is and the credentials. Copied
@@ -645,6 +651,8 @@ struct St {
     ticket: u32,
     /// Generation of the active token: +1 for every token issued or restored.
     token_gen: u32,
+    /// Bytes of token slot the last response that did not fit needed.
+    slot_needed: u32,
 }
 
 impl<A: Arena> fmt::Debug for SessionIn<A> {
@@ -810,6 +818,36 @@ impl<A: Arena> SessionIn<A> {
         s.st.rng = seed;
         s.st.ticket = (seed ^ (seed >> 32)) as u32;
         s.configure(profile, config)?;
+        Ok(s)
+    }
+
+    /// Like [`SessionIn::with_storage`], but builds the session directly in
+    /// `slot` (as [`Session::new_in`] does): the C ABI builds its sessions
+    /// in the caller's object this way, so init needs no session-sized
+    /// temporary on a device's stack. On error `slot` holds no secrets (the
+    /// storage is wiped) and must not be treated as initialized.
+    ///
+    /// Errors: as [`SessionIn::with_storage`].
+    pub fn with_storage_in<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        mut storage: A,
+        profile: &Profile<'_>,
+        config: &Config<'_>,
+        seed: u64,
+    ) -> Result<&'s mut Self> {
+        storage.as_mut().zeroize();
+        let s = slot.write(SessionIn {
+            st: St::empty(),
+            set: Settings::BLANK,
+            arena: storage,
+        });
+        s.set = settings(profile, config);
+        s.st.rng = seed;
+        s.st.ticket = (seed ^ (seed >> 32)) as u32;
+        if let Err(e) = s.configure(profile, config) {
+            s.arena.as_mut().zeroize();
+            return Err(e);
+        }
         Ok(s)
     }
 
@@ -1462,6 +1500,9 @@ impl<A: Arena> SessionIn<A> {
     }
 
     fn abort(&mut self, now: u64, e: Error) -> Error {
+        if let Error::CapacityExceeded { needed, .. } = e {
+            self.st.slot_needed = needed;
+        }
         self.exchange_failed(now, 0);
         e
     }
@@ -1702,6 +1743,7 @@ impl<A: Arena> SessionIn<A> {
             self.st.api_gcra = Gcra::default();
         }
         self.st.token_gen = self.st.token_gen.wrapping_add(1);
+        self.st.slot_needed = 0;
         Event::TokenIssued {
             kind,
             lifetime_s,
@@ -2293,6 +2335,8 @@ impl<A: Arena> SessionIn<A> {
             failure: self.st.failure,
             last_http_status: self.st.last_status,
             last_content_json: self.st.last_json,
+            slot_needed: self.st.slot_needed,
+            slot_capacity: u32::from(self.st.slot_len),
         }
     }
 
@@ -2354,6 +2398,7 @@ impl St {
             rng: 0,
             ticket: 0,
             token_gen: 0,
+            slot_needed: 0,
         }
     }
 }

@@ -879,6 +879,9 @@ fn a_4kb_jwt_pair_fits_caller_sized_storage() {
         Err(Error::CapacityExceeded { needed, capacity }) => {
             assert!(needed as usize >= access.len() + refresh.len(), "{needed}");
             assert_eq!(capacity as usize, small.slot_capacity());
+            // The status keeps it, for bindings that report errors as codes.
+            assert_eq!(small.status().slot_needed, needed);
+            assert_eq!(small.status().slot_capacity, capacity);
         }
         other => panic!("{other:?}"),
     }

@@ -106,6 +106,12 @@ impl Args {
         Ok(())
     }
 
+    /// Claims a region the library addresses by a pointer it keeps (a
+    /// session's token storage), so that no argument of the call overlaps it.
+    pub(crate) fn region(&mut self, addr: *const u8, len: usize, writable: bool) -> R<()> {
+        self.claim(addr as usize, len, writable)
+    }
+
     /// Checks an object pointer (NULL, 8-byte alignment) and claims its storage.
     fn object<C: Cell, S>(&mut self, p: *const S, writable: bool) -> R<*mut C> {
         if p.is_null() {
@@ -273,6 +279,19 @@ impl<T> Out<T> {
 pub(crate) unsafe fn wipe_words(p: *mut u64, words: usize) {
     for i in 0..words {
         // SAFETY: `i < words`, so `p.add(i)` stays inside the storage.
+        unsafe { p.add(i).write_volatile(0) };
+    }
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Wipes `len` bytes at `p` with volatile writes (never elided), without
+/// creating a reference to the storage.
+///
+/// # Safety
+/// `p` is valid for writes of `len` bytes.
+pub(crate) unsafe fn wipe_bytes(p: *mut u8, len: usize) {
+    for i in 0..len {
+        // SAFETY: `i < len`, so `p.add(i)` stays inside the storage.
         unsafe { p.add(i).write_volatile(0) };
     }
     core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);

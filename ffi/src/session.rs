@@ -3,38 +3,74 @@
 use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::session::{
-    Action, ApiVerdict, Authorization, Event, Failure, RequestKind, Session, TokenBody, TokenId,
-    DEFAULT_CAPACITY,
+    Action, ApiVerdict, Arena, Authorization, Event, Failure, RequestKind, SessionIn, TokenBody,
+    TokenId, DEFAULT_CAPACITY,
 };
 use fieldauth_core::Error;
 
 use crate::exchange::Exchange;
 use crate::head::HeadCell;
 use crate::preset::{config_from_c, preset, profile_from_c};
-use crate::ptr::{done, fits, wipe_words, Args, Cell, Out, R};
+use crate::ptr::{done, fits, wipe_bytes, wipe_words, Args, Cell, Out, R};
 use crate::status::*;
 use crate::types::*;
 
-/// The session in caller storage.
+/// Token storage the session addresses by pointer: the inline area after
+/// the cell in a fieldauth_session, or the caller's storage
+/// (fieldauth_session_init_with_storage).
+pub(crate) struct Storage {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Storage {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr` is non-NULL and valid for `len` bytes for as long as
+        // the session is initialized (init checked it; the caller keeps it,
+        // per the header's ownership rules), disjoint from the cell itself
+        // and from the other arguments of the call (claimed by `with_mut`).
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl AsMut<[u8]> for Storage {
+    fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_ref`; the session is used by one thread at a time.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Arena for Storage {}
+
+/// The session in caller storage (the first FIELDAUTH_SESSION_HEADER_SIZE
+/// bytes of a fieldauth_session; its token storage follows, or is the
+/// caller's).
 #[repr(C)]
 pub(crate) struct SessionCell {
     magic: u64,
+    /// Where the token storage is (also inside `inner`, which does not
+    /// expose it): claimed by every call so no argument overlaps it.
+    storage: *mut u8,
+    storage_len: usize,
     /// State of a transport exchange in progress (fieldauth_session_exchange).
     pub(crate) xchg: Exchange,
     /// The token response being read (the core keeps it outside the session
     /// so Rust callers can hold it only during an exchange; a C handle bundles
     /// it, so the C API keeps one storage object per session).
     pub(crate) body: TokenBody,
-    pub(crate) inner: Session<DEFAULT_CAPACITY>,
+    pub(crate) inner: SessionIn<Storage>,
 }
 
 impl Cell for SessionCell {
-    const MAGIC: u64 = 0x4641_5345_5353_0001; // "FASESS" v1
-    const STORAGE: usize = FIELDAUTH_SESSION_SIZE;
+    const MAGIC: u64 = 0x4641_5345_5353_0002; // "FASESS" v2
+    const STORAGE: usize = FIELDAUTH_SESSION_HEADER_SIZE;
 }
 
-const _: () = assert!(fits::<SessionCell, fieldauth_session>());
+const _: () = assert!(fits::<SessionCell, fieldauth_session_header>());
 const _: () = assert!(core::mem::size_of::<fieldauth_session>() == FIELDAUTH_SESSION_SIZE);
+const _: () =
+    assert!(core::mem::size_of::<fieldauth_session_header>() == FIELDAUTH_SESSION_HEADER_SIZE);
+const _: () = assert!(FIELDAUTH_SESSION_INLINE_STORAGE == DEFAULT_CAPACITY);
 
 /// A core error as a status, storing the needed size for `BufferTooSmall`.
 pub(crate) fn fail_len(e: Error, out_len: Out<usize>) -> fieldauth_status {
@@ -213,10 +249,12 @@ fn copy_texts<const K: usize>(
     Ok(out)
 }
 
-/// Runs `f` on an initialized session (mutably) with the argument checker.
+/// Runs `f` on an initialized session (mutably) with the argument checker;
+/// the session's token storage is claimed too (no argument may overlap it).
 ///
 /// # Safety
-/// `session` is NULL or FIELDAUTH_SESSION_SIZE bytes of storage used by no
+/// `session` is NULL or an initialized session's storage (at least
+/// FIELDAUTH_SESSION_HEADER_SIZE bytes, its token storage alive) used by no
 /// other thread during the call.
 unsafe fn with_mut(
     session: *mut fieldauth_session,
@@ -225,7 +263,10 @@ unsafe fn with_mut(
     let mut a = Args::new();
     // SAFETY: forwarded contract.
     match unsafe { a.live_mut::<SessionCell, _>(session) } {
-        Ok(cell) => done(f(&mut a, cell)),
+        Ok(cell) => done(
+            a.region(cell.storage, cell.storage_len, true)
+                .and_then(|()| f(&mut a, cell)),
+        ),
         Err(s) => s,
     }
 }
@@ -233,8 +274,7 @@ unsafe fn with_mut(
 /// Runs `f` on an initialized session (shared).
 ///
 /// # Safety
-/// `session` is NULL or FIELDAUTH_SESSION_SIZE bytes of storage not written
-/// by another thread during the call.
+/// As [`with_mut`], except that the storage may be shared with readers.
 unsafe fn with_ref(
     session: *const fieldauth_session,
     f: impl FnOnce(&mut Args, &SessionCell) -> R<()>,
@@ -242,7 +282,10 @@ unsafe fn with_ref(
     let mut a = Args::new();
     // SAFETY: forwarded contract.
     match unsafe { a.live::<SessionCell, _>(session) } {
-        Ok(cell) => done(f(&mut a, cell)),
+        Ok(cell) => done(
+            a.region(cell.storage, cell.storage_len, false)
+                .and_then(|()| f(&mut a, cell)),
+        ),
         Err(s) => s,
     }
 }
@@ -259,11 +302,12 @@ pub extern "C" fn fieldauth_session_sizeof() -> usize {
 
 /// Initializes `session` for `profile` with `config`, seeding the retry and
 /// refresh jitter from `seed` (any random 64 bits; devices should differ).
-/// The storage is wiped first (whatever it held, including an earlier
-/// session); on failure it stays wiped and not initialized. The strings of
-/// `profile` and `config` are copied: they need only live for this call.
-/// Init needs stack for about two sessions' worth of bytes while it builds
-/// the session.
+/// The session keeps its tokens in the FIELDAUTH_SESSION_INLINE_STORAGE
+/// bytes inside `session` (two token slots of about 1.4 KB; for larger
+/// tokens see fieldauth_session_init_with_storage()). The storage is wiped
+/// first (whatever it held, including an earlier session); on failure it
+/// stays wiped and not initialized. The strings of `profile` and `config`
+/// are copied: they need only live for this call.
 ///
 /// Errors: NULL_POINTER, MISALIGNED, INVALID_UTF8, UNKNOWN_ENUM (an enum
 /// field), INVALID_ARGUMENT (a number out of range, a boolean not 0/1, a
@@ -271,7 +315,7 @@ pub extern "C" fn fieldauth_session_sizeof() -> usize {
 /// arguments), FIELDAUTH_ERR_INPUT_* (invalid or insecure base URL, a
 /// credential the mode needs is missing, control characters, an empty
 /// placement_name for HEADER/QUERY), CAPACITY_EXCEEDED (the strings leave
-/// less than two 256-byte token slots in the 3072-byte arena).
+/// less than two 256-byte token slots in the 3072-byte storage).
 ///
 /// # Safety
 /// `session` points to FIELDAUTH_SESSION_SIZE writable bytes used by no
@@ -285,48 +329,8 @@ pub unsafe extern "C" fn fieldauth_session_init(
     config: *const fieldauth_config,
     seed: u64,
 ) -> fieldauth_status {
-    let mut a = Args::new();
-    done((|| {
-        let cell = a.storage::<SessionCell, _>(session)?;
-        // SAFETY: forwarded contract.
-        let p = unsafe { a.input(profile) }?;
-        // SAFETY: forwarded contract.
-        let c = unsafe { a.input(config) }?;
-        // SAFETY: forwarded contract (strings of `p`).
-        let p = unsafe { profile_from_c(&mut a, p) }?;
-        // SAFETY: forwarded contract (strings of `c`).
-        let c = unsafe { config_from_c(&mut a, c) }?;
-        init(cell, &p, &c, seed)
-    })())
-}
-
-/// Wipes the storage, then builds the session in it.
-fn init(
-    cell: *mut SessionCell,
-    p: &fieldauth_core::preset::Profile<'_>,
-    c: &fieldauth_core::session::Config<'_>,
-    seed: u64,
-) -> R<()> {
-    // SAFETY: `cell` was checked (non-NULL, 8-aligned, FIELDAUTH_SESSION_SIZE
-    // bytes claimed for this call, disjoint from the inputs).
-    unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_SESSION_WORDS) };
-    // The session is built in place (`Session::new_in`): building it by
-    // value and moving it in would put two or three 3.5 KB copies on the
-    // caller's stack, too much for a handheld's task stack. The magic word
-    // is written last, so the storage counts as initialized only on success.
-    // SAFETY: the storage fits a SessionCell (compile-time check), is
-    // aligned and wiped; the field pointers stay inside it. `MaybeUninit<T>`
-    // has `T`'s layout, and writing through it drops nothing.
-    let inner: &mut MaybeUninit<Session<DEFAULT_CAPACITY>> =
-        unsafe { &mut *core::ptr::addr_of_mut!((*cell).inner).cast() };
-    Session::new_in(inner, p, c, seed).map_err(status_of)?;
-    // SAFETY: as above.
-    unsafe {
-        core::ptr::addr_of_mut!((*cell).xchg).write(Exchange::IDLE);
-        core::ptr::addr_of_mut!((*cell).body).write(TokenBody::new());
-        core::ptr::addr_of_mut!((*cell).magic).write(SessionCell::MAGIC);
-    }
-    Ok(())
+    // SAFETY: forwarded contract.
+    unsafe { init_profile(session, None, profile, config, seed) }
 }
 
 /// Initializes `session` for preset `preset_id` (FIELDAUTH_PRESET_*) with
@@ -344,27 +348,250 @@ pub unsafe extern "C" fn fieldauth_session_init_preset(
     config: *const fieldauth_config,
     seed: u64,
 ) -> fieldauth_status {
+    // SAFETY: forwarded contract.
+    unsafe { init_preset(session, None, preset_id, config, seed) }
+}
+
+/// Like fieldauth_session_init(), but the session keeps its configuration
+/// strings and tokens in `storage` (`storage_len` bytes), which the caller
+/// sizes for the tokens its provider issues: fieldauth_session_storage_size()
+/// computes it (per slot: the longest access token + refresh token + scope
+/// the session must hold; a 4 KB JWT with a 1 KB refresh token needs slots
+/// of about 5.4 KB). `session` then needs only FIELDAUTH_SESSION_HEADER_SIZE
+/// bytes (a fieldauth_session_header cast to fieldauth_session *).
+///
+/// Ownership: `storage` is lent to the session from this call until
+/// fieldauth_session_clear(): keep it alive and unmoved, and do not read or
+/// write it meanwhile (it holds the secrets and tokens). It is wiped here
+/// and by fieldauth_session_clear(); after clear it is the caller's again.
+///
+/// Errors: those of fieldauth_session_init(); CAPACITY_EXCEEDED if
+/// `storage_len` is below what the configuration needs (strings plus two
+/// 256-byte slots) or above FIELDAUTH_SESSION_MAX_STORAGE; NULL_POINTER for
+/// a NULL `storage`; INVALID_ARGUMENT if `storage` overlaps `session` or an
+/// input.
+///
+/// # Safety
+/// `session` points to FIELDAUTH_SESSION_HEADER_SIZE writable bytes and
+/// `storage` to `storage_len` writable bytes, both used by no other thread,
+/// `storage` for as long as the session lives; `profile` and `config` as for
+/// fieldauth_session_init().
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_init_with_storage(
+    session: *mut fieldauth_session,
+    storage: *mut u8,
+    storage_len: usize,
+    profile: *const fieldauth_profile,
+    config: *const fieldauth_config,
+    seed: u64,
+) -> fieldauth_status {
+    let store = Some((storage, storage_len));
+    // SAFETY: forwarded contract.
+    unsafe { init_profile(session, store, profile, config, seed) }
+}
+
+/// fieldauth_session_init_with_storage() for preset `preset_id`.
+///
+/// Errors: those of fieldauth_session_init_with_storage(); UNKNOWN_ENUM for
+/// an unknown id.
+///
+/// # Safety
+/// As fieldauth_session_init_with_storage().
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_init_preset_with_storage(
+    session: *mut fieldauth_session,
+    storage: *mut u8,
+    storage_len: usize,
+    preset_id: u32,
+    config: *const fieldauth_config,
+    seed: u64,
+) -> fieldauth_status {
+    let store = Some((storage, storage_len));
+    // SAFETY: forwarded contract.
+    unsafe { init_preset(session, store, preset_id, config, seed) }
+}
+
+/// The token storage a session for `profile` and `config` needs so that
+/// each of its two token slots holds `slot_bytes` (the longest access token,
+/// refresh token and scope it must keep, decoded; at least 256): what to
+/// pass to fieldauth_session_init_with_storage() as `storage_len`.
+/// Thread-safe.
+///
+/// Errors: NULL_POINTER, MISALIGNED, INVALID_UTF8, UNKNOWN_ENUM,
+/// INVALID_ARGUMENT (as for fieldauth_session_init()); CAPACITY_EXCEEDED if
+/// the result is above FIELDAUTH_SESSION_MAX_STORAGE (`*out_size` still
+/// says how much it would be).
+///
+/// # Safety
+/// `profile` and `config` point to valid structs whose strings are readable
+/// for their lengths; `out_size` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_storage_size(
+    profile: *const fieldauth_profile,
+    config: *const fieldauth_config,
+    slot_bytes: usize,
+    out_size: *mut usize,
+) -> fieldauth_status {
     let mut a = Args::new();
     done((|| {
-        let cell = a.storage::<SessionCell, _>(session)?;
+        let out = a.out(out_size)?;
+        // SAFETY: forwarded contract.
+        let p = unsafe { a.input(profile) }?;
+        // SAFETY: forwarded contract.
+        let c = unsafe { a.input(config) }?;
+        // SAFETY: forwarded contract (strings of `p`).
+        let p = unsafe { profile_from_c(&mut a, p) }?;
+        // SAFETY: forwarded contract (strings of `c`).
+        let c = unsafe { config_from_c(&mut a, c) }?;
+        let n = SessionIn::<Storage>::storage_needed(&p, &c, slot_bytes);
+        out.put(n);
+        if n > FIELDAUTH_SESSION_MAX_STORAGE {
+            return Err(FIELDAUTH_ERR_CAPACITY_EXCEEDED);
+        }
+        Ok(())
+    })())
+}
+
+/// The init functions with a profile: the session and its storage, then the
+/// inputs. (Separate from [`init_preset`] so that a program using presets
+/// only does not link the profile conversion.)
+///
+/// # Safety
+/// As the init functions.
+unsafe fn init_profile(
+    session: *mut fieldauth_session,
+    store: Option<(*mut u8, usize)>,
+    profile: *const fieldauth_profile,
+    config: *const fieldauth_config,
+    seed: u64,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    done((|| {
+        // SAFETY: forwarded contract.
+        let (cell, storage) = unsafe { claim_session(&mut a, session, store) }?;
         // SAFETY: forwarded contract.
         let c = unsafe { a.input(config) }?;
         // SAFETY: forwarded contract (strings of `c`).
         let c = unsafe { config_from_c(&mut a, c) }?;
-        init(cell, &preset(preset_id)?, &c, seed)
+        // SAFETY: forwarded contract.
+        let p = unsafe { a.input(profile) }?;
+        // SAFETY: forwarded contract (strings of `p`).
+        let p = unsafe { profile_from_c(&mut a, p) }?;
+        init(cell, storage, &p, &c, seed)
     })())
 }
 
-/// Wipes every secret and token: the whole FIELDAUTH_SESSION_SIZE bytes are
-/// overwritten with zeros (volatile writes the compiler cannot drop), and the
-/// session is no longer initialized (later calls give NOT_INITIALIZED; init
-/// it again to reuse it). Safe to call on storage that is not initialized,
-/// and more than once.
+/// The init functions with a preset id.
+///
+/// # Safety
+/// As the init functions.
+unsafe fn init_preset(
+    session: *mut fieldauth_session,
+    store: Option<(*mut u8, usize)>,
+    preset_id: u32,
+    config: *const fieldauth_config,
+    seed: u64,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    done((|| {
+        // SAFETY: forwarded contract.
+        let (cell, storage) = unsafe { claim_session(&mut a, session, store) }?;
+        // SAFETY: forwarded contract.
+        let c = unsafe { a.input(config) }?;
+        // SAFETY: forwarded contract (strings of `c`).
+        let c = unsafe { config_from_c(&mut a, c) }?;
+        init(cell, storage, &preset(preset_id)?, &c, seed)
+    })())
+}
+
+/// Claims the session's header and its token storage (inline after the
+/// header, or the caller's), writable regions first (see `Args`).
+///
+/// # Safety
+/// As the init functions.
+unsafe fn claim_session(
+    a: &mut Args,
+    session: *mut fieldauth_session,
+    store: Option<(*mut u8, usize)>,
+) -> R<(*mut SessionCell, Storage)> {
+    let cell = a.storage::<SessionCell, _>(session)?;
+    let storage = match store {
+        // SAFETY: forwarded contract (FIELDAUTH_SESSION_SIZE bytes at
+        // `session`: the inline storage follows the header).
+        None => unsafe {
+            let p = cell.cast::<u8>().add(FIELDAUTH_SESSION_HEADER_SIZE);
+            a.region(p, FIELDAUTH_SESSION_INLINE_STORAGE, true)?;
+            Storage {
+                ptr: p,
+                len: FIELDAUTH_SESSION_INLINE_STORAGE,
+            }
+        },
+        Some((ptr, len)) => {
+            // SAFETY: forwarded contract.
+            let b = unsafe { a.buf(ptr, len) }?;
+            if b.is_empty() {
+                return Err(FIELDAUTH_ERR_CAPACITY_EXCEEDED);
+            }
+            Storage {
+                ptr: b.as_mut_ptr(),
+                len: b.len(),
+            }
+        }
+    };
+    Ok((cell, storage))
+}
+
+/// Wipes the header, then builds the session in it over `storage` (which
+/// `SessionIn::with_storage` wipes). The magic word is written last, so the
+/// storage counts as initialized only on success.
+fn init(
+    cell: *mut SessionCell,
+    storage: Storage,
+    p: &fieldauth_core::preset::Profile<'_>,
+    c: &fieldauth_core::session::Config<'_>,
+    seed: u64,
+) -> R<()> {
+    // SAFETY: `cell` was checked (non-NULL, 8-aligned,
+    // FIELDAUTH_SESSION_HEADER_SIZE bytes claimed for this call, disjoint
+    // from the inputs).
+    unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_SESSION_HEADER_WORDS) };
+    let (ptr, len) = (storage.ptr, storage.len);
+    // Built in place (`with_storage_in`): by value, the session and its
+    // `Result` went through the stack twice (QEMU peak 2.2 KB).
+    // SAFETY: the header fits a SessionCell (compile-time check), is aligned
+    // and wiped; the field pointers stay inside it. `MaybeUninit<T>` has
+    // `T`'s layout, and writing through it drops nothing.
+    let inner: &mut MaybeUninit<SessionIn<Storage>> =
+        unsafe { &mut *core::ptr::addr_of_mut!((*cell).inner).cast() };
+    SessionIn::with_storage_in(inner, storage, p, c, seed).map_err(status_of)?;
+    // SAFETY: as above.
+    unsafe {
+        core::ptr::addr_of_mut!((*cell).storage).write(ptr);
+        core::ptr::addr_of_mut!((*cell).storage_len).write(len);
+        core::ptr::addr_of_mut!((*cell).xchg).write(Exchange::IDLE);
+        core::ptr::addr_of_mut!((*cell).body).write(TokenBody::new());
+        core::ptr::addr_of_mut!((*cell).magic).write(SessionCell::MAGIC);
+    }
+    Ok(())
+}
+
+/// Wipes every secret and token: the session's token storage (inside it, or
+/// the caller's from fieldauth_session_init_with_storage()) and its
+/// FIELDAUTH_SESSION_HEADER_SIZE bytes of state are overwritten with zeros
+/// (volatile writes the compiler cannot drop), and the session is no longer
+/// initialized (later calls give NOT_INITIALIZED; init it again to reuse
+/// it). Caller storage is the caller's again afterwards. Safe to call on
+/// storage that is not initialized (its first FIELDAUTH_SESSION_HEADER_SIZE
+/// bytes are wiped), and more than once.
 ///
 /// Errors: NULL_POINTER, MISALIGNED.
 ///
 /// # Safety
-/// `session` points to FIELDAUTH_SESSION_SIZE writable bytes used by no other
+/// `session` points to at least FIELDAUTH_SESSION_HEADER_SIZE writable bytes
+/// (an initialized session's storage, or any storage) used by no other
 /// thread.
 #[no_mangle]
 #[must_use]
@@ -374,9 +601,20 @@ pub unsafe extern "C" fn fieldauth_session_clear(
     let mut a = Args::new();
     done((|| {
         let cell = a.storage::<SessionCell, _>(session)?;
-        // SAFETY: `cell` was checked (non-NULL, aligned, FIELDAUTH_SESSION_SIZE
-        // bytes).
-        unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_SESSION_WORDS) };
+        // SAFETY: `cell` was checked (non-NULL, aligned, header-sized); the
+        // storage is initialized memory (the header's storage contract).
+        let magic = unsafe { core::ptr::read_volatile(cell.cast::<u64>()) };
+        if magic == SessionCell::MAGIC {
+            // SAFETY: the magic says `init` wrote these fields; the token
+            // storage is still lent to the session (ownership rules).
+            let (ptr, len) = unsafe { ((*cell).storage, (*cell).storage_len) };
+            a.region(ptr, len, true)?;
+            // SAFETY: `len` bytes at `ptr`, 8-aligned inline storage or any
+            // caller storage: wiped byte by byte through volatile writes.
+            unsafe { wipe_bytes(ptr, len) };
+        }
+        // SAFETY: as above.
+        unsafe { wipe_words(cell.cast::<u64>(), FIELDAUTH_SESSION_HEADER_WORDS) };
         Ok(())
     })())
 }
@@ -1290,6 +1528,8 @@ pub unsafe extern "C" fn fieldauth_session_get_info(
             failure: failure(st.failure),
             last_http_status: u32::from(st.last_http_status),
             last_content_json: u32::from(st.last_content_json),
+            slot_needed: st.slot_needed,
+            slot_capacity: st.slot_capacity,
         });
         Ok(())
     };

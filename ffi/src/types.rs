@@ -4,10 +4,26 @@ use core::ffi::c_void;
 
 // ------------------------------------------------------------------ storage
 
-/// Bytes of a fieldauth_session (a session with the default 3072-byte arena,
-/// plus the library's bookkeeping). Large enough for every supported target;
-/// the library checks at compile time that it is.
+/// Bytes of a fieldauth_session: the session's state and bookkeeping
+/// (FIELDAUTH_SESSION_HEADER_SIZE bytes) followed by a 3072-byte token
+/// storage (FIELDAUTH_SESSION_INLINE_STORAGE), for fieldauth_session_init().
+/// Large enough for every supported target; the library checks at compile
+/// time that it is.
 pub const FIELDAUTH_SESSION_SIZE: usize = 4096;
+/// Bytes of a session's state without token storage: what a session made
+/// with fieldauth_session_init_with_storage() uses of its fieldauth_session
+/// object (a fieldauth_session_header suffices for it).
+pub const FIELDAUTH_SESSION_HEADER_SIZE: usize = 1024;
+/// uint64_t words of a fieldauth_session_header.
+pub const FIELDAUTH_SESSION_HEADER_WORDS: usize = FIELDAUTH_SESSION_HEADER_SIZE / 8;
+/// The token storage inside a fieldauth_session (fieldauth_session_init()):
+/// the configuration strings plus two token slots of about 1.4 KB each.
+/// Larger tokens (a signed JWT with group claims is 1.5 to 4 KB) need
+/// fieldauth_session_init_with_storage().
+pub const FIELDAUTH_SESSION_INLINE_STORAGE: usize =
+    FIELDAUTH_SESSION_SIZE - FIELDAUTH_SESSION_HEADER_SIZE;
+/// The largest token storage a session can address (its spans are 16-bit).
+pub const FIELDAUTH_SESSION_MAX_STORAGE: usize = 65535;
 /// Alignment a fieldauth_session needs (its uint64_t words give it).
 pub const FIELDAUTH_SESSION_ALIGN: usize = 8;
 /// uint64_t words of a fieldauth_session.
@@ -47,6 +63,16 @@ pub const FIELDAUTH_BODY_WORDS: usize = FIELDAUTH_BODY_SIZE / 8;
 #[repr(C)]
 pub struct fieldauth_session {
     opaque: [u64; FIELDAUTH_SESSION_WORDS],
+}
+
+/// Storage for a session whose token storage is the caller's
+/// (fieldauth_session_init_with_storage()): its state only. Pass it as
+/// `(fieldauth_session *)&header` to every fieldauth_session_* function;
+/// FIELDAUTH_SESSION_HEADER_SIZE bytes, 8-byte aligned. The same rules as
+/// for fieldauth_session apply (initialized memory, no copies, clear it).
+#[repr(C)]
+pub struct fieldauth_session_header {
+    opaque: [u64; FIELDAUTH_SESSION_HEADER_WORDS],
 }
 
 /// Storage for one HTTP/1.1 response-head parser (status line, framing,
@@ -499,6 +525,14 @@ pub struct fieldauth_session_info {
     pub last_http_status: u32,
     /// 1 if that response declared a JSON body; 0 if not.
     pub last_content_json: u32,
+    /// The bytes of token slot the last token response needed when it did
+    /// not fit (CAPACITY_EXCEEDED; 0: none fell short since the last token):
+    /// give the session storage for slots this large
+    /// (fieldauth_session_storage_size(), then
+    /// fieldauth_session_init_with_storage()).
+    pub slot_needed: u32,
+    /// The bytes each of the session's two token slots holds.
+    pub slot_capacity: u32,
 }
 
 /// What the user needs to see in the device flow (RFC 8628 §3.3). The

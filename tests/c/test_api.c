@@ -1147,6 +1147,75 @@ static void test_exchange(void) {
     OK(fieldauth_session_clear(&s2));
 }
 
+/* Issue #20: token storage sized by the caller. A 4,096-byte JWT access
+ * token with a 1 KB refresh token does not fit the inline 3 KB (the info says
+ * how much a slot needed) and goes through caller storage; clear wipes it. */
+static void fill_jwt(char *out, size_t len) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t i;
+    for (i = 0; i < len; i++) out[i] = (i == len / 2) ? '.' : b64[(i * 7 + 3) % 64];
+    out[len] = 0;
+}
+
+static void test_caller_storage(void) {
+    static char access[4097], refresh[1025], body[6000], resp[6500];
+    static uint8_t storage[16384], buf[8192];
+    static fieldauth_session_header hdr;
+    fieldauth_session *hs = (fieldauth_session *)(void *)&hdr;
+    fieldauth_config c = config("http://127.0.0.1:8080/autotask");
+    fieldauth_profile p;
+    fieldauth_event ev;
+    fieldauth_session_info info;
+    fieldauth_authorization au;
+    size_t need = 0, n = 0, i, slot;
+    int all_zero = 1;
+    c.client_id = str("demo-client");
+    c.client_secret = str("demo-secret");
+    fill_jwt(access, 4096);
+    fill_jwt(refresh, 1024);
+    snprintf(body, sizeof body,
+             "{\"access_token\":\"%s\",\"token_type\":\"Bearer\",\"expires_in\":3600,"
+             "\"refresh_token\":\"%s\",\"scope\":\"openid groups\"}", access, refresh);
+    CHECK(response(resp, sizeof resp, 200, "", body) > 0);
+
+    /* The inline storage is too small, and the info says what a slot needed. */
+    init_autotask(&s1);
+    CHECK(send_request(&s1, 0, buf, sizeof buf) > 0);
+    EXPECT(feed_response(&s1, 10, resp, 512, &ev), FIELDAUTH_ERR_CAPACITY_EXCEEDED);
+    OK(fieldauth_session_get_info(&s1, &info));
+    CHECK(info.slot_needed >= 4096 + 1024 && info.slot_capacity < info.slot_needed);
+    slot = info.slot_needed + 64;
+    OK(fieldauth_session_clear(&s1));
+
+    /* Sized by the library for that slot; the session itself is a header. */
+    OK(fieldauth_profile_preset(FIELDAUTH_PRESET_AUTOTASK, &p));
+    OK(fieldauth_session_storage_size(&p, &c, slot, &need));
+    CHECK(need > 2 * slot && need <= sizeof storage);
+    EXPECT(fieldauth_session_init_preset_with_storage(hs, storage, 300, FIELDAUTH_PRESET_AUTOTASK, &c, 1),
+           FIELDAUTH_ERR_CAPACITY_EXCEEDED);
+    EXPECT(fieldauth_session_init_preset_with_storage(hs, NULL, need, FIELDAUTH_PRESET_AUTOTASK, &c, 1),
+           FIELDAUTH_ERR_NULL_POINTER);
+    EXPECT(fieldauth_session_init_preset_with_storage(hs, (uint8_t *)(void *)&hdr, need, FIELDAUTH_PRESET_AUTOTASK, &c, 1),
+           FIELDAUTH_ERR_INVALID_ARGUMENT); /* overlaps the session */
+    memset(storage, 0xAA, sizeof storage);
+    OK(fieldauth_session_init_preset_with_storage(hs, storage, need, FIELDAUTH_PRESET_AUTOTASK, &c, 1));
+    OK(fieldauth_session_get_info(hs, &info));
+    CHECK(info.slot_capacity >= slot && info.slot_needed == 0);
+    CHECK(send_request(hs, 0, buf, sizeof buf) > 0);
+    OK(feed_response(hs, 10, resp, 512, &ev));
+    CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED && ev.refreshable == 1);
+    OK(fieldauth_session_authorize(hs, 100, NULL, 0, buf, sizeof buf, &n, &au));
+    CHECK(au.kind == FIELDAUTH_AUTHORIZATION_SEND && n == strlen("Authorization: Bearer \r\n") + 4096);
+    CHECK(memcmp(buf + 22, access, 4096) == 0);
+    /* A buffer argument may not overlap the lent storage. */
+    EXPECT(fieldauth_session_authorize(hs, 100, NULL, 0, storage + 8, 64, &n, &au), FIELDAUTH_ERR_INVALID_ARGUMENT);
+    /* Clear wipes the caller's storage too; then it is the caller's again. */
+    OK(fieldauth_session_clear(hs));
+    for (i = 0; i < need; i++) all_zero &= storage[i] == 0;
+    CHECK(all_zero);
+    EXPECT(fieldauth_session_get_info(hs, &info), FIELDAUTH_ERR_NOT_INITIALIZED);
+}
+
 /* Init on uninitialized heap storage reads none of it (valgrind checks). */
 static void test_heap_storage(void) {
     fieldauth_session *hs = (fieldauth_session *)malloc(fieldauth_session_sizeof());
@@ -1173,6 +1242,7 @@ int main(void) {
     test_token_flow();
     test_bad_responses();
     test_failure_handling();
+    test_caller_storage();
     test_body_reader();
     test_field_nation_query_and_phrase();
     test_device_flow();

@@ -103,3 +103,33 @@ def test_a_late_401_for_an_older_token_leaves_the_new_one_alone(autotask: Sessio
     assert late.kind == VerdictKind.RETRY_WITH_NEW_TOKEN
     fresh = autotask.authorize("/x", now_ms=now + 1)
     assert fresh.ok and fresh.header == ("Authorization", "Bearer tok-new") and fresh.token_id != old
+
+
+def jwt(length: int) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return "".join("." if i == length // 2 else alphabet[(i * 7 + 3) % 64] for i in range(length))
+
+
+def test_a_4kb_jwt_pair_fits_the_default_token_capacity() -> None:
+    """Issue #20: token storage sized by the caller; the default fits a 4 KB JWT pair."""
+    access, refresh = jwt(4096), jwt(1024)
+    body = token_json(access, refresh_token=refresh, scope="openid groups")
+    with Session(Preset.AUTOTASK, autotask_config(), seed=1) as s:
+        assert s.info().slot_capacity >= fieldauth.DEFAULT_TOKEN_CAPACITY
+        s.poll(T0)
+        s.write_token_request(T0)
+        event = s.feed_token_response(200, JSON, body, now_ms=T0)
+        assert event.kind == EventKind.TOKEN_ISSUED and event.refreshable
+        auth = s.authorize("/x", now_ms=T0)
+        assert auth.header == ("Authorization", "Bearer " + access)
+    # Too small a capacity: the error says how large it must be, in Python terms.
+    with Session(Preset.AUTOTASK, autotask_config(), seed=1, token_capacity=1024) as s:
+        s.poll(T0)
+        s.write_token_request(T0)
+        with pytest.raises(fieldauth.CapacityExceeded) as caught:
+            s.feed_token_response(200, JSON, body, now_ms=T0)
+        assert caught.value.needed >= 4096 + 1024
+        assert f"token_capacity={caught.value.needed}" in str(caught.value)
+        assert s.info().slot_needed == caught.value.needed
+    with pytest.raises(ValueError, match="token_capacity"):
+        Session(Preset.AUTOTASK, autotask_config(), token_capacity=10)

@@ -420,7 +420,8 @@ def test_from_response_replaces_the_framing() -> None:
 def test_close_wipes_the_storage_and_later_calls_raise(autotask: Session) -> None:
     issue_token(autotask, token="secret-token")
     autotask.close()
-    assert bytes(autotask._storage) == bytes(fieldauth._lib.SESSION_SIZE)
+    assert bytes(autotask._storage) == bytes(fieldauth._lib.SESSION_HEADER_SIZE)
+    assert bytes(autotask._tokens) == bytes(len(autotask._tokens))  # the token storage too
     autotask.close()  # twice is fine
     with pytest.raises(fieldauth.NotInitialized, match="Session.poll"):
         autotask.poll(T0)
@@ -434,7 +435,8 @@ def test_context_manager_clears_on_exit_even_on_error() -> None:
         with Session(Preset.AUTOTASK, autotask_config()) as s:
             issue_token(s)
             raise RuntimeError("boom")
-    assert bytes(s._storage) == bytes(fieldauth._lib.SESSION_SIZE)
+    assert bytes(s._storage) == bytes(fieldauth._lib.SESSION_HEADER_SIZE)
+    assert bytes(s._tokens) == bytes(len(s._tokens))
     with pytest.raises(fieldauth.NotInitialized):
         s.info()
 

@@ -70,6 +70,16 @@ class SessionStorage(Structure):
     _fields_ = [("opaque", c_uint64 * (SESSION_SIZE // 8))]
 
 
+#: ``FIELDAUTH_SESSION_HEADER_SIZE``: bytes of a session whose token storage is separate.
+SESSION_HEADER_SIZE = 1024
+
+
+class SessionHeaderStorage(Structure):
+    """``fieldauth_session_header``: a session's state, its token storage lent separately."""
+
+    _fields_ = [("opaque", c_uint64 * (SESSION_HEADER_SIZE // 8))]
+
+
 class HeadStorage(Structure):
     """``fieldauth_head``: opaque response-head parser storage."""
 
@@ -239,6 +249,8 @@ class SessionInfo(Structure):
         ("failure", c_uint32),
         ("last_http_status", c_uint32),
         ("last_content_json", c_uint32),
+        ("slot_needed", c_uint32),
+        ("slot_capacity", c_uint32),
     ]
 
 
@@ -307,6 +319,18 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
     "fieldauth_body_finish": (_st, [_body]),
     "fieldauth_session_init": (_st, [_sess, POINTER(Profile), POINTER(Config), c_uint64]),
     "fieldauth_session_init_preset": (_st, [_sess, c_uint32, POINTER(Config), c_uint64]),
+    "fieldauth_session_init_with_storage": (
+        _st,
+        [_sess, _u8p, c_size_t, POINTER(Profile), POINTER(Config), c_uint64],
+    ),
+    "fieldauth_session_init_preset_with_storage": (
+        _st,
+        [_sess, _u8p, c_size_t, c_uint32, POINTER(Config), c_uint64],
+    ),
+    "fieldauth_session_storage_size": (
+        _st,
+        [POINTER(Profile), POINTER(Config), c_size_t, _sizep],
+    ),
     "fieldauth_session_clear": (_st, [_sess]),
     "fieldauth_session_poll": (_st, [_sess, c_uint64, POINTER(Action)]),
     "fieldauth_session_write_token_request": (_st, [_sess, c_uint64, _u8p, c_size_t, _sizep]),

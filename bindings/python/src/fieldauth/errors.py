@@ -130,7 +130,25 @@ class BufferTooSmall(SizeError):
 
 
 class CapacityExceeded(SizeError):
-    """A fixed capacity of the session is too small for the configuration or the response."""
+    """A capacity of the session is too small for the configuration or the response.
+
+    ``needed`` is the size a token slot needed (the session's
+    ``token_capacity``) when a token response did not fit, or 0 when the
+    library did not say; the message says what to change.
+    """
+
+    def __init__(self, status: int, message: str, context: str = "", needed: int = 0) -> None:
+        self.needed = needed
+        super().__init__(status, message, context)
+
+    def _text(self) -> str:
+        text = super()._text()
+        if self.needed:
+            text += (
+                f": a token slot of {self.needed} bytes was needed; create the Session "
+                f"with token_capacity={self.needed} or more"
+            )
+        return text
 
 
 class InputError(FieldauthError, ValueError):
@@ -210,6 +228,6 @@ def error_for(status: int, message: str, context: str = "", needed: int = 0) -> 
     if status == Status.BUFFER_TOO_SMALL:
         return BufferTooSmall(status, message, context, needed)
     if 100 <= status < 200:
-        return CapacityExceeded(status, message, context)
+        return CapacityExceeded(status, message, context, needed)
     cls = _FAMILY.get(status // 100 * 100, UnknownError)
     return cls(status, message, context)

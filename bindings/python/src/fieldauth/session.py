@@ -62,6 +62,7 @@ from .errors import SessionFailed, WrongState, error_for
 
 __all__ = [
     "Session",
+    "DEFAULT_TOKEN_CAPACITY",
     "Head",
     "Body",
     "Config",
@@ -94,6 +95,11 @@ BytesLike = Union[bytes, bytearray, memoryview]
 
 #: First guess for output buffers (retried once with the size the library asks for).
 _FIRST_GUESS = 1024
+
+#: Bytes of each of a :class:`Session`'s two token slots by default: room for a
+#: 4 KB signed JWT access token, a 1 KB refresh token and a scope (the
+#: decoded text of one token response). Pass ``token_capacity=`` for more.
+DEFAULT_TOKEN_CAPACITY = 6144
 
 T = TypeVar("T")
 
@@ -666,6 +672,12 @@ class SessionInfo:
     means a wrong token URL, not bad credentials."""
     last_content_json: bool = False
     """Whether that response declared a JSON body."""
+    slot_needed: int = 0
+    """The token slot size the last token response needed when it did not fit
+    (0: none fell short since the last token): create the session with
+    ``token_capacity`` at least this large."""
+    slot_capacity: int = 0
+    """The bytes each of the session's two token slots holds."""
 
 
 @dataclass(frozen=True)
@@ -925,8 +937,11 @@ class Session:
 
     ``provider`` is a :class:`~fieldauth.Preset` or a :class:`Profile`;
     ``config`` the :class:`Config`. ``seed`` seeds the retry jitter (random
-    by default). The session's 4 KiB of storage, with its secrets, belongs to
-    this object; :meth:`close` (or leaving a ``with`` block, or garbage
+    by default). ``token_capacity`` is the size of each of the session's two
+    token slots: the longest access token + refresh token + scope one token
+    response brings (default :data:`DEFAULT_TOKEN_CAPACITY`, 6 KiB: a 4 KB
+    JWT with a 1 KB refresh token fits). The session's storage, with its
+    secrets, belongs to this object; :meth:`close` (or leaving a ``with`` block, or garbage
     collection) wipes it. Calls after :meth:`close` raise
     :class:`~fieldauth.NotInitialized`.
 
@@ -940,8 +955,10 @@ class Session:
         config: Config,
         *,
         seed: Optional[int] = None,
+        token_capacity: int = DEFAULT_TOKEN_CAPACITY,
     ) -> None:
-        self._storage = _c.SessionStorage()
+        self._storage = _c.SessionHeaderStorage()
+        self._tokens: Any = None
         self._guard = _Guard("session")
         self._exchange_head: Optional[Head] = None
         if not isinstance(config, Config):
@@ -951,34 +968,69 @@ class Session:
         seed = _u64("seed", seed)
         if ctypes.addressof(self._storage) % _c.SESSION_ALIGN != 0:
             raise MemoryError("ctypes returned misaligned session storage")
+        if (
+            not isinstance(token_capacity, int)
+            or isinstance(token_capacity, bool)
+            or not 256 <= token_capacity <= 32_000
+        ):
+            raise ValueError(
+                f"token_capacity must be an int from 256 to 32000 bytes, not {token_capacity!r}"
+            )
         keep = _Keep()
         try:
             c_config = config._to_c(keep)
             lib = _c.lib()
+            c_profile = _c.Profile()
             if isinstance(provider, Profile):
                 c_profile = provider._to_c(keep)
-                status = lib.fieldauth_session_init(
-                    self._ptr, ctypes.byref(c_profile), ctypes.byref(c_config), seed
-                )
             elif isinstance(provider, int) and not isinstance(provider, bool):
-                status = lib.fieldauth_session_init_preset(
-                    self._ptr, _u32("preset", provider), ctypes.byref(c_config), seed
+                _raise(
+                    lib.fieldauth_profile_preset(_u32("preset", provider), ctypes.byref(c_profile)),
+                    "Session",
                 )
             else:
                 raise TypeError(
                     f"provider must be a Preset or a Profile, not {type(provider).__name__}"
                 )
+            size = ctypes.c_size_t(0)
+            _raise(
+                lib.fieldauth_session_storage_size(
+                    ctypes.byref(c_profile), ctypes.byref(c_config), token_capacity, ctypes.byref(size)
+                ),
+                "Session",
+            )
+            # The token storage, lent to the library until close(): it holds the secrets.
+            self._tokens = (ctypes.c_uint8 * size.value)()
+            status = lib.fieldauth_session_init_with_storage(
+                self._ptr,
+                self._tokens,
+                size.value,
+                ctypes.byref(c_profile),
+                ctypes.byref(c_config),
+                seed,
+            )
             _raise(status, "Session")
         finally:
             keep.wipe()
 
     @property
     def _ptr(self) -> Any:
-        return ctypes.byref(self._storage)
+        # A fieldauth_session_header passed as the fieldauth_session * every
+        # function takes (its token storage is lent separately).
+        return ctypes.cast(ctypes.addressof(self._storage), _c._sess)
 
     def _call(self, context: str, fn: str, *args: Any) -> None:
         with self._guard:
-            _raise(getattr(_c.lib(), fn)(self._ptr, *args), context)
+            self._check(getattr(_c.lib(), fn)(self._ptr, *args), context)
+
+    def _check(self, status: int, context: str) -> None:
+        """``_raise``, with the token slot size needed for CAPACITY_EXCEEDED."""
+        needed = 0
+        if status == Status.CAPACITY_EXCEEDED:
+            info = _c.SessionInfo()
+            if _c.lib().fieldauth_session_get_info(self._ptr, ctypes.byref(info)) == Status.OK:
+                needed = info.slot_needed
+        _raise(status, context, needed)
 
     # -- lifetime
 
@@ -1000,11 +1052,14 @@ class Session:
 
     def __del__(self) -> None:
         storage = getattr(self, "_storage", None)
+        tokens = getattr(self, "_tokens", None)
         if storage is not None:
             try:
-                _c.lib().fieldauth_session_clear(ctypes.byref(storage))
+                _c.lib().fieldauth_session_clear(ctypes.cast(ctypes.addressof(storage), _c._sess))
             except Exception:  # interpreter shutdown: fall back to zeroing the bytes
                 ctypes.memset(ctypes.byref(storage), 0, ctypes.sizeof(storage))
+                if tokens is not None:
+                    ctypes.memset(tokens, 0, ctypes.sizeof(tokens))
 
     def __repr__(self) -> str:
         try:
@@ -1036,6 +1091,8 @@ class Session:
             failure=Failure(out.failure),
             last_http_status=out.last_http_status,
             last_content_json=bool(out.last_content_json),
+            slot_needed=out.slot_needed,
+            slot_capacity=out.slot_capacity,
         )
 
     def failure_description(self) -> str:
@@ -1331,7 +1388,12 @@ class Session:
         if raised and not isinstance(raised[0], Exception):
             raise raised[0]  # KeyboardInterrupt, SystemExit: not a transport failure
         if status != Status.OK:
-            error = error_for(status, _message(status), "Session.exchange")
+            needed = 0
+            if status == Status.CAPACITY_EXCEEDED:
+                info = _c.SessionInfo()
+                if _c.lib().fieldauth_session_get_info(self._ptr, ctypes.byref(info)) == Status.OK:
+                    needed = info.slot_needed
+            error = error_for(status, _message(status), "Session.exchange", needed)
             if raised:
                 raise error from raised[0]
             raise error
