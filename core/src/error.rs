@@ -370,7 +370,7 @@ impl Error {
                 "output buffer too small: call again with a buffer of at least `needed` bytes"
             }
             Error::CapacityExceeded { .. } => {
-                "fixed capacity exceeded: the server sent more than the configured storage holds; raise the capacity to at least `needed`"
+                "capacity exceeded: the configuration or the server's response needs more storage than the session (or parser) has; give it at least `needed` bytes: Rust, a larger Session<N> or SessionIn::with_storage; C, fieldauth_session_init_with_storage sized from fieldauth_session_info.slot_needed; Python, Session(token_capacity=...)"
             }
             Error::InvalidInput { kind, .. } => match kind {
                 InputError::Empty => "a required value is empty: supply a non-empty value",

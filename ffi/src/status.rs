@@ -232,7 +232,7 @@ pub fn message(status: fieldauth_status) -> &'static CStr {
             c"output buffer too small: call again with a buffer of at least `needed` bytes"
         }
         FIELDAUTH_ERR_CAPACITY_EXCEEDED => {
-            c"fixed capacity exceeded: the server sent more than the configured storage holds; raise the capacity to at least `needed`"
+            c"capacity exceeded: the configuration or the server's response needs more storage than the session (or parser) has; give it at least `needed` bytes: Rust, a larger Session<N> or SessionIn::with_storage; C, fieldauth_session_init_with_storage sized from fieldauth_session_info.slot_needed; Python, Session(token_capacity=...)"
         }
         FIELDAUTH_ERR_INPUT => c"an input value is unusable",
         FIELDAUTH_ERR_INPUT_EMPTY => c"a required value is empty: supply a non-empty value",
