@@ -361,6 +361,24 @@
 #define FIELDAUTH_ACTION_FAILED 6
 
 /**
+ * fieldauth_session_revoke_tokens(): the grant (the refresh token if held,
+ * else the access token); the session then reports FIELDAUTH_FAILURE_REVOKED.
+ */
+#define FIELDAUTH_REVOCATION_GRANT 0
+
+/**
+ * fieldauth_session_revoke_tokens(): the access token only; the session
+ * goes on.
+ */
+#define FIELDAUTH_REVOCATION_ACCESS 1
+
+/**
+ * fieldauth_session_revoke_tokens(): the refresh token, then the access
+ * token; the session then reports FIELDAUTH_FAILURE_REVOKED.
+ */
+#define FIELDAUTH_REVOCATION_BOTH 2
+
+/**
  * Token request kind: none (in outputs where it does not apply).
  */
 #define FIELDAUTH_REQUEST_NONE 0
@@ -2321,6 +2339,26 @@ fieldauth_status fieldauth_session_reseed(struct fieldauth_session *session,
  * `session` is an initialized session used by no other thread.
  */
 FIELDAUTH_MUST_USE fieldauth_status fieldauth_session_revoke(struct fieldauth_session *session);
+
+/**
+ * Asks the session to revoke `which` tokens (FIELDAUTH_REVOCATION_*): the next
+ * token requests are the revocations (kind FIELDAUTH_REQUEST_REVOKE, one
+ * per token), each token forgotten once its request is answered.
+ * FIELDAUTH_REVOCATION_GRANT is fieldauth_session_revoke();
+ * FIELDAUTH_REVOCATION_ACCESS revokes the access token only and the session
+ * goes on (its refresh token, or the primary grant, gets a new one);
+ * FIELDAUTH_REVOCATION_BOTH revokes the refresh token, then the access token,
+ * and the session then reports FIELDAUTH_FAILURE_REVOKED.
+ *
+ * Errors: UNKNOWN_ENUM for another `which`; NULL_POINTER, MISALIGNED,
+ * NOT_INITIALIZED.
+ *
+ * # Safety
+ * `session` is an initialized session used by no other thread.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_revoke_tokens(struct fieldauth_session *session,
+                                                 uint32_t which);
 
 /**
  * Leaves a permanent failure (after its cause was fixed, or to log in again

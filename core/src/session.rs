@@ -272,6 +272,22 @@ impl fmt::Debug for Authorization<'_> {
     }
 }
 
+/// Which tokens [`Session::revoke_tokens`] revokes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Revocation {
+    /// The grant: the refresh token if one is held (RFC 7009 servers revoke
+    /// the access tokens issued with it too), else the access token. The
+    /// session then reports [`Failure::Revoked`]. What [`Session::revoke`]
+    /// does.
+    Grant,
+    /// The access token only; the session goes on with its refresh token or
+    /// the primary grant.
+    Access,
+    /// The refresh token, then the access token (for servers that do not
+    /// cascade); the session then reports [`Failure::Revoked`].
+    Both,
+}
+
 /// Identifies the token an API request was sent with ([`Session::token_id`]),
 /// for [`Session::on_api_response_for`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -522,7 +538,9 @@ const F_RETRIED_401: u16 = 8; // a 401 dropped the token; the next one surfaces
 const F_DEVICE: u16 = 16; // the active slot holds a device authorization
 const F_CODE: u16 = 32; // an authorization code waits in the staging slot
 const F_PKCE: u16 = 64; // a PKCE verifier and state wait in the PKCE zone
-const F_REVOKE: u16 = 128; // a revocation was requested
+const F_REVOKE: u16 = 128; // the session ends (Revoked) once its revocations are done
+const F_REV_RT: u16 = 4; // the refresh token is to be revoked
+const F_REV_AT: u16 = 1024; // the access token is to be revoked
 const F_WALL: u16 = 256; // the wall-clock offset is known
 const F_LAST_CHANCE: u16 = 512; // the one attempt after exhaustion was made
 
@@ -1005,6 +1023,17 @@ impl<A: Arena> SessionIn<A> {
         self.has(F_RT) && now < self.st.rt_expires_at
     }
 
+    /// Forgets the access token (rejected by the API, or revoked): wiped;
+    /// a refresh token stays.
+    fn drop_access_token(&mut self) {
+        self.set_flag(F_TOKEN, false);
+        if let Some(access) = self.st.spans.first_mut() {
+            let r = access.range();
+            *access = Span::default();
+            self.wipe(r);
+        }
+    }
+
     /// Forgets the refresh token (rejected, or unusable in a request): it is
     /// wiped and never sent again; the primary grant is next.
     fn drop_refresh_token(&mut self) {
@@ -1018,7 +1047,7 @@ impl<A: Arena> SessionIn<A> {
 
     /// The token request to send next, if any is possible without the user.
     fn next_kind(&self, now: u64) -> Option<RequestKind> {
-        if self.has(F_REVOKE) {
+        if self.has(F_REV_RT | F_REV_AT) {
             return Some(RequestKind::Revoke);
         }
         match self.set.mode {
@@ -1088,16 +1117,16 @@ impl<A: Arena> SessionIn<A> {
             self.st.last_status = 0;
             self.exchange_failed(now, 0);
         }
-        if self.has(F_REVOKE) && !self.revocable() {
-            // Nothing left to name in a request: forget the rest here.
-            self.revoked();
-        }
+        self.settle_revocations();
         let failure = self.st.failure;
         if self.set.mode == Mode::ApiKey && failure.is_none() {
             return Action::Ready { next: NEVER };
         }
         let valid = self.token_valid(now);
-        let due = failure.is_some() || !valid || now >= self.st.refresh_at || self.has(F_REVOKE);
+        let due = failure.is_some()
+            || !valid
+            || now >= self.st.refresh_at
+            || self.has(F_REV_RT | F_REV_AT);
         if !due {
             return Action::Ready {
                 next: self.st.refresh_at,
@@ -1301,7 +1330,7 @@ impl<A: Arena> SessionIn<A> {
             }
             RequestKind::Revoke => match self.set.revoke_style {
                 RevokeStyle::Bearer => Grant::RevokeBearer { token: access },
-                _ if self.has(F_RT) => Grant::Revoke {
+                _ if self.revoking_refresh() => Grant::Revoke {
                     token: refresh,
                     hint: Some(TokenTypeHint::RefreshToken),
                 },
@@ -1539,16 +1568,48 @@ impl<A: Arena> SessionIn<A> {
         }
     }
 
-    /// Whether a revocation request can be written: the token it names is
-    /// still held (an API 401 may have dropped the access token since
-    /// [`Session::revoke`] was called).
-    fn revocable(&self) -> bool {
-        let needs = match self.set.revoke_style {
-            RevokeStyle::None => return false,
-            RevokeStyle::Bearer => F_TOKEN,
-            RevokeStyle::Rfc7009 => F_TOKEN | F_RT,
+    /// Whether the revocation in flight (or next) names the refresh token.
+    fn revoking_refresh(&self) -> bool {
+        self.set.revoke_style == RevokeStyle::Rfc7009 && self.has(F_REV_RT) && self.has(F_RT)
+    }
+
+    /// Drops pending revocations whose token is gone (an API 401 may have
+    /// dropped the access token since it was asked for; a provider that
+    /// revokes by Bearer can name only the access token) and, when none is
+    /// left of a [`Revocation::Grant`] or [`Revocation::Both`], ends the
+    /// session here.
+    fn settle_revocations(&mut self) {
+        let (rt, at) = match self.set.revoke_style {
+            RevokeStyle::None => (false, false),
+            RevokeStyle::Bearer => (false, self.has(F_TOKEN)),
+            RevokeStyle::Rfc7009 => (self.has(F_RT), self.has(F_TOKEN)),
         };
-        self.has(needs)
+        if !rt {
+            self.set_flag(F_REV_RT, false);
+        }
+        if !at {
+            self.set_flag(F_REV_AT, false);
+        }
+        if self.has(F_REVOKE) && !self.has(F_REV_RT | F_REV_AT) {
+            self.revoked();
+        }
+    }
+
+    /// A revocation request was answered (revoked, or refused with an RFC
+    /// error: the token is forgotten here all the same).
+    fn revocation_done(&mut self) -> Event {
+        if self.revoking_refresh() {
+            self.set_flag(F_REV_RT, false);
+            self.drop_refresh_token();
+        } else {
+            self.set_flag(F_REV_AT, false);
+            self.drop_access_token();
+        }
+        if self.has(F_REVOKE) && !self.has(F_REV_RT | F_REV_AT) {
+            return self.revoked();
+        }
+        self.settle_revocations();
+        Event::Revoked
     }
 
     /// The tokens are gone (revoked, or revocation refused): wipe both
@@ -1557,7 +1618,7 @@ impl<A: Arena> SessionIn<A> {
         let all = self.slot_range(0).start..self.capacity();
         self.wipe(all);
         // An authorization code waiting in the staging slot is gone too.
-        self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_DEVICE | F_CODE);
+        self.st.flags &= !(F_TOKEN | F_RT | F_REVOKE | F_REV_RT | F_REV_AT | F_DEVICE | F_CODE);
         self.fail(Failure::Revoked);
         Event::Revoked
     }
@@ -1608,7 +1669,7 @@ impl<A: Arena> SessionIn<A> {
                 self.st.attempts = 0;
                 Ok(Event::UserCode)
             }
-            Response::Revoked => Ok(self.revoked()),
+            Response::Revoked => Ok(self.revocation_done()),
             Response::Error(e) => {
                 let code = e.code;
                 let status = e.status;
@@ -1784,8 +1845,8 @@ impl<A: Arena> SessionIn<A> {
             _ if !rfc && status != 401 => self.back_off(now, status),
             _ if kind == RequestKind::Revoke => {
                 // The server will not revoke (say, `unsupported_token_type`):
-                // the tokens are forgotten here all the same.
-                self.revoked()
+                // the token is forgotten here all the same.
+                self.revocation_done()
             }
             _ if kind == RequestKind::Refresh => {
                 // The refresh token is no good, whatever the code: drop it
@@ -2155,12 +2216,7 @@ impl<A: Arena> SessionIn<A> {
             return ApiVerdict::RetryWithNewToken;
         }
         // Drop the access token (keep a refresh token: it may still work).
-        self.set_flag(F_TOKEN, false);
-        if let Some(access) = self.st.spans.first_mut() {
-            let r = access.range();
-            *access = Span::default();
-            self.wipe(r);
-        }
+        self.drop_access_token();
         if self.has(F_RETRIED_401) {
             ApiVerdict::Unauthorized
         } else {
@@ -2285,16 +2341,40 @@ impl<A: Arena> SessionIn<A> {
         })
     }
 
-    /// Asks the session to revoke its tokens (next token request); afterwards
-    /// the session reports [`Failure::Revoked`] until [`Session::restart`].
-    /// Without a revocation endpoint the tokens are just wiped.
+    /// Asks the session to revoke its tokens (next token request):
+    /// [`Revocation::Grant`], see [`Session::revoke_tokens`].
     pub fn revoke(&mut self) {
-        if !self.revocable() {
-            self.revoked();
-        } else {
-            self.set_flag(F_REVOKE, true);
-            self.st.retry_at = 0;
+        self.revoke_tokens(Revocation::Grant);
+    }
+
+    /// Asks the session to revoke `which` tokens: the next token requests
+    /// are the revocations ([`RequestKind::Revoke`], one per token), each
+    /// token forgotten once its request is answered (or refused). After
+    /// [`Revocation::Grant`] and [`Revocation::Both`] the session reports
+    /// [`Failure::Revoked`] until [`Session::restart`]; after
+    /// [`Revocation::Access`] it goes on (a refresh token, or the primary
+    /// grant, gets a new access token when one is needed). A token the
+    /// provider cannot revoke (no revocation endpoint; a `Bearer`-style
+    /// endpoint names only the access token) is just wiped here.
+    pub fn revoke_tokens(&mut self, which: Revocation) {
+        let bits = match which {
+            Revocation::Grant if self.has(F_RT) => F_REV_RT | F_REVOKE,
+            Revocation::Grant => F_REV_AT | F_REVOKE,
+            Revocation::Access if !self.has(F_TOKEN) => return, // nothing to revoke
+            Revocation::Access => F_REV_AT,
+            Revocation::Both => F_REV_RT | F_REV_AT | F_REVOKE,
+        };
+        self.st.flags |= bits;
+        self.st.retry_at = 0;
+        // A Bearer-style endpoint revokes the grant with the access token.
+        if self.set.revoke_style == RevokeStyle::Bearer && self.has(F_REV_RT) {
+            self.st.flags = (self.st.flags & !F_REV_RT) | F_REV_AT;
         }
+        if which == Revocation::Access && self.set.revoke_style == RevokeStyle::None {
+            self.set_flag(F_REV_AT, false);
+            self.drop_access_token();
+        }
+        self.settle_revocations();
     }
 
     /// Leaves a permanent failure (after the cause was fixed elsewhere, or

@@ -928,3 +928,67 @@ fn a_4kb_jwt_pair_fits_caller_sized_storage() {
         Ok(_) => panic!("accepted 300 bytes"),
     };
 }
+
+// ------------------------------------------------------------ issue #14, §2.6
+
+#[test]
+fn revoking_the_access_token_alone_keeps_the_session_going() {
+    use fieldauth::session::Revocation;
+    let mut s = Sess::new(&CC, &config(), 1).unwrap();
+    exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-1")));
+    s.revoke_tokens(Revocation::Access);
+    assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Revoke));
+    let (req, ev) = exchange(&mut s, T0, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert!(
+        req.contains("token=at-1&token_type_hint=access_token"),
+        "{req}"
+    );
+    assert_eq!(ev, Event::Revoked);
+    let st = s.status();
+    assert_eq!(st.failure, None, "the session goes on");
+    assert!(!st.usable && st.refreshable);
+    assert_eq!(s.authorize(T0), Authorization::NoCredential);
+    assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Refresh));
+    exchange(&mut s, T0, &token_json("at-2", 3600, Some("rt-2")));
+    assert_eq!(bearer(&mut s, T0), "Authorization: Bearer at-2\r\n");
+}
+
+#[test]
+fn revoking_both_tokens_sends_two_requests_then_ends() {
+    use fieldauth::session::Revocation;
+    let mut s = Sess::new(&CC, &config(), 1).unwrap();
+    exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-1")));
+    s.revoke_tokens(Revocation::Both);
+    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let (req, ev) = exchange(&mut s, T0, ok);
+    assert!(
+        req.contains("token=rt-1&token_type_hint=refresh_token"),
+        "{req}"
+    );
+    assert_eq!(ev, Event::Revoked);
+    assert_eq!(s.status().failure, None, "the access token is next");
+    assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Revoke));
+    let (req, ev) = exchange(&mut s, T0, ok);
+    assert!(
+        req.contains("token=at-1&token_type_hint=access_token"),
+        "{req}"
+    );
+    assert_eq!(ev, Event::Revoked);
+    assert_eq!(s.poll(T0), Action::Failed(Failure::Revoked));
+    // The default, the grant: one request naming the refresh token.
+    let mut s = Sess::new(&CC, &config(), 1).unwrap();
+    exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-1")));
+    s.revoke();
+    let (req, _) = exchange(&mut s, T0, ok);
+    assert!(req.contains("token=rt-1"), "{req}");
+    assert_eq!(s.poll(T0), Action::Failed(Failure::Revoked));
+    // A Bearer-style endpoint (Fentu) names the access token, once.
+    let mut f = Sess::new(&preset::FENTU_OAUTH, &fentu_oauth_config(), 1).unwrap();
+    let state = approve(&mut f);
+    f.set_authorization_code("code", &state).unwrap();
+    exchange(&mut f, T0, &token_json("fat", 3600, Some("frt")));
+    f.revoke_tokens(Revocation::Both);
+    let (req, _) = exchange(&mut f, T0, ok);
+    assert!(req.contains("Authorization: Bearer fat\r\n"), "{req}");
+    assert_eq!(f.poll(T0), Action::Failed(Failure::Revoked));
+}

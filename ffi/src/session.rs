@@ -3,8 +3,8 @@
 use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::session::{
-    Action, ApiVerdict, Arena, Authorization, Event, Failure, RequestKind, SessionIn, TokenBody,
-    TokenId, DEFAULT_CAPACITY,
+    Action, ApiVerdict, Arena, Authorization, Event, Failure, RequestKind, Revocation, SessionIn,
+    TokenBody, TokenId, DEFAULT_CAPACITY,
 };
 use fieldauth_core::Error;
 
@@ -1475,6 +1475,40 @@ pub unsafe extern "C" fn fieldauth_session_revoke(
 ) -> fieldauth_status {
     let f = |_: &mut Args, s: &mut SessionCell| -> R<()> {
         s.inner.revoke();
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Asks the session to revoke `which` tokens (FIELDAUTH_REVOCATION_*): the next
+/// token requests are the revocations (kind FIELDAUTH_REQUEST_REVOKE, one
+/// per token), each token forgotten once its request is answered.
+/// FIELDAUTH_REVOCATION_GRANT is fieldauth_session_revoke();
+/// FIELDAUTH_REVOCATION_ACCESS revokes the access token only and the session
+/// goes on (its refresh token, or the primary grant, gets a new one);
+/// FIELDAUTH_REVOCATION_BOTH revokes the refresh token, then the access token,
+/// and the session then reports FIELDAUTH_FAILURE_REVOKED.
+///
+/// Errors: UNKNOWN_ENUM for another `which`; NULL_POINTER, MISALIGNED,
+/// NOT_INITIALIZED.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_revoke_tokens(
+    session: *mut fieldauth_session,
+    which: u32,
+) -> fieldauth_status {
+    let f = |_: &mut Args, s: &mut SessionCell| -> R<()> {
+        let which = match which {
+            FIELDAUTH_REVOCATION_GRANT => Revocation::Grant,
+            FIELDAUTH_REVOCATION_ACCESS => Revocation::Access,
+            FIELDAUTH_REVOCATION_BOTH => Revocation::Both,
+            _ => return Err(FIELDAUTH_ERR_UNKNOWN_ENUM),
+        };
+        s.inner.revoke_tokens(which);
         Ok(())
     };
     // SAFETY: forwarded contract.

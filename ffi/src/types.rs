@@ -343,6 +343,16 @@ pub const FIELDAUTH_ACTION_NEED_AUTHORIZATION_CODE: u32 = 5;
 /// fieldauth_session_restart().
 pub const FIELDAUTH_ACTION_FAILED: u32 = 6;
 
+/// fieldauth_session_revoke_tokens(): the grant (the refresh token if held,
+/// else the access token); the session then reports FIELDAUTH_FAILURE_REVOKED.
+pub const FIELDAUTH_REVOCATION_GRANT: u32 = 0;
+/// fieldauth_session_revoke_tokens(): the access token only; the session
+/// goes on.
+pub const FIELDAUTH_REVOCATION_ACCESS: u32 = 1;
+/// fieldauth_session_revoke_tokens(): the refresh token, then the access
+/// token; the session then reports FIELDAUTH_FAILURE_REVOKED.
+pub const FIELDAUTH_REVOCATION_BOTH: u32 = 2;
+
 /// Token request kind: none (in outputs where it does not apply).
 pub const FIELDAUTH_REQUEST_NONE: u32 = 0;
 /// Token request kind: the primary grant.

@@ -1157,6 +1157,39 @@ static void fill_jwt(char *out, size_t len) {
     out[len] = 0;
 }
 
+/* Issue #14 section 2.6: revoking the access token alone, or both tokens. */
+static void test_revoke_tokens(void) {
+    fieldauth_config c = config("https://auth.example");
+    fieldauth_action a;
+    fieldauth_event ev;
+    fieldauth_session_info info;
+    uint8_t buf[1024];
+    char resp[1024];
+    size_t n;
+    c.client_id = str("client-1");
+    c.client_secret = str("s3cret");
+    OK(fieldauth_session_init_preset(&s1, FIELDAUTH_PRESET_CUSTOM, &c, 1));
+    CHECK(send_request(&s1, 0, buf, sizeof buf) > 0);
+    CHECK(response(resp, sizeof resp, 200, "",
+                   "{\"access_token\":\"at-1\",\"token_type\":\"Bearer\",\"expires_in\":3600,"
+                   "\"refresh_token\":\"rt-1\"}") > 0);
+    OK(feed_response(&s1, 10, resp, 64, &ev));
+    EXPECT(fieldauth_session_revoke_tokens(&s1, 7), FIELDAUTH_ERR_UNKNOWN_ENUM);
+    OK(fieldauth_session_revoke_tokens(&s1, FIELDAUTH_REVOCATION_ACCESS));
+    OK(fieldauth_session_poll(&s1, 20, &a));
+    CHECK(a.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST && a.request_kind == FIELDAUTH_REQUEST_REVOKE);
+    n = send_request(&s1, 20, buf, sizeof buf);
+    CHECK(n > 0 && mem_has(buf, n, "token=at-1&token_type_hint=access_token"));
+    CHECK(response(resp, sizeof resp, 200, "", "") > 0);
+    OK(feed_response(&s1, 30, resp, 64, &ev));
+    CHECK(ev.kind == FIELDAUTH_EVENT_REVOKED);
+    OK(fieldauth_session_get_info(&s1, &info));
+    CHECK(info.failure == FIELDAUTH_FAILURE_NONE && info.refreshable == 1 && info.usable == 0);
+    OK(fieldauth_session_poll(&s1, 40, &a));
+    CHECK(a.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST && a.request_kind == FIELDAUTH_REQUEST_REFRESH);
+    OK(fieldauth_session_clear(&s1));
+}
+
 static void test_caller_storage(void) {
     static char access[4097], refresh[1025], body[6000], resp[6500];
     static uint8_t storage[16384], buf[8192];
@@ -1243,6 +1276,7 @@ int main(void) {
     test_bad_responses();
     test_failure_handling();
     test_caller_storage();
+    test_revoke_tokens();
     test_body_reader();
     test_field_nation_query_and_phrase();
     test_device_flow();

@@ -133,3 +133,28 @@ def test_a_4kb_jwt_pair_fits_the_default_token_capacity() -> None:
         assert s.info().slot_needed == caught.value.needed
     with pytest.raises(ValueError, match="token_capacity"):
         Session(Preset.AUTOTASK, autotask_config(), token_capacity=10)
+
+
+def test_revoking_the_access_token_alone_keeps_the_session_going() -> None:
+    """Issue #14 §2.6: the access token alone, or both tokens, can be revoked."""
+    config = Config(base_url="http://127.0.0.1:9", client_id="c", client_secret="s")
+    with Session(Preset.CUSTOM, config, seed=3) as s:
+        issue_token(s, token="at-1", refresh_token="rt-1")
+        s.revoke(fieldauth.Revocation.ACCESS)
+        assert s.poll(T0).request_kind == fieldauth.RequestKind.REVOKE
+        req = s.write_token_request(T0)
+        assert b"token=at-1&token_type_hint=access_token" in req
+        assert s.feed_token_response(200, [], b"", now_ms=T0).kind == EventKind.REVOKED
+        info = s.info()
+        assert info.failure == fieldauth.Failure.NONE and info.refreshable and not info.usable
+        assert s.poll(T0).request_kind == fieldauth.RequestKind.REFRESH
+    with Session(Preset.CUSTOM, config, seed=3) as s:
+        issue_token(s, token="at-1", refresh_token="rt-1")
+        s.revoke(fieldauth.Revocation.BOTH)
+        for expected in (b"token=rt-1", b"token=at-1"):
+            assert s.poll(T0).request_kind == fieldauth.RequestKind.REVOKE
+            assert expected in s.write_token_request(T0)
+            s.feed_token_response(200, [], b"", now_ms=T0)
+        assert s.poll(T0).kind == ActionKind.FAILED
+    with pytest.raises(TypeError, match="Revocation"):
+        Session(Preset.CUSTOM, config).revoke(1)  # type: ignore[arg-type]

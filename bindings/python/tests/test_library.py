@@ -69,6 +69,7 @@ ENUM_PREFIXES = {
     enums.Format: "FIELDAUTH_FORMAT_",
     enums.ClientAuth: "FIELDAUTH_CLIENT_AUTH_",
     enums.RevokeStyle: "FIELDAUTH_REVOKE_",
+    enums.Revocation: "FIELDAUTH_REVOCATION_",
     enums.Keys: "FIELDAUTH_KEYS_",
     enums.Placement: "FIELDAUTH_PLACEMENT_",
     enums.ResetMode: "FIELDAUTH_RESET_",

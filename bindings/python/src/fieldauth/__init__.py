@@ -39,6 +39,7 @@ from .enums import (
     RequestKind,
     ResetMode,
     RevokeStyle,
+    Revocation,
     Status,
     VerdictKind,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "RequestKind",
     "ResetMode",
     "RevokeStyle",
+    "Revocation",
     "Status",
     "VerdictKind",
     "BufferTooSmall",

@@ -327,6 +327,7 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
         _st,
         [_sess, _u8p, c_size_t, c_uint32, POINTER(Config), c_uint64],
     ),
+    "fieldauth_session_revoke_tokens": (_st, [_sess, c_uint32]),
     "fieldauth_session_storage_size": (
         _st,
         [POINTER(Profile), POINTER(Config), c_size_t, _sizep],

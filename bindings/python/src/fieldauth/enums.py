@@ -12,6 +12,7 @@ __all__ = [
     "Format",
     "ClientAuth",
     "RevokeStyle",
+    "Revocation",
     "Keys",
     "Placement",
     "ResetMode",
@@ -351,6 +352,19 @@ class ActionKind(IntEnum):
 
     FAILED = 6
     """Action: a permanent failure (see `failure`); reconfigure or fieldauth_session_restart()."""
+
+
+class Revocation(IntEnum):
+    """Which tokens :meth:`Session.revoke` revokes (``FIELDAUTH_REVOCATION_*``)."""
+
+    GRANT = 0
+    """The refresh token if held, else the access token; the session then reports ``Failure.REVOKED``."""
+
+    ACCESS = 1
+    """The access token only; the session goes on."""
+
+    BOTH = 2
+    """The refresh token, then the access token; the session then reports ``Failure.REVOKED``."""
 
 
 class RequestKind(IntEnum):

@@ -53,6 +53,7 @@ from .enums import (
     Placement,
     Preset,
     RequestKind,
+    Revocation,
     ResetMode,
     RevokeStyle,
     Status,
@@ -1593,9 +1594,17 @@ class Session:
         value = int.from_bytes(os.urandom(8), "little") if seed is None else _u64("seed", seed)
         self._call("Session.reseed", "fieldauth_session_reseed", value)
 
-    def revoke(self) -> None:
-        """Asks the session to revoke its tokens (the next token request is the revocation)."""
-        self._call("Session.revoke", "fieldauth_session_revoke")
+    def revoke(self, which: Revocation = Revocation.GRANT) -> None:
+        """Asks the session to revoke tokens (the next token requests are the revocations).
+
+        ``Revocation.GRANT`` (the default: the refresh token if held, else the
+        access token) and ``Revocation.BOTH`` (refresh token, then access token)
+        end the session (``Failure.REVOKED``); ``Revocation.ACCESS`` revokes the
+        access token only and the session goes on.
+        """
+        if not isinstance(which, Revocation):
+            raise TypeError(f"which must be a Revocation, not {type(which).__name__}")
+        self._call("Session.revoke", "fieldauth_session_revoke_tokens", int(which))
 
     def restart(self) -> None:
         """Leaves a permanent failure and resets the retry counter."""
