@@ -37,7 +37,7 @@ use fieldauth::apply::ApiCredential;
 use fieldauth::body::{parse_body, ErrorCode, Expect, Response, STANDARD_KEYS};
 use fieldauth::driver::{self, ApiOutcome, ApiResponse, FromStd};
 use fieldauth::http::HeadParser;
-use fieldauth::preset::{self, Profile};
+use fieldauth::preset::{self, Mode, Profile};
 use fieldauth::request::{Client, ClientAuth, Grant};
 use fieldauth::session::{
     Action, ApiVerdict, Authorization, Config, Event, Failure, RequestKind, Session,
@@ -777,4 +777,707 @@ fn late_401_for_an_older_token_keeps_the_new_one() {
     assert!(s.status().usable, "the late 401 dropped the new token");
     assert_eq!(token_text(&s), new);
     get_me_ok(&mut s, &srv, refresh_at + 2);
+}
+
+// ------------------------------------------------------------------ the user's side
+//
+// The device and code flows need a person at a browser: the tests play that
+// part over HTTP against oidc-provider's development pages
+// (`devInteractions`: any login and password are accepted, consent is one
+// button) and its device pages (`/device`: a user-code form with an xsrf
+// field, then a confirmation form). Cookies are kept by hand, by name (the
+// steps only go forward, so a later `_interaction` cookie replacing an
+// earlier one of another path is what a browser would send too).
+
+/// The redirect URI both clients are registered with (`server.mjs`).
+const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// The account the browser logs in as.
+const USER: &str = "alice";
+
+/// A browser for one user: cookies, and where the last redirect pointed.
+struct Browser<'a> {
+    srv: &'a Oidc,
+    cookies: Vec<(String, String)>,
+}
+
+/// A page or a redirect.
+struct Page {
+    status: u16,
+    /// `Location`, as sent (oidc-provider sends relative ones).
+    location: Option<String>,
+    body: String,
+}
+
+impl<'a> Browser<'a> {
+    fn new(srv: &'a Oidc) -> Self {
+        Browser {
+            srv,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn request(&mut self, method: &str, target: &str, form: Option<&str>) -> Page {
+        // An absolute URL must be the server's own.
+        let base = self.srv.base();
+        let target = target.strip_prefix(base.as_str()).unwrap_or(target);
+        assert!(target.starts_with('/'), "a page elsewhere: {target}");
+        let cookie = if self.cookies.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            format!("Cookie: {}\r\n", pairs.join("; "))
+        };
+        let body = form.unwrap_or("");
+        let form_headers = if form.is_some() {
+            format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+        } else {
+            String::new()
+        };
+        let (status, head, body) = raw(
+            self.srv,
+            &format!(
+                "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/html\r\n\
+                 {cookie}{form_headers}\r\n{body}",
+                self.srv.port
+            ),
+        );
+        let mut location = None;
+        for line in head.lines() {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("location") {
+                location = Some(value.to_owned());
+            } else if name.eq_ignore_ascii_case("set-cookie") {
+                let pair = value.split(';').next().unwrap();
+                let (n, v) = pair.split_once('=').unwrap();
+                self.cookies.retain(|(old, _)| old != n);
+                let cleared = v.is_empty() || value.contains("1970");
+                if !cleared {
+                    self.cookies.push((n.to_owned(), v.to_owned()));
+                }
+            }
+        }
+        let page = Page {
+            status,
+            location,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        assert!(
+            page.status < 400,
+            "{method} {target}: {status}\n{head}{}\nstderr:\n{}",
+            page.body,
+            self.srv.log()
+        );
+        page
+    }
+
+    /// Follows redirects and answers oidc-provider's login and consent
+    /// pages, from `location`, until a redirect to [`REDIRECT_URI`] (whose
+    /// URL is returned) or a page that asks nothing more (its body).
+    fn log_in_and_consent(&mut self, mut location: String) -> Result<String, String> {
+        let mut relative = 0;
+        let mut prompts = Vec::new();
+        for _ in 0..12 {
+            if location.starts_with(REDIRECT_URI) {
+                assert!(relative >= 2, "no relative Location seen");
+                assert_eq!(prompts, ["login", "consent"]);
+                return Ok(location);
+            }
+            relative += usize::from(location.starts_with('/'));
+            let page = self.request("GET", &location, None);
+            if let Some(next) = page.location {
+                location = next;
+                continue;
+            }
+            let Some(prompt) = field(&page.body, "prompt") else {
+                assert_eq!(prompts, ["login", "consent"]);
+                return Err(page.body);
+            };
+            let form = match prompt.as_str() {
+                "login" => format!("prompt=login&login={USER}&password=anything"),
+                "consent" => "prompt=consent".to_owned(),
+                other => panic!("unexpected prompt {other:?}:\n{}", page.body),
+            };
+            prompts.push(prompt);
+            let answer = self.request("POST", &location, Some(&form));
+            location = answer.location.unwrap_or_else(|| {
+                panic!("{location}: no redirect after the form\n{}", answer.body)
+            });
+        }
+        panic!("more than 12 steps, at {location}")
+    }
+}
+
+/// The value of the `<input name="NAME" value="...">` in an HTML page.
+fn field(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// A query parameter of `url`, percent-decoded.
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (n, v) = pair.split_once('=')?;
+        (n == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The user enters `user_code` at oidc-provider's `/device` page, confirms
+/// it, logs in and consents.
+fn approve_device(srv: &Oidc, verification_uri: &str, user_code: &str) {
+    let mut b = Browser::new(srv);
+    let input = b.request("GET", verification_uri, None);
+    assert!(input.body.contains("op.deviceInputForm"), "{}", input.body);
+    let xsrf = field(&input.body, "xsrf").expect("xsrf field");
+    let confirm = b.request(
+        "POST",
+        "/device",
+        Some(&format!("xsrf={xsrf}&user_code={user_code}")),
+    );
+    assert!(
+        confirm.body.contains("op.deviceConfirmForm"),
+        "{}",
+        confirm.body
+    );
+    assert_eq!(
+        field(&confirm.body, "user_code").as_deref(),
+        Some(user_code)
+    );
+    let xsrf = field(&confirm.body, "xsrf").expect("xsrf field");
+    let go = b.request(
+        "POST",
+        "/device",
+        Some(&format!("xsrf={xsrf}&user_code={user_code}&confirm=yes")),
+    );
+    let location = go.location.expect("a redirect to the login");
+    let done = b.log_in_and_consent(location).unwrap_err();
+    assert!(done.contains("Sign-in Success"), "{done}");
+}
+
+// ------------------------------------------------------------------ recording the wire
+
+/// A TCP stream that keeps a copy of what went each way.
+struct Recorded {
+    stream: TcpStream,
+    sent: Arc<Mutex<Vec<u8>>>,
+    got: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Read for Recorded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.got.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Write for Recorded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.sent.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// One token exchange on a recorded connection: the event, the request as
+/// sent, and the response's JSON body.
+fn recorded_exchange(s: &mut Session, srv: &Oidc, now: u64) -> (Event, String, serde_json::Value) {
+    let stream = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mut io = FromStd::new(Recorded {
+        stream,
+        sent: Arc::clone(&sent),
+        got: Arc::clone(&got),
+    });
+    let action = s.poll(now);
+    assert!(
+        matches!(action, Action::SendTokenRequest(_)),
+        "no token request due: {action:?}"
+    );
+    let mut buf = [0u8; 128];
+    let event = driver::exchange_token(s, now, &mut io, &mut buf)
+        .unwrap_or_else(|e| panic!("token exchange: {e}; stderr:\n{}", srv.log()));
+    let request = String::from_utf8(sent.lock().unwrap().clone()).unwrap();
+    let got = got.lock().unwrap().clone();
+    let body_at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let json = serde_json::from_slice(&got[body_at..]).unwrap_or(serde_json::Value::Null);
+    (event, request, json)
+}
+
+/// A form field of a recorded request body.
+fn form_field(request: &str, name: &str) -> Option<String> {
+    let body = request.split_once("\r\n\r\n")?.1;
+    query_param(&format!("?{body}"), name)
+}
+
+/// What a refresh_token grant answers to `refresh_token` sent by hand.
+fn raw_refresh(srv: &Oidc, refresh_token: &str) -> (u16, serde_json::Value) {
+    let (status, _, body) = raw_post(
+        srv,
+        "/token",
+        "",
+        &format!(
+            "grant_type=refresh_token&refresh_token={refresh_token}\
+             &client_id={POST_ID}&client_secret={POST_SECRET}"
+        ),
+    );
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+fn device_session(srv: &Oidc, scope: &str) -> Session {
+    let base = srv.base();
+    let config = Config {
+        base_url: &base,
+        client_id: POST_ID,
+        client_secret: POST_SECRET,
+        scope,
+        ..Config::default()
+    };
+    let profile = Profile {
+        mode: Mode::DeviceCode,
+        ..profile(ClientAuth::Body)
+    };
+    Session::new(&profile, &config, 0x0001_dc5e_ed01).expect("device session")
+}
+
+/// The RFC 8628 device flow to completion: the device authorization response
+/// has no `interval`, so the session polls every 5 s (the RFC's default: the
+/// session's clock is moved on instead of sleeping, oidc-provider does not
+/// time the polls); it is `authorization_pending` until the user (the test,
+/// over HTTP) has entered the code, logged in and consented; then a token
+/// and, with `offline_access`, a refresh token.
+///
+/// Then refresh with rotation, three times: each refresh answer carries a new
+/// refresh token, and the session always sends the newest one and never one
+/// it sent before (what it sends is read off the wire). Finally the server's
+/// side of rotation: replaying a rotated-out refresh token by hand revokes
+/// the whole grant, which the session sees as a 401 at the API and a
+/// rejected refresh token, and it starts the device flow over.
+#[test]
+fn device_flow_to_completion_then_refresh_with_rotation() {
+    let Some(srv) = server(5) else { return };
+    let clock = Clock::new();
+    let mut now = clock.now();
+    let mut s = device_session(&srv, "openid offline_access api:read");
+    assert_eq!(
+        s.poll(now),
+        Action::SendTokenRequest(RequestKind::DeviceAuthorization)
+    );
+    let (event, request, json) = recorded_exchange(&mut s, &srv, now);
+    assert_eq!(event, Event::UserCode, "{json}");
+    assert!(
+        request.starts_with("POST /device/auth HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        json.get("interval").is_none(),
+        "oidc-provider sent an interval: {json}"
+    );
+    let d = s.device_display().expect("device display");
+    let user_code = d.user_code.to_owned();
+    let verification_uri = d.verification_uri.to_owned();
+    assert_eq!(verification_uri, format!("{}/device", srv.base()));
+    assert_eq!(user_code, json["user_code"]);
+    assert_eq!(
+        d.verification_uri_complete,
+        Some(format!("{verification_uri}?user_code={user_code}").as_str())
+    );
+    let expires_in = json["expires_in"].as_u64().unwrap();
+    assert!(d.expires_at > now && d.expires_at <= now + expires_in * 1_000);
+
+    // No interval: the RFC 8628 default of 5 s between polls.
+    let Action::Wait { until } = s.poll(now) else {
+        panic!("{:?}", s.poll(now))
+    };
+    assert_eq!(until, now + 5_000, "the default interval");
+    now = until;
+    let (event, request, _) = recorded_exchange(&mut s, &srv, now);
+    assert_eq!(event, Event::AuthorizationPending);
+    assert_eq!(
+        form_field(&request, "grant_type").as_deref(),
+        Some("urn:ietf:params:oauth:grant-type:device_code")
+    );
+    assert_eq!(
+        form_field(&request, "device_code"),
+        json["device_code"].as_str().map(str::to_owned)
+    );
+    assert_eq!(s.poll(now), Action::Wait { until: now + 5_000 });
+    assert!(s.device_display().is_some(), "the code is still shown");
+
+    approve_device(&srv, &verification_uri, &user_code);
+
+    now += 5_000;
+    let (event, _, json) = recorded_exchange(&mut s, &srv, now);
+    match event {
+        Event::TokenIssued {
+            kind: RequestKind::DevicePoll,
+            lifetime_s: 5,
+            refreshable: true,
+        } => {}
+        other => panic!("{other:?}: {json}"),
+    }
+    assert!(s.device_display().is_none());
+    assert!(
+        json["scope"].as_str().unwrap().contains("api:read"),
+        "{json}"
+    );
+    let mut issued_rts = vec![json["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned()];
+    let me = get_me_ok(&mut s, &srv, now);
+    assert_eq!(
+        (me["client_id"].as_str(), me["sub"].as_str()),
+        (Some(POST_ID), Some(USER))
+    );
+
+    // Refresh with rotation, at the session's refresh time each time.
+    let mut sent_rts: Vec<String> = Vec::new();
+    for _ in 0..3 {
+        let old_access = token_text(&s);
+        let refresh_at = s.status().refresh_at;
+        assert!(refresh_at > now);
+        now = refresh_at;
+        assert_eq!(s.poll(now), Action::SendTokenRequest(RequestKind::Refresh));
+        let (event, request, json) = recorded_exchange(&mut s, &srv, now);
+        assert_eq!(
+            form_field(&request, "grant_type").as_deref(),
+            Some("refresh_token")
+        );
+        let sent = form_field(&request, "refresh_token").expect("refresh_token sent");
+        assert_eq!(
+            &sent,
+            issued_rts.last().unwrap(),
+            "not the newest refresh token"
+        );
+        assert!(
+            !sent_rts.contains(&sent),
+            "the session replayed a refresh token"
+        );
+        sent_rts.push(sent);
+        match event {
+            Event::TokenIssued {
+                kind: RequestKind::Refresh,
+                lifetime_s: 5,
+                refreshable: true,
+            } => {}
+            other => panic!("{other:?}: {json}"),
+        }
+        let rt = json["refresh_token"]
+            .as_str()
+            .expect("a rotated refresh token");
+        assert!(!issued_rts.iter().any(|old| old == rt), "not rotated");
+        issued_rts.push(rt.to_owned());
+        assert_ne!(token_text(&s), old_access);
+        let me = get_me_ok(&mut s, &srv, now);
+        assert_eq!(me["sub"], USER);
+    }
+
+    // oidc-provider's side of rotation: a rotated-out refresh token is
+    // refused, and its use revokes the whole grant.
+    let current = token_text(&s);
+    assert_eq!(raw_get_me(&srv, &current), 200);
+    let (status, json) = raw_refresh(&srv, &issued_rts[0]);
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{json}"
+    );
+    assert_eq!(
+        raw_get_me(&srv, &current),
+        401,
+        "the grant survived a replay"
+    );
+    let (outcome, _) = get_me(&mut s, &srv, now);
+    assert_eq!(response(outcome).verdict, ApiVerdict::RetryWithNewToken);
+    assert_eq!(s.poll(now), Action::SendTokenRequest(RequestKind::Refresh));
+    let (event, request, json) = recorded_exchange(&mut s, &srv, now);
+    assert_eq!(
+        form_field(&request, "refresh_token").as_ref(),
+        issued_rts.last(),
+        "the session sent an older refresh token"
+    );
+    assert_eq!(event, Event::RefreshRejected, "{json}");
+    assert_eq!(json["error"], "invalid_grant");
+    assert!(!s.status().refreshable);
+    assert_eq!(
+        s.poll(now),
+        Action::SendTokenRequest(RequestKind::DeviceAuthorization),
+        "the device flow starts over"
+    );
+}
+
+fn code_session(srv: &Oidc, auth: ClientAuth, id: &str, secret: &str, scope: &str) -> Session {
+    let base = srv.base();
+    let config = Config {
+        base_url: &base,
+        client_id: id,
+        client_secret: secret,
+        scope,
+        redirect_uri: REDIRECT_URI,
+        ..Config::default()
+    };
+    let profile = Profile {
+        mode: Mode::AuthorizationCode,
+        ..profile(auth)
+    };
+    Session::new(&profile, &config, 0x0001_dc5e_ed02).expect("code session")
+}
+
+/// The browser part of the code flow: opens `url`, logs in, consents, and
+/// returns the redirect's query: `code`, `state`, `iss`.
+fn authorize_in_browser(srv: &Oidc, url: &str) -> (String, String, String) {
+    let mut b = Browser::new(srv);
+    let first = b.request("GET", url, None);
+    let location = first.location.expect("a redirect to the login");
+    let callback = b
+        .log_in_and_consent(location)
+        .unwrap_or_else(|page| panic!("no redirect to {REDIRECT_URI}:\n{page}"));
+    assert!(
+        callback.starts_with(&format!("{REDIRECT_URI}?")),
+        "{callback}"
+    );
+    assert_eq!(query_param(&callback, "error"), None, "{callback}");
+    (
+        query_param(&callback, "code").expect("code"),
+        query_param(&callback, "state").expect("state"),
+        query_param(&callback, "iss").expect("iss (RFC 9207)"),
+    )
+}
+
+/// The code flow's browser step for session `s`: the authorization URL
+/// (checked: S256 challenge, state, redirect URI), login and consent, the
+/// redirect's `state` and `iss` (RFC 9207) checked, and the code handed to
+/// the session. Returns the code and the PKCE challenge sent.
+fn code_flow_login(srv: &Oidc, s: &mut Session, id: &str, now: u64) -> (String, String) {
+    assert_eq!(s.poll(now), Action::NeedAuthorizationCode);
+    let mut buf = [0u8; 1024];
+    let n = s
+        .authorization_url(&[0x5a; 32], &[0xc3; 16], &mut buf)
+        .expect("authorization_url");
+    let url = std::str::from_utf8(&buf[..n]).unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/auth?", srv.base())), "{url}");
+    assert_eq!(query_param(&url, "client_id").as_deref(), Some(id));
+    assert_eq!(query_param(&url, "response_type").as_deref(), Some("code"));
+    assert_eq!(
+        query_param(&url, "redirect_uri").as_deref(),
+        Some(REDIRECT_URI)
+    );
+    assert_eq!(
+        query_param(&url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let challenge = query_param(&url, "code_challenge").expect("code_challenge");
+    let sent_state = query_param(&url, "state").expect("state");
+
+    let (code, state, iss) = authorize_in_browser(srv, &url);
+    assert_eq!(state, sent_state);
+    assert_eq!(iss, srv.base(), "iss is the issuer");
+    assert!(s.set_authorization_code(&code, "not-the-state").is_err());
+    s.set_authorization_code(&code, &state)
+        .expect("set_authorization_code");
+    assert_eq!(s.poll(now), Action::SendTokenRequest(RequestKind::Fetch));
+    (code, challenge)
+}
+
+/// The authorization code flow with PKCE S256, with the Basic client (whose
+/// id needs encoding in the URL and in the credentials): the session writes
+/// the authorization URL, the user (the test, over HTTP) logs in and
+/// consents through oidc-provider's pages (relative `Location` headers,
+/// cookies), the redirect brings `code`, `state` and `iss` (RFC 9207: the
+/// issuer), and the session exchanges the code with its verifier.
+///
+/// A refresh token comes with it because `server.mjs` issues one to the
+/// code flow without `offline_access` (oidc-provider keeps that scope only
+/// with `prompt=consent`, which the session cannot send yet: issue #14
+/// §2.3); it is then used once, and rotated. The scope asked for is
+/// `openid api:read`, all of which is granted (see
+/// `refresh_after_the_server_narrowed_the_scope` for what happens when it
+/// is not). The control: the same flow with a wrong verifier sent by hand
+/// is refused, so the server did check the session's PKCE.
+#[test]
+fn authorization_code_flow_with_pkce_s256() {
+    let Some(srv) = server(5) else { return };
+    let clock = Clock::new();
+    let mut now = clock.now();
+    let mut s = code_session(
+        &srv,
+        ClientAuth::Basic,
+        BASIC_ID,
+        BASIC_SECRET,
+        "openid api:read",
+    );
+    let (code, challenge) = code_flow_login(&srv, &mut s, BASIC_ID, now);
+    let (event, request, json) = recorded_exchange(&mut s, &srv, now);
+    assert!(request.contains("\r\nAuthorization: Basic "), "{request}");
+    assert_eq!(
+        form_field(&request, "grant_type").as_deref(),
+        Some("authorization_code")
+    );
+    assert_eq!(form_field(&request, "code"), Some(code));
+    let verifier = form_field(&request, "code_verifier").expect("code_verifier");
+    assert!((43..=128).contains(&verifier.len()));
+    assert_ne!(verifier, challenge, "S256, not plain");
+    let rt = match event {
+        Event::TokenIssued {
+            kind: RequestKind::Fetch,
+            lifetime_s: 5,
+            refreshable: true,
+        } => json["refresh_token"].as_str().unwrap().to_owned(),
+        other => panic!("{other:?}: {json}\nstderr:\n{}", srv.log()),
+    };
+    assert!(
+        json["id_token"].is_string(),
+        "openid: an ID token too: {json}"
+    );
+    let me = get_me_ok(&mut s, &srv, now);
+    assert_eq!(
+        (me["client_id"].as_str(), me["sub"].as_str()),
+        (Some(BASIC_ID), Some(USER))
+    );
+    assert_eq!(me["scope"], "api:read");
+
+    // The refresh token works, and is rotated.
+    now = s.status().refresh_at;
+    assert_eq!(s.poll(now), Action::SendTokenRequest(RequestKind::Refresh));
+    let (event, request, json) = recorded_exchange(&mut s, &srv, now);
+    assert_eq!(form_field(&request, "refresh_token"), Some(rt.clone()));
+    assert!(
+        matches!(
+            event,
+            Event::TokenIssued {
+                kind: RequestKind::Refresh,
+                refreshable: true,
+                ..
+            }
+        ),
+        "{event:?}: {json}"
+    );
+    assert_ne!(json["refresh_token"].as_str(), Some(rt.as_str()));
+    get_me_ok(&mut s, &srv, now);
+
+    // The control: a second login whose code is exchanged by hand with a
+    // verifier that does not match the challenge is refused.
+    let mut s2 = code_session(
+        &srv,
+        ClientAuth::Body,
+        POST_ID,
+        POST_SECRET,
+        "openid api:read",
+    );
+    let (code, _) = code_flow_login(&srv, &mut s2, POST_ID, now);
+    let wrong = "w".repeat(43);
+    let (status, _, body) = raw_post(
+        &srv,
+        "/token",
+        "",
+        &format!(
+            "grant_type=authorization_code&code={code}&code_verifier={wrong}\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback\
+             &client_id={POST_ID}&client_secret={POST_SECRET}"
+        ),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{json}"
+    );
+}
+
+/// A server may grant less scope than asked for (RFC 6749 §3.3); here
+/// oidc-provider drops `offline_access` from a code flow without
+/// `prompt=consent`. The refresh request must then not ask for more than was
+/// granted (RFC 6749 §6: "MUST NOT include any scope not originally
+/// granted"). The session sends its configured scope on every refresh, so
+/// oidc-provider answers `400 invalid_scope` ("refresh token missing
+/// requested scope"), the session drops the refresh token as rejected, and a
+/// user must log in again at the first refresh.
+#[test]
+#[ignore = "issue #14: a refresh asks for the configured scope, not the granted one; a server that narrowed the grant refuses it (invalid_scope) and the refresh token is dropped"]
+fn refresh_after_the_server_narrowed_the_scope() {
+    let Some(srv) = server(5) else { return };
+    let clock = Clock::new();
+    let mut now = clock.now();
+    let mut s = code_session(
+        &srv,
+        ClientAuth::Body,
+        POST_ID,
+        POST_SECRET,
+        "openid offline_access api:read",
+    );
+    code_flow_login(&srv, &mut s, POST_ID, now);
+    let (event, _, json) = recorded_exchange(&mut s, &srv, now);
+    assert!(
+        matches!(
+            event,
+            Event::TokenIssued {
+                refreshable: true,
+                ..
+            }
+        ),
+        "{event:?}: {json}"
+    );
+    let granted = json["scope"].as_str().unwrap();
+    assert!(!granted.contains("offline_access"), "{json}");
+
+    now = s.status().refresh_at;
+    assert_eq!(s.poll(now), Action::SendTokenRequest(RequestKind::Refresh));
+    let (event, request, json) = recorded_exchange(&mut s, &srv, now);
+    // (The token response's `scope` names the resource server's scopes
+    // only, so it cannot serve as the refresh's scope either; omitting
+    // `scope`, which RFC 6749 §6 reads as "what was granted", works.)
+    let asked = form_field(&request, "scope");
+    assert!(
+        matches!(
+            event,
+            Event::TokenIssued {
+                kind: RequestKind::Refresh,
+                refreshable: true,
+                ..
+            }
+        ),
+        "{event:?}: {json}; the refresh asked for scope {asked:?}, the token response said {granted:?}"
+    );
+    get_me_ok(&mut s, &srv, now);
 }

@@ -116,6 +116,17 @@ server.listen(PORT, '127.0.0.1', () => {
       },
     },
     rotateRefreshToken: true,
+    // Refresh tokens: oidc-provider's default issues them only for grants
+    // with `offline_access`, and in the code flow it drops `offline_access`
+    // unless the authorization request says `prompt=consent`, which a
+    // fieldauth session cannot add yet (issue #14 §2.3). So the code flow
+    // gets a refresh token here whenever the client may use the
+    // refresh_token grant; the device flow keeps the default rule
+    // (`offline_access`, which it keeps without any prompt).
+    async issueRefreshToken(_ctx, client, source) {
+      if (!client.grantTypeAllowed('refresh_token')) return false;
+      return source.kind === 'AuthorizationCode' || source.scopes.has('offline_access');
+    },
     ttl: {
       AccessToken: ACCESS_TTL_S,
       ClientCredentials: ACCESS_TTL_S,
