@@ -12,8 +12,13 @@ authorize each API call and whether to retry it; your code moves the bytes
 >>> with fieldauth.Session(fieldauth.Preset.AUTOTASK, cfg) as session:
 ...     action = session.poll()          # ActionKind.SEND_TOKEN_REQUEST first
 
-The shared library is found through ``FIELDAUTH_LIB``, next to this package,
-or in a cargo ``target/`` directory (see :mod:`fieldauth._lib`).
+HTTP clients: :mod:`fieldauth.requests` and :mod:`fieldauth.httpx` provide
+``FieldAuth``, an auth object for requests and for httpx (sync and async) that
+runs the session for you (extras ``[requests]`` and ``[httpx]``).
+
+The shared library is found through ``FIELDAUTH_LIB``, inside this package
+(where ``pip install`` puts it), or in a cargo ``target/`` directory (see
+:mod:`fieldauth._lib`).
 """
 
 from ._lib import (
@@ -22,6 +27,7 @@ from ._lib import (
     LibraryNotFoundError,
     candidate_paths,
 )
+from ._adapter import NoCredentialError, WaitTooLong
 from .enums import (
     ActionKind,
     AuthorizationKind,
@@ -97,6 +103,8 @@ __all__ = [
     "LibraryMismatchError",
     "LibraryNotFoundError",
     "candidate_paths",
+    "NoCredentialError",
+    "WaitTooLong",
     "ActionKind",
     "AuthorizationKind",
     "ClientAuth",
