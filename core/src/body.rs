@@ -515,7 +515,14 @@ impl BodyParser {
                         return Err(Error::Response(ResponseError::MissingMember(m)));
                     }
                 }
-                for m in [Member::DeviceCode, Member::UserCode] {
+                // Codes and URIs are shown to the user: non-empty
+                // printable ASCII (a URI has no other characters).
+                for m in [
+                    Member::DeviceCode,
+                    Member::UserCode,
+                    Member::VerificationUri,
+                    Member::VerificationUriComplete,
+                ] {
                     check_vschar(m, f, unplain, storage, body)?;
                 }
                 Kind::Device
@@ -967,9 +974,10 @@ pub struct DeviceAuthorization<'s> {
     pub device_code: &'s str,
     /// The code the user enters.
     pub user_code: &'s str,
-    /// Where the user enters it.
+    /// Where the user enters it. Like the codes, non-empty printable ASCII
+    /// (checked: it is shown to the user).
     pub verification_uri: &'s str,
-    /// A URI that includes the user code, if given.
+    /// A URI that includes the user code, if given (checked the same way).
     pub verification_uri_complete: Option<&'s str>,
     /// Lifetime of the codes in seconds.
     pub expires_in: u32,

@@ -1253,7 +1253,8 @@ mod tests {
             (br#"[1]"#, JsonError::NotAnObject),
         ];
         for (input, kind) in cases {
-            for n in 1..=input.len() {
+            // Under Miri (tests/miri.sh) every fifth chunk size.
+            for n in (1..=input.len()).step_by(if cfg!(miri) { 5 } else { 1 }) {
                 match scan(input, n) {
                     Err(Error::Json { kind: k, .. }) => {
                         assert_eq!(k, *kind, "{:?}", String::from_utf8_lossy(input))
@@ -1290,8 +1291,9 @@ mod tests {
     #[test]
     fn utf8_validation_matches_core() {
         // Every pair of leading bytes, completed with continuation bytes.
-        for a in 0x80..=0xffu8 {
-            for b in 0..=0xffu8 {
+        // Under Miri (tests/miri.sh) a sample of the pairs.
+        for a in (0x80..=0xffu8).step_by(if cfg!(miri) { 7 } else { 1 }) {
+            for b in (0..=0xffu8).step_by(if cfg!(miri) { 11 } else { 1 }) {
                 for tail in [&[][..], &[0x80], &[0x80, 0xbf]] {
                     let mut text = std::vec![a, b];
                     text.extend_from_slice(tail);
@@ -1383,11 +1385,12 @@ mod tests {
         // the plain bytes next to the special ones: the word, block and tail
         // scans must all stop exactly there.
         let filler = b" !#[]~0Az";
-        for len in 0..=120usize {
+        // Under Miri (tests/miri.sh) a sample of the lengths and positions.
+        for len in (0..=120usize).step_by(if cfg!(miri) { 7 } else { 1 }) {
             let base: Vec<u8> = (0..len).map(|k| filler[k % filler.len()]).collect();
             assert_eq!(plain_run(&base), len, "plain, len {len}");
             for special in [0x00, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc3, 0xff] {
-                for at in 0..len {
+                for at in (0..len).step_by(if cfg!(miri) { 5 } else { 1 }) {
                     let mut s = base.clone();
                     s[at] = special;
                     // A second special later must not move the answer.

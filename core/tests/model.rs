@@ -178,7 +178,8 @@ const YEAR: u64 = 365 * DAY;
 const EPOCH_MS: u64 = 1_763_158_400_000;
 /// 9999-12-31T23:59:59Z.
 const YEAR_9999_S: u64 = 253_402_300_799;
-const DEFAULT_CASES: u64 = 3_000;
+/// Under Miri (tests/miri.sh) a handful: one case per subject.
+const DEFAULT_CASES: u64 = if cfg!(miri) { SUBJECTS } else { 3_000 };
 /// Steps of trace kept for a report.
 const TRACE_STEPS: u64 = 40;
 const BASE_URL: &str = "https://api.example.com";

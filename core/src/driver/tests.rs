@@ -287,7 +287,8 @@ fn assert_retry_scheduled(s: &mut Sess, now: u64, token: Option<&str>) {
 fn every_chunking_and_buffer_gives_the_same_exchange() {
     let reference = reference_request(autotask, T0);
     let response = with_length(200, "", &token_body("tok-1", 3600));
-    for piece in 1..=response.len() {
+    // Under Miri (tests/miri.sh) a sample of the piece sizes.
+    for piece in (1..=response.len()).step_by(if cfg!(miri) { 29 } else { 1 }) {
         for buf_len in [1, 7, 128, 4096] {
             let mut s = autotask();
             let mut io = Script::new(&response).pieces(piece);
