@@ -607,3 +607,68 @@ fn firmware_links_with_arm_none_eabi_gcc_without_allocator_and_runs_on_qemu() {
     println!("{report}");
     std::fs::write(dir.join("sizes.txt"), &report).unwrap();
 }
+
+/// docs/PORTING.md's RTOS task (`tests/firmware-c/porting_example.c`: an
+/// Autotask client over mbedTLS-style callbacks, a FreeRTOS-style tick
+/// clock, flash snapshots) builds for the Cortex-M4F: compiled with the
+/// strict flags, linked with `libfieldauth.a` (`firmware` profile) and
+/// `porting_stubs.c` (placeholders for the platform it declares) with
+/// nothing unresolved and no allocator. Built, not run: the stubs do no I/O.
+#[test]
+fn porting_example_builds_for_the_cortex_m4() {
+    require(GCC, "gcc-arm-none-eabi");
+    require(SIZE, "binutils-arm-none-eabi");
+    require(NM, "binutils-arm-none-eabi");
+    require_rust_target();
+
+    let dir = scratch("porting_example");
+    let startup = compile(&dir, "startup.c", "startup.o", &[]);
+    let example = compile(&dir, "porting_example.c", "porting_example.o", &[]);
+    let stubs = compile(&dir, "porting_stubs.c", "porting_stubs.o", &[]);
+    let lib = build_library("firmware");
+    let elf = link(
+        &dir,
+        "cortex-m4",
+        &[&startup, &example, &stubs, &lib],
+        "porting-example.elf",
+    );
+    let syms = nm(&elf);
+    for name in [
+        "fieldauth_task",
+        "fieldauth_session_init_preset",
+        "fieldauth_session_exchange",
+        "fieldauth_session_authorize",
+        "fieldauth_session_report_api_response_for",
+        "fieldauth_session_snapshot",
+        "fieldauth_session_restore",
+    ] {
+        assert!(defines(&syms, name), "{name} is not in {}", elf.display());
+    }
+    let unresolved: Vec<_> = syms
+        .iter()
+        .filter(|(k, _)| matches!(k, 'U' | 'w' | 'v'))
+        .collect();
+    assert!(
+        unresolved.is_empty(),
+        "unresolved symbols in {}: {unresolved:?}",
+        elf.display()
+    );
+    let found = allocator_symbols(&syms);
+    assert!(
+        found.is_empty(),
+        "allocator symbols in the image: {found:?}"
+    );
+
+    let image = Row::of("porting example", &elf);
+    let (text, data, bss) = size(&example);
+    let (stub_text, stub_data, _) = size(&stubs);
+    println!(
+        "porting example (firmware profile): image flash {} B, of which porting_example.o {} B \
+         and the stubs {} B; static RAM {} B, of which porting_example.o {} B",
+        image.flash(),
+        text + data,
+        stub_text + stub_data,
+        image.ram(),
+        data + bss
+    );
+}
