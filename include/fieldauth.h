@@ -1381,6 +1381,16 @@ typedef struct fieldauth_session_header {
 #define FIELDAUTH_ERR_INPUT_RESERVED 209
 
 /**
+ * The redirect's `state` or `iss` is not the one the login expects.
+ */
+#define FIELDAUTH_ERR_INPUT_MISMATCH 210
+
+/**
+ * A parameter appears more than once in the redirect.
+ */
+#define FIELDAUTH_ERR_INPUT_DUPLICATE 211
+
+/**
  * The HTTP response is malformed (a kind this version does not name).
  */
 #define FIELDAUTH_ERR_HTTP 300
@@ -1519,6 +1529,12 @@ typedef struct fieldauth_session_header {
  * Unexpected HTTP status for this operation.
  */
 #define FIELDAUTH_ERR_RESPONSE_UNEXPECTED_STATUS 508
+
+/**
+ * The authorization server redirected back with `error=` (e.g. the user
+ * declined).
+ */
+#define FIELDAUTH_ERR_RESPONSE_AUTHORIZATION_DENIED 509
 
 /**
  * The call is not valid in the object's current state.
@@ -2277,6 +2293,44 @@ fieldauth_status fieldauth_session_authorization_url(struct fieldauth_session *s
                                                      uint8_t *buf,
                                                      size_t buf_len,
                                                      size_t *out_len);
+
+/**
+ * Authorization-code mode: the redirect back from the authorization server,
+ * as the URL the browser was sent to, or its query (UTF-8, not
+ * NUL-terminated). Reads `code`, `state`, `iss` and `error`, checks `state`
+ * against the one fieldauth_session_authorization_url() created (constant
+ * time) and, when `issuer` is given (`issuer_len` > 0: the server
+ * advertises RFC 9207 `authorization_response_iss_parameter_supported`;
+ * pass its issuer identifier), that `iss` is present and equal. Then keeps
+ * the code: the code exchange is the next token request.
+ *
+ * `out_denied` (may be NULL) receives FIELDAUTH_FAILURE_ACCESS_DENIED,
+ * _INVALID_SCOPE, _UNAUTHORIZED_CLIENT or _REJECTED (any other code) when
+ * the server sent `error=` (status RESPONSE_AUTHORIZATION_DENIED), else
+ * FIELDAUTH_FAILURE_NONE. The `error_description` is in the query.
+ *
+ * Errors (the session keeps its login: a genuine redirect may still follow
+ * a forged one): WRONG_STATE outside code mode, before
+ * fieldauth_session_authorization_url(), while an exchange runs or a code
+ * already waits; INPUT_MISMATCH (state or iss differ), INPUT_MISSING (no
+ * code, no state, or no iss when `issuer` is given), INPUT_DUPLICATE,
+ * INPUT_INVALID_CHARACTER (bad escape or UTF-8), INPUT_CONTROL_CHARACTER,
+ * INPUT_EMPTY (empty code); RESPONSE_AUTHORIZATION_DENIED; CAPACITY_EXCEEDED
+ * when the decoded values do not fit a token slot; INVALID_UTF8;
+ * NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `session` is an initialized session used by no other thread; `url` and
+ * `issuer` are readable for their lengths; `out_denied` is NULL or
+ * writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_on_authorization_callback(struct fieldauth_session *session,
+                                                             const uint8_t *url,
+                                                             size_t url_len,
+                                                             const uint8_t *issuer,
+                                                             size_t issuer_len,
+                                                             uint32_t *out_denied);
 
 /**
  * Authorization-code mode: the `code` and `state` the redirect brought

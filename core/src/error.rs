@@ -65,6 +65,10 @@ pub enum Field {
     ParamName,
     /// A random-bytes input (PKCE verifier or state source).
     Random,
+    /// The `iss` of an authorization response (RFC 9207).
+    Issuer,
+    /// The redirect back from the authorization server as a whole (its query).
+    Callback,
 }
 
 impl Field {
@@ -95,6 +99,8 @@ impl Field {
             Field::Scheme => "scheme",
             Field::ParamName => "parameter name",
             Field::Random => "random bytes",
+            Field::Issuer => "iss",
+            Field::Callback => "callback",
         }
     }
 }
@@ -129,6 +135,11 @@ pub enum InputError {
     /// (`Host`, `Content-Length`, `Transfer-Encoding`, `Content-Type`,
     /// `Authorization`): an extra header may not override it.
     Reserved,
+    /// The value differs from the one expected: the `state` or `iss` of an
+    /// authorization response (a forged, stale or mixed-up redirect).
+    Mismatch,
+    /// The parameter appears more than once (RFC 6749 §3.1: it must not).
+    Duplicate,
 }
 
 /// Why an HTTP/1.1 response head or chunked body was rejected.
@@ -206,6 +217,11 @@ pub enum ResponseError {
     /// The HTTP status is neither success nor an error status this operation
     /// understands (e.g. a 1xx or 3xx).
     UnexpectedStatus,
+    /// The authorization server redirected back with `error=...` instead of
+    /// a code (RFC 6749 §4.1.2.1): the user declined, or the request was
+    /// refused. [`callback::parse`](crate::callback::parse) gives the
+    /// `error_description`.
+    AuthorizationDenied(crate::body::ErrorCode),
 }
 
 /// A member of a JSON response body that fieldauth reads.
@@ -394,6 +410,12 @@ impl Error {
                 InputError::Reserved => {
                     "a header fieldauth sets itself (Host, Content-Length, Transfer-Encoding, Content-Type, Authorization) cannot be supplied as an extra header"
                 }
+                InputError::Mismatch => {
+                    "the redirect's state or iss is not the one this login expects (forged, stale or from another server): ignore it and start the login again"
+                }
+                InputError::Duplicate => {
+                    "a parameter appears more than once in the redirect: ignore it and start the login again"
+                }
             },
             Error::Http(kind) => match kind {
                 HttpError::StatusLine => "malformed HTTP status line",
@@ -437,6 +459,9 @@ impl Error {
                     "response body is not JSON (e.g. an HTML error page or empty body)"
                 }
                 ResponseError::UnexpectedStatus => "unexpected HTTP status for this operation",
+                ResponseError::AuthorizationDenied(_) => {
+                    "the authorization server answered the login with an error (e.g. access_denied: the user declined); start the login again if the user wants to"
+                }
             },
             Error::WrongState => "call not valid in the current state",
             Error::Snapshot(kind) => match kind {

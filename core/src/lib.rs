@@ -237,6 +237,7 @@
 
 pub mod apply;
 pub mod body;
+pub mod callback;
 #[cfg(feature = "embedded-io")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-io")))]
 pub mod driver;

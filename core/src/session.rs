@@ -2301,12 +2301,7 @@ impl<A: Arena> SessionIn<A> {
         {
             return Err(Error::WrongState);
         }
-        let expected = self.text(self.st.state);
-        let mut diff = u8::from(expected.len() != state.len());
-        for (a, b) in expected.bytes().zip(state.bytes()) {
-            diff |= a ^ b;
-        }
-        if diff != 0 {
+        if !crate::callback::same_secret(self.text(self.st.state), state) {
             return Err(Error::input(Field::State, InputError::InvalidCharacter));
         }
         check_param(Field::Code, code)?;
@@ -2319,6 +2314,146 @@ impl<A: Arena> SessionIn<A> {
         if let Some(d) = self.arena.as_mut().get_mut(staging.start..end) {
             crate::write::copy(d, code.as_bytes());
         }
+        self.st.code = span(staging.start, code.len());
+        self.set_flag(F_CODE, true);
+        self.st.failure = None;
+        self.st.attempts = 0;
+        self.st.retry_at = 0;
+        Ok(())
+    }
+
+    /// Authorization-code mode: the redirect back from the authorization
+    /// server, as the URL (or its query) the browser was sent to. Reads
+    /// `code`, `state`, `iss`, `error` ([`callback::parse`]), checks `state`
+    /// against the one [`Session::authorization_url`] created (constant
+    /// time) and, when `expected_issuer` is given (the server advertises
+    /// RFC 9207 `authorization_response_iss_parameter_supported`; pass its
+    /// issuer identifier), that `iss` is present and equal. Then keeps the
+    /// code: the code exchange is the next token request, as after
+    /// [`Session::set_authorization_code`].
+    ///
+    /// Errors (the session keeps its verifier and state, so a genuine
+    /// redirect may still follow a forged one): `WrongState` outside
+    /// code mode, before `authorization_url`, while an exchange runs or a
+    /// code is already waiting; the [`callback::parse`] errors;
+    /// `InvalidInput { State | Issuer, Mismatch | Missing }` for a
+    /// response to another login or from another server;
+    /// `Response(AuthorizationDenied(code))` when the server sent `error`
+    /// (e.g. the user declined: `access_denied`); `CapacityExceeded` when
+    /// the decoded values do not fit a token slot.
+    ///
+    /// ```
+    /// use fieldauth::preset::{self, Mode, Profile};
+    /// use fieldauth::session::{Action, Config, RequestKind, Session};
+    ///
+    /// use fieldauth::request::ClientAuth;
+    ///
+    /// // A public client (PKCE, no secret).
+    /// let profile = Profile {
+    ///     mode: Mode::AuthorizationCode,
+    ///     client_auth: ClientAuth::None,
+    ///     ..preset::custom()
+    /// };
+    /// let config = Config {
+    ///     base_url: "https://as.example",
+    ///     client_id: "app",
+    ///     redirect_uri: "https://app.example/cb",
+    ///     ..Config::default()
+    /// };
+    /// let mut s: Session = Session::new(&profile, &config, 7)?;
+    /// let mut url = [0u8; 512];
+    /// let n = s.authorization_url(&[7; 32], &[9; 16], &mut url)?;
+    /// // The state the session chose is in the URL it wrote; the browser
+    /// // comes back with it (here, read from that URL).
+    /// let url = std::str::from_utf8(&url[..n]).unwrap();
+    /// let state = url.split(['?', '&']).find_map(|p| p.strip_prefix("state=")).unwrap();
+    /// assert!(s.on_authorization_callback("https://app.example/cb?code=c0de&state=forged", None).is_err());
+    /// let redirect = format!("https://app.example/cb?code=c0de&state={state}&iss=https%3A%2F%2Fas.example");
+    /// s.on_authorization_callback(&redirect, Some("https://as.example"))?;
+    /// assert_eq!(s.poll(0), Action::SendTokenRequest(RequestKind::Fetch));
+    /// # Ok::<(), fieldauth::Error>(())
+    /// ```
+    pub fn on_authorization_callback(
+        &mut self,
+        url_or_query: &str,
+        expected_issuer: Option<&str>,
+    ) -> Result<()> {
+        use crate::callback::{self, Callback, P_CODE, P_ERROR, P_ISS, P_STATE};
+        if self.set.mode != Mode::AuthorizationCode
+            || !self.has(F_PKCE)
+            || self.has(F_CODE)
+            || self.st.phase != Phase::Idle
+        {
+            return Err(Error::WrongState);
+        }
+        let staging = self.slot_range(self.st.active ^ 1);
+        // The staging slot holds nothing while no code waits; the values
+        // are decoded there (a failure description there is forgotten).
+        self.wipe(staging.clone());
+        let wanted = (1 << P_CODE) | (1 << P_STATE) | (1 << P_ISS) | (1 << P_ERROR);
+        let parsed = match self.arena.as_mut().get_mut(staging.clone()) {
+            Some(buf) => callback::parse_spans(url_or_query, buf, wanted),
+            None => Err(Error::WrongState),
+        };
+        let spans = match parsed {
+            Ok(spans) => spans,
+            Err(e) => {
+                self.wipe(staging.clone());
+                return Err(match e {
+                    Error::BufferTooSmall { needed } => {
+                        Error::capacity_exceeded(needed as usize, staging.len())
+                    }
+                    e => e,
+                });
+            }
+        };
+        let checked = {
+            let slot = self.arena.as_ref().get(staging.clone()).unwrap_or_default();
+            let text = |i: usize| -> Option<&str> {
+                core::str::from_utf8(slot.get(spans.range(i)?)?).ok()
+            };
+            let cb = match (text(P_ERROR), text(P_CODE), text(P_STATE)) {
+                (Some(e), _, state) => Ok(Callback::Denied {
+                    error: crate::body::ErrorCode::parse(e),
+                    error_text: e,
+                    error_description: None,
+                    state,
+                    iss: text(P_ISS),
+                }),
+                (None, Some(code), Some(state)) => Ok(Callback::Code {
+                    code,
+                    state,
+                    iss: text(P_ISS),
+                }),
+                (None, None, _) => Err(Error::input(Field::Code, InputError::Missing)),
+                (None, Some(_), None) => Err(Error::input(Field::State, InputError::Missing)),
+            };
+            cb.and_then(|cb| cb.check(self.text(self.st.state), expected_issuer))
+                .and_then(|()| {
+                    let code = text(P_CODE).unwrap_or("");
+                    check_param(Field::Code, code)?;
+                    // Relative to the slot.
+                    Ok(spans.range(P_CODE).unwrap_or_default())
+                })
+        };
+        let code = match checked {
+            Ok(code) => code,
+            Err(e) => {
+                self.wipe(staging);
+                return Err(e);
+            }
+        };
+        // Move the code to the slot's start and wipe the rest.
+        let from = staging.start.saturating_add(code.start);
+        let arena = self.arena.as_mut();
+        for k in 0..code.len() {
+            let b = arena.get(from.saturating_add(k)).copied().unwrap_or(0);
+            if let Some(d) = arena.get_mut(staging.start.saturating_add(k)) {
+                *d = b;
+            }
+        }
+        let end = staging.start.saturating_add(code.len());
+        self.wipe(end..staging.end);
         self.st.code = span(staging.start, code.len());
         self.set_flag(F_CODE, true);
         self.st.failure = None;

@@ -6,7 +6,8 @@ use fieldauth_core::session::{
     Action, ApiVerdict, Arena, Authorization, Event, Failure, RequestKind, Revocation, SessionIn,
     TokenBody, TokenId, DEFAULT_CAPACITY,
 };
-use fieldauth_core::Error;
+use fieldauth_core::body::ErrorCode;
+use fieldauth_core::{Error, ResponseError};
 
 use crate::exchange::Exchange;
 use crate::head::HeadCell;
@@ -1376,6 +1377,74 @@ pub unsafe extern "C" fn fieldauth_session_authorization_url(
         let b = unsafe { a.buf(buf, buf_len) }?;
         let out = a.out(out_len)?;
         put_len(s.inner.authorization_url(v, st, b), out)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Authorization-code mode: the redirect back from the authorization server,
+/// as the URL the browser was sent to, or its query (UTF-8, not
+/// NUL-terminated). Reads `code`, `state`, `iss` and `error`, checks `state`
+/// against the one fieldauth_session_authorization_url() created (constant
+/// time) and, when `issuer` is given (`issuer_len` > 0: the server
+/// advertises RFC 9207 `authorization_response_iss_parameter_supported`;
+/// pass its issuer identifier), that `iss` is present and equal. Then keeps
+/// the code: the code exchange is the next token request.
+///
+/// `out_denied` (may be NULL) receives FIELDAUTH_FAILURE_ACCESS_DENIED,
+/// _INVALID_SCOPE, _UNAUTHORIZED_CLIENT or _REJECTED (any other code) when
+/// the server sent `error=` (status RESPONSE_AUTHORIZATION_DENIED), else
+/// FIELDAUTH_FAILURE_NONE. The `error_description` is in the query.
+///
+/// Errors (the session keeps its login: a genuine redirect may still follow
+/// a forged one): WRONG_STATE outside code mode, before
+/// fieldauth_session_authorization_url(), while an exchange runs or a code
+/// already waits; INPUT_MISMATCH (state or iss differ), INPUT_MISSING (no
+/// code, no state, or no iss when `issuer` is given), INPUT_DUPLICATE,
+/// INPUT_INVALID_CHARACTER (bad escape or UTF-8), INPUT_CONTROL_CHARACTER,
+/// INPUT_EMPTY (empty code); RESPONSE_AUTHORIZATION_DENIED; CAPACITY_EXCEEDED
+/// when the decoded values do not fit a token slot; INVALID_UTF8;
+/// NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `url` and
+/// `issuer` are readable for their lengths; `out_denied` is NULL or
+/// writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_on_authorization_callback(
+    session: *mut fieldauth_session,
+    url: *const u8,
+    url_len: usize,
+    issuer: *const u8,
+    issuer_len: usize,
+    out_denied: *mut u32,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        // SAFETY: forwarded contract.
+        let u = unsafe { a.text(url, url_len) }?;
+        // SAFETY: forwarded contract.
+        let i = unsafe { a.text(issuer, issuer_len) }?;
+        let denied = if out_denied.is_null() {
+            None
+        } else {
+            Some(a.out(out_denied)?)
+        };
+        let r = s
+            .inner
+            .on_authorization_callback(u, (!i.is_empty()).then_some(i));
+        if let Some(d) = denied {
+            d.put(match r {
+                Err(Error::Response(ResponseError::AuthorizationDenied(code))) => match code {
+                    ErrorCode::AccessDenied => FIELDAUTH_FAILURE_ACCESS_DENIED,
+                    ErrorCode::InvalidScope => FIELDAUTH_FAILURE_INVALID_SCOPE,
+                    ErrorCode::UnauthorizedClient => FIELDAUTH_FAILURE_UNAUTHORIZED_CLIENT,
+                    _ => FIELDAUTH_FAILURE_REJECTED,
+                },
+                _ => FIELDAUTH_FAILURE_NONE,
+            });
+        }
+        r.map_err(status_of)
     };
     // SAFETY: forwarded contract.
     unsafe { with_mut(session, f) }

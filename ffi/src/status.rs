@@ -55,6 +55,10 @@ pub const FIELDAUTH_ERR_INPUT_TOO_SHORT: fieldauth_status = 207;
 pub const FIELDAUTH_ERR_INPUT_MISSING: fieldauth_status = 208;
 /// A header fieldauth sets itself cannot be supplied.
 pub const FIELDAUTH_ERR_INPUT_RESERVED: fieldauth_status = 209;
+/// The redirect's `state` or `iss` is not the one the login expects.
+pub const FIELDAUTH_ERR_INPUT_MISMATCH: fieldauth_status = 210;
+/// A parameter appears more than once in the redirect.
+pub const FIELDAUTH_ERR_INPUT_DUPLICATE: fieldauth_status = 211;
 
 /// The HTTP response is malformed (a kind this version does not name).
 pub const FIELDAUTH_ERR_HTTP: fieldauth_status = 300;
@@ -114,6 +118,9 @@ pub const FIELDAUTH_ERR_RESPONSE_UNSUPPORTED_TOKEN_TYPE: fieldauth_status = 506;
 pub const FIELDAUTH_ERR_RESPONSE_NOT_JSON: fieldauth_status = 507;
 /// Unexpected HTTP status for this operation.
 pub const FIELDAUTH_ERR_RESPONSE_UNEXPECTED_STATUS: fieldauth_status = 508;
+/// The authorization server redirected back with `error=` (e.g. the user
+/// declined).
+pub const FIELDAUTH_ERR_RESPONSE_AUTHORIZATION_DENIED: fieldauth_status = 509;
 
 /// The call is not valid in the object's current state.
 pub const FIELDAUTH_ERR_WRONG_STATE: fieldauth_status = 600;
@@ -154,6 +161,8 @@ pub fn status_of(e: Error) -> fieldauth_status {
             InputError::TooShort => FIELDAUTH_ERR_INPUT_TOO_SHORT,
             InputError::Missing => FIELDAUTH_ERR_INPUT_MISSING,
             InputError::Reserved => FIELDAUTH_ERR_INPUT_RESERVED,
+            InputError::Mismatch => FIELDAUTH_ERR_INPUT_MISMATCH,
+            InputError::Duplicate => FIELDAUTH_ERR_INPUT_DUPLICATE,
             _ => FIELDAUTH_ERR_INPUT,
         },
         Error::Http(kind) => match kind {
@@ -188,6 +197,7 @@ pub fn status_of(e: Error) -> fieldauth_status {
             ResponseError::UnsupportedTokenType => FIELDAUTH_ERR_RESPONSE_UNSUPPORTED_TOKEN_TYPE,
             ResponseError::NotJson => FIELDAUTH_ERR_RESPONSE_NOT_JSON,
             ResponseError::UnexpectedStatus => FIELDAUTH_ERR_RESPONSE_UNEXPECTED_STATUS,
+            ResponseError::AuthorizationDenied(_) => FIELDAUTH_ERR_RESPONSE_AUTHORIZATION_DENIED,
             _ => FIELDAUTH_ERR_RESPONSE,
         },
         Error::WrongState => FIELDAUTH_ERR_WRONG_STATE,
@@ -256,6 +266,12 @@ pub fn message(status: fieldauth_status) -> &'static CStr {
         FIELDAUTH_ERR_INPUT_RESERVED => {
             c"a header fieldauth sets itself (Host, Content-Length, Transfer-Encoding, Content-Type, Authorization) cannot be supplied as an extra header"
         }
+        FIELDAUTH_ERR_INPUT_MISMATCH => {
+            c"the redirect's state or iss is not the one this login expects (forged, stale or from another server): ignore it and start the login again"
+        }
+        FIELDAUTH_ERR_INPUT_DUPLICATE => {
+            c"a parameter appears more than once in the redirect: ignore it and start the login again"
+        }
         FIELDAUTH_ERR_HTTP => c"malformed HTTP response",
         FIELDAUTH_ERR_HTTP_STATUS_LINE => c"malformed HTTP status line",
         FIELDAUTH_ERR_HTTP_HEADER_LINE => c"malformed HTTP header line",
@@ -296,6 +312,9 @@ pub fn message(status: fieldauth_status) -> &'static CStr {
             c"response body is not JSON (e.g. an HTML error page or empty body)"
         }
         FIELDAUTH_ERR_RESPONSE_UNEXPECTED_STATUS => c"unexpected HTTP status for this operation",
+        FIELDAUTH_ERR_RESPONSE_AUTHORIZATION_DENIED => {
+            c"the authorization server answered the login with an error (e.g. access_denied: the user declined); start the login again if the user wants to"
+        }
         FIELDAUTH_ERR_WRONG_STATE => c"call not valid in the current state",
         FIELDAUTH_ERR_SNAPSHOT => c"snapshot image cannot be restored",
         FIELDAUTH_ERR_SNAPSHOT_LENGTH => {
@@ -351,6 +370,8 @@ mod tests {
             Error::input(Field::Url, InputError::TooShort),
             Error::input(Field::Url, InputError::Missing),
             Error::input(Field::Url, InputError::Reserved),
+            Error::input(Field::State, InputError::Mismatch),
+            Error::input(Field::State, InputError::Duplicate),
             Error::Http(HttpError::StatusLine),
             Error::Http(HttpError::HeaderLine),
             Error::Http(HttpError::ContentLength),
@@ -400,6 +421,9 @@ mod tests {
             Error::Response(ResponseError::UnsupportedTokenType),
             Error::Response(ResponseError::NotJson),
             Error::Response(ResponseError::UnexpectedStatus),
+            Error::Response(ResponseError::AuthorizationDenied(
+                fieldauth_core::body::ErrorCode::AccessDenied,
+            )),
             Error::WrongState,
             Error::Snapshot(SnapshotError::Length),
             Error::Snapshot(SnapshotError::Corrupt),

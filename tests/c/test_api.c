@@ -989,6 +989,67 @@ static void test_authorization_code(void) {
     OK(fieldauth_session_clear(&s1));
 }
 
+/* The redirect itself (issue #14 §2.7): state and iss checked, error= typed,
+ * a forged redirect refused without losing the login. */
+static void test_authorization_callback(void) {
+    fieldauth_config c = config("https://api.fentu.example");
+    fieldauth_action a;
+    uint8_t rnd[64], url[1024];
+    char state[128], redirect[512];
+    const char *p;
+    const char *iss = "https://as.example";
+    size_t n = 0, i;
+    uint32_t denied = 99;
+    for (i = 0; i < sizeof rnd; i++) rnd[i] = (uint8_t)(i * 13 + 5);
+    c.client_id = str("demo-client");
+    c.client_secret = str("demo-secret");
+    c.redirect_uri = str("https://app.example/cb");
+    OK(fieldauth_session_init_preset(&s1, FIELDAUTH_PRESET_FENTU_OAUTH, &c, 5));
+    EXPECT(fieldauth_session_on_authorization_callback(&s1, u8("code=c&state=s"), 14, NULL, 0, NULL),
+           FIELDAUTH_ERR_WRONG_STATE);
+    OK(fieldauth_session_authorization_url(&s1, rnd, 32, rnd + 32, 16, url, sizeof url, &n));
+    url[n] = 0;
+    p = strstr((const char *)url, "state=");
+    CHECK(p != NULL);
+    if (!p) return;
+    p += 6;
+    for (i = 0; p[i] && p[i] != '&' && i + 1 < sizeof state; i++) state[i] = p[i];
+    state[i] = 0;
+    /* Forged, mixed up, malformed: refused, and the login goes on. */
+    snprintf(redirect, sizeof redirect, "https://app.example/cb?code=x&state=forged");
+    EXPECT(fieldauth_session_on_authorization_callback(&s1, u8(redirect), strlen(redirect), NULL, 0, &denied),
+           FIELDAUTH_ERR_INPUT_MISMATCH);
+    CHECK(denied == FIELDAUTH_FAILURE_NONE);
+    snprintf(redirect, sizeof redirect, "/cb?code=x&state=%s", state);
+    EXPECT(fieldauth_session_on_authorization_callback(&s1, u8(redirect), strlen(redirect), u8(iss), strlen(iss), NULL),
+           FIELDAUTH_ERR_INPUT_MISSING);
+    snprintf(redirect, sizeof redirect, "/cb?code=x&state=%s&iss=https%%3A%%2F%%2Fevil.example", state);
+    EXPECT(fieldauth_session_on_authorization_callback(&s1, u8(redirect), strlen(redirect), u8(iss), strlen(iss), NULL),
+           FIELDAUTH_ERR_INPUT_MISMATCH);
+    snprintf(redirect, sizeof redirect, "/cb?code=x&code=y&state=%s", state);
+    EXPECT(fieldauth_session_on_authorization_callback(&s1, u8(redirect), strlen(redirect), NULL, 0, NULL),
+           FIELDAUTH_ERR_INPUT_DUPLICATE);
+    snprintf(redirect, sizeof redirect, "/cb?code=x%%0D%%0A&state=%s", state);
+    EXPECT(fieldauth_session_on_authorization_callback(&s1, u8(redirect), strlen(redirect), NULL, 0, NULL),
+           FIELDAUTH_ERR_INPUT_CONTROL_CHARACTER);
+    snprintf(redirect, sizeof redirect, "/cb?error=access_denied&error_description=no&state=%s", state);
+    EXPECT(fieldauth_session_on_authorization_callback(&s1, u8(redirect), strlen(redirect), NULL, 0, &denied),
+           FIELDAUTH_ERR_RESPONSE_AUTHORIZATION_DENIED);
+    CHECK(denied == FIELDAUTH_FAILURE_ACCESS_DENIED);
+    CHECK(strstr(fieldauth_status_message(FIELDAUTH_ERR_RESPONSE_AUTHORIZATION_DENIED), "declined") != NULL);
+    OK(fieldauth_session_poll(&s1, 10, &a));
+    CHECK(a.kind == FIELDAUTH_ACTION_NEED_AUTHORIZATION_CODE);
+    /* The genuine one. */
+    snprintf(redirect, sizeof redirect, "https://app.example/cb?code=c%%2Bd&state=%s&iss=https%%3A%%2F%%2Fas.example", state);
+    OK(fieldauth_session_on_authorization_callback(&s1, u8(redirect), strlen(redirect), u8(iss), strlen(iss), &denied));
+    CHECK(denied == FIELDAUTH_FAILURE_NONE);
+    OK(fieldauth_session_poll(&s1, 10, &a));
+    CHECK(a.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST && a.request_kind == FIELDAUTH_REQUEST_FETCH);
+    n = send_request(&s1, 10, url, sizeof url);
+    CHECK(n > 0 && mem_has(url, n, "code=c%2Bd"));
+    OK(fieldauth_session_clear(&s1));
+}
+
 /* ------------------------------------------------------------------ exchange */
 
 /* An in-memory peer: collects the request, answers with `resp` in pieces of
@@ -1281,6 +1342,7 @@ int main(void) {
     test_field_nation_query_and_phrase();
     test_device_flow();
     test_authorization_code();
+    test_authorization_callback();
     test_exchange();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

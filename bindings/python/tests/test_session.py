@@ -289,6 +289,46 @@ def test_authorization_code_flow_offline() -> None:
         assert len(s.authorization_url()) > 0  # default randomness also works
 
 
+def test_authorization_callback() -> None:
+    """The redirect itself (issue #14 §2.7): state and iss checked, error= typed."""
+    cfg = Config(
+        base_url="http://127.0.0.1:9/fentu",
+        client_id="fentu-app",
+        client_secret="fentu-secret",
+        redirect_uri="https://app.example/cb",
+        allow_insecure=True,
+    )
+    with Session(Preset.FENTU_OAUTH, cfg) as s:
+        with pytest.raises(fieldauth.WrongState):
+            s.on_authorization_callback("code=c&state=s")
+        url = s.authorization_url()
+        state = url.split("state=")[1].split("&")[0]
+        iss = "https://as.example"
+        with pytest.raises(fieldauth.InputError) as e:
+            s.on_authorization_callback("https://app.example/cb?code=x&state=forged")
+        assert e.value.status == fieldauth.Status.INPUT_MISMATCH
+        with pytest.raises(fieldauth.InputError) as e:
+            s.on_authorization_callback(f"/cb?code=x&state={state}&iss=https%3A%2F%2Fevil", issuer=iss)
+        assert e.value.status == fieldauth.Status.INPUT_MISMATCH
+        with pytest.raises(fieldauth.InputError) as e:
+            s.on_authorization_callback(f"/cb?code=x&state={state}", issuer=iss)
+        assert e.value.status == fieldauth.Status.INPUT_MISSING
+        with pytest.raises(fieldauth.InputError) as e:
+            s.on_authorization_callback(f"/cb?code=x&code=y&state={state}")
+        assert e.value.status == fieldauth.Status.INPUT_DUPLICATE
+        with pytest.raises(fieldauth.AuthorizationDenied) as d:
+            s.on_authorization_callback(
+                f"https://app.example/cb?error=access_denied&error_description=User+said+no&state={state}"
+            )
+        assert d.value.failure == fieldauth.Failure.ACCESS_DENIED
+        assert d.value.error == "access_denied" and d.value.description == "User said no"
+        assert isinstance(d.value, fieldauth.ResponseError)
+        assert s.poll(T0).kind == ActionKind.NEED_AUTHORIZATION_CODE
+        s.on_authorization_callback(f"https://app.example/cb?code=c%2Bd&state={state}&iss=https%3A%2F%2Fas.example", issuer=iss)
+        assert s.poll(T0).kind == ActionKind.SEND_TOKEN_REQUEST
+        assert b"code=c%2Bd" in s.write_token_request_parts(T0).body
+
+
 def device_profile() -> Profile:
     profile = Profile.preset(Preset.CUSTOM)
     profile.mode = Mode.DEVICE_CODE

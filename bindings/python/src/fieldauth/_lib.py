@@ -382,6 +382,10 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
         _st,
         [_sess, _u8p, c_size_t, _u8p, c_size_t],
     ),
+    "fieldauth_session_on_authorization_callback": (
+        _st,
+        [_sess, _u8p, c_size_t, _u8p, c_size_t, POINTER(c_uint32)],
+    ),
     "fieldauth_session_set_wall_clock": (_st, [_sess, c_uint64, c_uint64]),
     "fieldauth_session_reseed": (_st, [_sess, c_uint64]),
     "fieldauth_session_revoke": (_st, [_sess]),

@@ -98,6 +98,12 @@ class Status(IntEnum):
     INPUT_RESERVED = 209
     """A header fieldauth sets itself cannot be supplied."""
 
+    INPUT_MISMATCH = 210
+    """The redirect's ``state`` or ``iss`` is not the one the login expects."""
+
+    INPUT_DUPLICATE = 211
+    """A parameter appears more than once in the redirect."""
+
     HTTP = 300
     """The HTTP response is malformed (a kind this version does not name)."""
 
@@ -181,6 +187,9 @@ class Status(IntEnum):
 
     RESPONSE_UNEXPECTED_STATUS = 508
     """Unexpected HTTP status for this operation."""
+
+    RESPONSE_AUTHORIZATION_DENIED = 509
+    """The authorization server redirected back with ``error=`` (e.g. the user declined)."""
 
     WRONG_STATE = 600
     """The call is not valid in the object's current state."""

@@ -171,6 +171,28 @@ class ResponseError(ProtocolError):
     """Family 500: the response is well-formed but unusable (missing member, bad status...)."""
 
 
+class AuthorizationDenied(ResponseError):
+    """Status 509: the authorization server redirected back with ``error=`` instead of a code.
+
+    Raised by :meth:`~fieldauth.Session.on_authorization_callback`.
+
+    Attributes:
+        failure: the error as a :class:`~fieldauth.Failure` (``ACCESS_DENIED``,
+            ``INVALID_SCOPE``, ``UNAUTHORIZED_CLIENT``, or ``REJECTED`` for any
+            other code).
+        error: the ``error`` parameter as sent (e.g. ``"access_denied"``).
+        description: the ``error_description`` parameter, or ``""``.
+    """
+
+    def __init__(
+        self, status: int, message: str, context: str, failure: Failure, error: str, description: str
+    ) -> None:
+        super().__init__(status, message, context)
+        self.failure = failure
+        self.error = error
+        self.description = description
+
+
 class WrongState(FieldauthError):
     """Family 600: the call is not valid in the session's (or parser's) current state."""
 

@@ -59,7 +59,7 @@ from .enums import (
     Status,
     VerdictKind,
 )
-from .errors import SessionFailed, WrongState, error_for
+from .errors import AuthorizationDenied, SessionFailed, WrongState, error_for
 
 __all__ = [
     "Session",
@@ -1579,6 +1579,47 @@ class Session:
             sbuf,
             sn,
         )
+
+    def on_authorization_callback(self, url: Text, issuer: Optional[Text] = None) -> None:
+        """Authorization-code mode: the redirect back from the authorization server.
+
+        ``url`` is the URL the browser was sent to (or its query). The
+        session reads ``code``, ``state``, ``iss`` and ``error``, checks
+        ``state`` against the one :meth:`authorization_url` created and, when
+        ``issuer`` is given (the server advertises RFC 9207
+        ``authorization_response_iss_parameter_supported``; pass its issuer
+        identifier), that ``iss`` is present and equal. Then it keeps the
+        code: the code exchange is the next token request.
+
+        Raises :class:`~fieldauth.AuthorizationDenied` when the server sent
+        ``error=`` (with its ``error`` and ``error_description``);
+        :class:`~fieldauth.InputError` (``INPUT_MISMATCH``, ``INPUT_MISSING``,
+        ``INPUT_DUPLICATE``, ...) for a redirect that is not from this login
+        or malformed; :class:`~fieldauth.WrongState` when no login is in
+        progress. The login survives a refused redirect.
+        """
+        ubuf, un = _in_buf(_text("url", url))
+        ibuf, inn = _in_buf(_text("issuer", issuer or ""))
+        denied = ctypes.c_uint32(0)
+        with self._guard:
+            status = _c.lib().fieldauth_session_on_authorization_callback(
+                self._ptr, ubuf, un, ibuf, inn, ctypes.byref(denied)
+            )
+        if status == Status.RESPONSE_AUTHORIZATION_DENIED:
+            from urllib.parse import parse_qs, urlsplit
+
+            text = str(url)
+            query = urlsplit(text).query if "?" in text else text
+            params = parse_qs(query)
+            raise AuthorizationDenied(
+                status,
+                _message(status),
+                "Session.on_authorization_callback",
+                Failure(denied.value),
+                params.get("error", [""])[0],
+                params.get("error_description", [""])[0],
+            )
+        self._check(status, "Session.on_authorization_callback")
 
     # -- housekeeping
 
