@@ -26,11 +26,13 @@ check the error messages, so ``setup()`` runs only as a script.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -193,8 +195,21 @@ class PlatformWheel(bdist_wheel):  # type: ignore[misc]
         return "py3", "none", plat
 
 
+def private_build_dir() -> str:
+    """A build directory of this build alone, removed at exit.
+
+    setuptools' default (``build/`` here) is shared by every build of this
+    directory: two pip runs at once (two checkouts' tests, an IDE) would
+    delete each other's files mid-build.
+    """
+    path = tempfile.mkdtemp(prefix="fieldauth-build-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 if __name__ == "__main__":
     setup(
+        options={"build": {"build_base": private_build_dir()}},
         distclass=BinaryDistribution,
         cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": PlatformWheel},
     )
