@@ -215,8 +215,14 @@ def test_readme_python_examples_run_against_the_emulator(readme: str, emulator: 
     # an emulator on port 8080, which here is the fixture's free port.
     assert blocks, f"no python example in {readme}"
     code = blocks[0].replace("8080", str(emulator.port))
+    if "import requests" in code:
+        pytest.importorskip("requests", reason="install the [requests] extra (run-tests.sh does)")
     scope: dict[str, object] = {"__name__": "readme_example"}
     exec(compile(code, f"{readme} (first python block)", "exec"), scope)
+    if "response" in scope:  # the adapter example: an API response the adapter authorized
+        status = getattr(scope["response"], "status_code")
+        assert status == 200, status
+        return
     verdict = scope["verdict"]
     assert isinstance(verdict, fieldauth.Verdict)
     assert verdict.kind == VerdictKind.OK, verdict
