@@ -1265,8 +1265,9 @@ fn code_session(srv: &Oidc, auth: ClientAuth, id: &str, secret: &str, scope: &st
 }
 
 /// The browser part of the code flow: opens `url`, logs in, consents, and
-/// returns the redirect's query: `code`, `state`, `iss`.
-fn authorize_in_browser(srv: &Oidc, url: &str) -> (String, String, String) {
+/// returns the redirect's query: `code`, `state`, `iss`, and the whole
+/// redirect URL.
+fn authorize_in_browser(srv: &Oidc, url: &str) -> (String, String, String, String) {
     let mut b = Browser::new(srv);
     let first = b.request("GET", url, None);
     let location = first.location.expect("a redirect to the login");
@@ -1282,14 +1283,25 @@ fn authorize_in_browser(srv: &Oidc, url: &str) -> (String, String, String) {
         query_param(&callback, "code").expect("code"),
         query_param(&callback, "state").expect("state"),
         query_param(&callback, "iss").expect("iss (RFC 9207)"),
+        callback,
     )
 }
 
 /// The code flow's browser step for session `s`: the authorization URL
 /// (checked: S256 challenge, state, redirect URI), login and consent, the
 /// redirect's `state` and `iss` (RFC 9207) checked, and the code handed to
-/// the session. Returns the code and the PKCE challenge sent.
-fn code_flow_login(srv: &Oidc, s: &mut Session, id: &str, now: u64) -> (String, String) {
+/// the session: the whole redirect URL through
+/// [`Session::on_authorization_callback`] with the issuer (a wrong issuer
+/// refused first) when `via_callback`, else code and state through
+/// [`Session::set_authorization_code`] (a wrong state refused first).
+/// Returns the code and the PKCE challenge sent.
+fn code_flow_login(
+    srv: &Oidc,
+    s: &mut Session,
+    id: &str,
+    now: u64,
+    via_callback: bool,
+) -> (String, String) {
     assert_eq!(s.poll(now), Action::NeedAuthorizationCode);
     let mut buf = [0u8; 1024];
     let n = s
@@ -1310,12 +1322,22 @@ fn code_flow_login(srv: &Oidc, s: &mut Session, id: &str, now: u64) -> (String, 
     let challenge = query_param(&url, "code_challenge").expect("code_challenge");
     let sent_state = query_param(&url, "state").expect("state");
 
-    let (code, state, iss) = authorize_in_browser(srv, &url);
+    let (code, state, iss, callback) = authorize_in_browser(srv, &url);
     assert_eq!(state, sent_state);
     assert_eq!(iss, srv.base(), "iss is the issuer");
-    assert!(s.set_authorization_code(&code, "not-the-state").is_err());
-    s.set_authorization_code(&code, &state)
-        .expect("set_authorization_code");
+    if via_callback {
+        assert!(
+            s.on_authorization_callback(&callback, Some("http://127.0.0.1:1"))
+                .is_err(),
+            "a wrong issuer accepted: {callback}"
+        );
+        s.on_authorization_callback(&callback, Some(&srv.base()))
+            .unwrap_or_else(|e| panic!("on_authorization_callback({callback}): {e}"));
+    } else {
+        assert!(s.set_authorization_code(&code, "not-the-state").is_err());
+        s.set_authorization_code(&code, &state)
+            .expect("set_authorization_code");
+    }
     assert_eq!(s.poll(now), Action::SendTokenRequest(RequestKind::Fetch));
     (code, challenge)
 }
@@ -1325,7 +1347,9 @@ fn code_flow_login(srv: &Oidc, s: &mut Session, id: &str, now: u64) -> (String, 
 /// the authorization URL, the user (the test, over HTTP) logs in and
 /// consents through oidc-provider's pages (relative `Location` headers,
 /// cookies), the redirect brings `code`, `state` and `iss` (RFC 9207: the
-/// issuer), and the session exchanges the code with its verifier.
+/// issuer), which `Session::on_authorization_callback` checks and takes
+/// (the control flow below uses `set_authorization_code`), and the session
+/// exchanges the code with its verifier.
 ///
 /// A refresh token comes with it because `server.mjs` issues one to the
 /// code flow without `offline_access` (oidc-provider keeps that scope only
@@ -1347,7 +1371,7 @@ fn authorization_code_flow_with_pkce_s256() {
         BASIC_SECRET,
         "openid api:read",
     );
-    let (code, challenge) = code_flow_login(&srv, &mut s, BASIC_ID, now);
+    let (code, challenge) = code_flow_login(&srv, &mut s, BASIC_ID, now, true);
     let (event, request, json) = recorded_exchange(&mut s, &srv, now);
     assert!(request.contains("\r\nAuthorization: Basic "), "{request}");
     assert_eq!(
@@ -1405,7 +1429,7 @@ fn authorization_code_flow_with_pkce_s256() {
         POST_SECRET,
         "openid api:read",
     );
-    let (code, _) = code_flow_login(&srv, &mut s2, POST_ID, now);
+    let (code, _) = code_flow_login(&srv, &mut s2, POST_ID, now, false);
     let wrong = "w".repeat(43);
     let (status, _, body) = raw_post(
         &srv,
@@ -1446,7 +1470,7 @@ fn refresh_after_the_server_narrowed_the_scope() {
         POST_SECRET,
         "openid offline_access api:read",
     );
-    code_flow_login(&srv, &mut s, POST_ID, now);
+    code_flow_login(&srv, &mut s, POST_ID, now, false);
     let (event, _, json) = recorded_exchange(&mut s, &srv, now);
     assert!(
         matches!(
