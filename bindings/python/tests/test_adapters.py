@@ -343,6 +343,16 @@ def test_query_parameter_credential_and_its_401_retry(
         assert tokens[0] == tokens[1] != tokens[2]
 
 
+def test_an_api_key_preset_sends_no_token_request(emulator: Emulator, make_client: Callable[..., Client]) -> None:
+    cfg = Config(base_url=emulator.base("patchworks"), api_key="pw-demo-key")
+    with Session(Preset.PATCHWORKS_API_KEY, cfg) as session:
+        client = make_client(session)
+        assert status_of(client.get(emulator.base("patchworks") + "/core/v1/flows")) == 200
+        assert client.shape() == "A"
+        (_, _, authorization), = client.api_requests()
+        assert authorization == "pw-demo-key"
+
+
 def test_a_wrong_secret_raises_session_failed_without_the_secret(
     emulator: Emulator, make_client: Callable[..., Client]
 ) -> None:

@@ -183,7 +183,7 @@ class FieldAuth(AuthBase):
                 body_position = int(tell())
             except (OSError, ValueError):
                 body_position = None
-        state = _Pending(original, url, auth, body_position)
+        state = _Pending(original, request, url, auth, body_position)
         request.hooks.setdefault("response", []).append(lambda r, **kw: self._on_response(state, r, **kw))
         return request
 
@@ -194,7 +194,9 @@ class FieldAuth(AuthBase):
             body = response.content if response.status_code >= 400 else b""
             verdict = self.driver.report(state.auth, response.status_code, list(response.headers.items()), body)
             kind = retry_kind(verdict, retried_401, rate_left)
-            if kind is None or not state.rewind():
+            # A redirect hop's response (requests re-sends a copy, hooks and all) is not
+            # resent from here: the original URL would be the wrong one.
+            if kind is None or response.request is not state.sent or not state.rewind():
                 return response
             if kind == "401":
                 retried_401 = True
@@ -209,14 +211,23 @@ class FieldAuth(AuthBase):
             new.history.append(response)
             new.history[:0] = response.history
             new.request = retry
+            state.sent = retry
             response = new
 
 
 class _Pending:
     """One request's state between sending it and its final response."""
 
-    def __init__(self, original: PreparedRequest, url: str, auth: Authorization, body_position: Optional[int]) -> None:
+    def __init__(
+        self,
+        original: PreparedRequest,
+        sent: PreparedRequest,
+        url: str,
+        auth: Authorization,
+        body_position: Optional[int],
+    ) -> None:
         self.original = original
+        self.sent = sent
         self.url = url
         self.auth = auth
         self.body_position = body_position
