@@ -861,6 +861,35 @@ typedef struct fieldauth_str {
 } fieldauth_str;
 
 /**
+ * The `Bearer` challenge of a response's `WWW-Authenticate`
+ * (fieldauth_head_get_bearer): why a token was rejected, in the server's
+ * words. The texts point into the buffer passed to that call and are
+ * NUL-terminated there; an absent parameter is the empty string.
+ */
+typedef struct fieldauth_bearer_challenge {
+    /**
+     * `error` as sent (`invalid_token`, `insufficient_scope`, ...).
+     */
+    struct fieldauth_str error;
+    /**
+     * `error_description`.
+     */
+    struct fieldauth_str error_description;
+    /**
+     * `scope`: the scope the resource requires (space-separated).
+     */
+    struct fieldauth_str scope;
+    /**
+     * `realm`.
+     */
+    struct fieldauth_str realm;
+    /**
+     * `error_uri`.
+     */
+    struct fieldauth_str error_uri;
+} fieldauth_bearer_challenge;
+
+/**
  * A client-side request budget: `requests` per `window_s` seconds, up to
  * `burst` back to back. `requests == 0` means no budget.
  */
@@ -1749,6 +1778,30 @@ fieldauth_status fieldauth_head_feed(struct fieldauth_head *head,
 FIELDAUTH_MUST_USE
 fieldauth_status fieldauth_head_get_info(const struct fieldauth_head *head,
                                          struct fieldauth_response_info *out_info);
+
+/**
+ * The `Bearer` challenge of the complete head's `WWW-Authenticate`, with its
+ * texts (`error`, `error_description`, `scope`, `realm`, `error_uri`)
+ * copied into `buf` (each NUL-terminated; an absent one is empty) and
+ * described in `*out_challenge`, which lives as long as `buf`. `*out_len`
+ * receives the bytes used (BUFFER_TOO_SMALL: the bytes needed).
+ *
+ * Errors: WRONG_STATE before the head is complete, or when it had no
+ * Bearer challenge (FIELDAUTH_HEAD_BEARER_CHALLENGE unset);
+ * BUFFER_TOO_SMALL; NULL_POINTER, MISALIGNED, NOT_INITIALIZED,
+ * INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `head` is an initialized fieldauth_head not written by another thread
+ * during the call; `buf` is writable for `buf_len` bytes; the out pointers
+ * are writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_head_get_bearer(const struct fieldauth_head *head,
+                                           uint8_t *buf,
+                                           size_t buf_len,
+                                           size_t *out_len,
+                                           struct fieldauth_bearer_challenge *out_challenge);
 
 /**
  * The name of preset `id` (FIELDAUTH_PRESET_*), static and NUL-terminated,

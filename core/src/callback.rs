@@ -269,7 +269,11 @@ pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> 
         seen |= bit;
         let start = used;
         let store = wanted & bit != 0 && !overflow;
-        let n = decode(value, if store { buf.get_mut(start..) } else { None }, field)?;
+        let n = decode(
+            value,
+            if store { buf.get_mut(start..) } else { None },
+            field,
+        )?;
         if wanted & bit == 0 {
             continue;
         }
@@ -289,7 +293,12 @@ pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> 
     if overflow {
         return Err(Error::buffer_too_small(used));
     }
-    if spans.at.get(P_CODE).copied().flatten().is_some_and(|(_, l)| l == 0)
+    if spans
+        .at
+        .get(P_CODE)
+        .copied()
+        .flatten()
+        .is_some_and(|(_, l)| l == 0)
         && seen & (1 << P_ERROR) == 0
     {
         return Err(Error::input(Field::Code, InputError::Empty));
@@ -329,9 +338,9 @@ fn decode(bytes: &[u8], mut out: Option<&mut [u8]>, field: Field) -> Result<usiz
 
 fn unhex(b: u8) -> Option<u8> {
     match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
+        b'0'..=b'9' => Some(b.wrapping_sub(b'0')),
+        b'a'..=b'f' => Some(b.wrapping_sub(b'a' - 10)),
+        b'A'..=b'F' => Some(b.wrapping_sub(b'A' - 10)),
         _ => None,
     }
 }
@@ -380,16 +389,40 @@ mod tests {
     #[test]
     fn refusals() {
         let cases: &[(&str, Error)] = &[
-            ("code=a&code=b&state=s", Error::input(Field::Code, InputError::Duplicate)),
-            ("code=a&state=s&state=s", Error::input(Field::State, InputError::Duplicate)),
-            ("code=a%zz&state=s", Error::input(Field::Code, InputError::InvalidCharacter)),
-            ("code=a%2&state=s", Error::input(Field::Code, InputError::InvalidCharacter)),
-            ("code=a%0D%0AX&state=s", Error::input(Field::Code, InputError::ControlCharacter)),
-            ("code=%FF&state=s", Error::input(Field::Code, InputError::InvalidCharacter)),
+            (
+                "code=a&code=b&state=s",
+                Error::input(Field::Code, InputError::Duplicate),
+            ),
+            (
+                "code=a&state=s&state=s",
+                Error::input(Field::State, InputError::Duplicate),
+            ),
+            (
+                "code=a%zz&state=s",
+                Error::input(Field::Code, InputError::InvalidCharacter),
+            ),
+            (
+                "code=a%2&state=s",
+                Error::input(Field::Code, InputError::InvalidCharacter),
+            ),
+            (
+                "code=a%0D%0AX&state=s",
+                Error::input(Field::Code, InputError::ControlCharacter),
+            ),
+            (
+                "code=%FF&state=s",
+                Error::input(Field::Code, InputError::InvalidCharacter),
+            ),
             ("state=s", Error::input(Field::Code, InputError::Missing)),
             ("code=a", Error::input(Field::State, InputError::Missing)),
-            ("code=&state=s", Error::input(Field::Code, InputError::Empty)),
-            ("https://app/cb", Error::input(Field::Code, InputError::Missing)),
+            (
+                "code=&state=s",
+                Error::input(Field::Code, InputError::Empty),
+            ),
+            (
+                "https://app/cb",
+                Error::input(Field::Code, InputError::Missing),
+            ),
         ];
         for (q, e) in cases {
             assert_eq!(parsed(q).map(|_| ()), Err(*e), "{q}");
@@ -403,7 +436,8 @@ mod tests {
 
     #[test]
     fn denied() {
-        let cb = parsed("error=access_denied&error_description=User+said+no&state=s&iss=i").unwrap();
+        let cb =
+            parsed("error=access_denied&error_description=User+said+no&state=s&iss=i").unwrap();
         assert_eq!(
             cb,
             Callback::Denied {
@@ -426,7 +460,15 @@ mod tests {
             Err(Error::input(Field::State, InputError::Mismatch))
         );
         let cb = parsed("error=consent_required").unwrap();
-        assert!(matches!(cb, Callback::Denied { error: ErrorCode::Other, error_text: "consent_required", state: None, .. }));
+        assert!(matches!(
+            cb,
+            Callback::Denied {
+                error: ErrorCode::Other,
+                error_text: "consent_required",
+                state: None,
+                ..
+            }
+        ));
         assert_eq!(
             cb.check("s", None),
             Err(Error::input(Field::State, InputError::Mismatch))
@@ -438,7 +480,11 @@ mod tests {
         let q = "code=abcdef&state=0123456789&iss=x";
         for len in 0..17 {
             let mut buf = std::vec![0u8; len];
-            assert_eq!(parse(q, &mut buf).map(|_| ()), Err(Error::buffer_too_small(17)), "{len}");
+            assert_eq!(
+                parse(q, &mut buf).map(|_| ()),
+                Err(Error::buffer_too_small(17)),
+                "{len}"
+            );
         }
         let mut buf = [0u8; 17];
         assert!(parse(q, &mut buf).is_ok());

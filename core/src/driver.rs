@@ -97,7 +97,7 @@ use core::ops::Range;
 use crate::error::{Error, Result};
 #[cfg(doc)]
 use crate::http::HeadParser;
-use crate::http::ResponseHead;
+use crate::http::{BearerChallenge, Challenge, ResponseHead};
 #[cfg(doc)]
 use crate::session::Action;
 use crate::session::{ApiVerdict, Authorization, Event, Session};
@@ -185,6 +185,19 @@ pub struct ApiResponse {
     /// `Content-Length` or chunked body as fits) before reporting it, so that
     /// a provider's "expired token" phrase is recognised.
     pub leftover: Range<usize>,
+    /// The `Bearer` challenge of `WWW-Authenticate` with its texts
+    /// (`error_description`, the `scope` the resource needs, `realm`), if
+    /// the response had one: [`ApiResponse::bearer`].
+    pub challenge: Challenge<HEAD_CAPACITY>,
+}
+
+impl ApiResponse {
+    /// The `Bearer` challenge, if the response had one: why a token was
+    /// rejected (`invalid_token`, `insufficient_scope` with the `scope`
+    /// needed) in the server's words.
+    pub fn bearer(&self) -> Option<BearerChallenge<'_>> {
+        self.challenge.bearer()
+    }
 }
 
 /// What [`api_get`] did.
@@ -219,6 +232,9 @@ pub struct ApiResponse {
 /// }
 /// # assert_eq!(next_attempt(&ApiOutcome::Wait { until: 7 }, 1), Some(7));
 /// ```
+// The response (with its challenge texts, ~300 bytes) is the common case and
+// is returned by value; there is no heap to box it into.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiOutcome {
     /// The request went out and this is the answer.

@@ -564,15 +564,83 @@ impl<const N: usize> HeadParser<N> {
     }
 
     fn text(&self, i: usize) -> Option<&str> {
-        if self.present & bit8(i) == 0 {
-            return None;
-        }
-        let &(s, l) = self.spans.get(i)?;
-        let s = usize::from(s);
-        let bytes = self.buf.get(s..s.checked_add(usize::from(l))?)?;
-        core::str::from_utf8(bytes).ok()
+        param_text(&self.buf, &self.spans, self.present, i)
     }
 
+    /// The `Bearer` challenge's texts copied out of the parser, for a
+    /// result that outlives it (the driver's
+    /// [`ApiResponse`](crate::driver::ApiResponse) carries one). Empty when
+    /// the head is incomplete or had no challenge.
+    pub fn challenge(&self) -> Challenge<N> {
+        let mut c = Challenge {
+            buf: [0; N],
+            spans: [(0, 0); 5],
+            present: 0,
+            code: None,
+        };
+        if let Some(code) = self.head().and_then(|h| h.bearer) {
+            let kept = usize::from(self.retained);
+            for (d, s) in c.buf.iter_mut().zip(self.buf.iter()).take(kept) {
+                *d = *s;
+            }
+            c.spans = self.spans;
+            c.present = self.present;
+            c.code = Some(code);
+        }
+        c
+    }
+}
+
+/// Parameter `i` of a challenge: `spans[i]` of `buf`, if `present` says so.
+fn param_text<'a>(
+    buf: &'a [u8],
+    spans: &[(u16, u16); 5],
+    present: u8,
+    i: usize,
+) -> Option<&'a str> {
+    if present & bit8(i) == 0 {
+        return None;
+    }
+    let &(s, l) = spans.get(i)?;
+    let s = usize::from(s);
+    let bytes = buf.get(s..s.checked_add(usize::from(l))?)?;
+    core::str::from_utf8(bytes).ok()
+}
+
+/// A response's `Bearer` challenge with its texts, owned
+/// ([`HeadParser::challenge`]): what `WWW-Authenticate` said about a
+/// rejected token (`error_description`, the `scope` the resource needs, the
+/// `realm`). `N` is the parser's buffer size.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Challenge<const N: usize = 256> {
+    buf: [u8; N],
+    spans: [(u16, u16); 5],
+    present: u8,
+    code: Option<ErrorCode>,
+}
+
+impl<const N: usize> Challenge<N> {
+    /// The challenge, if the response had one.
+    pub fn bearer(&self) -> Option<BearerChallenge<'_>> {
+        let text = |i| param_text(&self.buf, &self.spans, self.present, i);
+        Some(BearerChallenge {
+            code: self.code?,
+            realm: text(0),
+            scope: text(1),
+            error: text(P_ERROR),
+            error_description: text(3),
+            error_uri: text(4),
+        })
+    }
+}
+
+impl<const N: usize> fmt::Debug for Challenge<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.bearer(), f)
+    }
+}
+
+impl<const N: usize> HeadParser<N> {
     /// One byte of the head; `Ok(true)` when it completed the head.
     fn byte(&mut self, b: u8) -> Result<bool> {
         self.total = self.total.saturating_add(1);

@@ -32,9 +32,17 @@ fn config() -> Config<'static> {
 fn login() -> (Sess, String) {
     let mut s = Sess::new(&preset::FENTU_OAUTH, &config(), 1).unwrap();
     let mut url = [0u8; 512];
-    let n = s.authorization_url(&[7u8; 32], &[9u8; 16], &mut url).unwrap();
+    let n = s
+        .authorization_url(&[7u8; 32], &[9u8; 16], &mut url)
+        .unwrap();
     let url = std::str::from_utf8(&url[..n]).unwrap().to_string();
-    let state = url.split("state=").nth(1).unwrap().split('&').next().unwrap();
+    let state = url
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     (s, state.to_string())
 }
 
@@ -44,7 +52,8 @@ const ISS: &str = "https://as.example";
 fn a_genuine_redirect_starts_the_code_exchange() {
     let (mut s, state) = login();
     assert_eq!(s.poll(T0), Action::NeedAuthorizationCode);
-    let redirect = format!("https://app.example/cb?code=a%2Fb%2Bc&state={state}&iss=https%3A%2F%2Fas.example");
+    let redirect =
+        format!("https://app.example/cb?code=a%2Fb%2Bc&state={state}&iss=https%3A%2F%2Fas.example");
     s.on_authorization_callback(&redirect, Some(ISS)).unwrap();
     assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Fetch));
     let (req, _) = exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-1")));
@@ -111,17 +120,25 @@ fn forged_and_mixed_up_redirects_are_refused_and_the_login_survives() {
         (
             format!("/cb?code={}&state={state}", "c".repeat(5000)),
             None,
-            Error::CapacityExceeded { needed: 5000 + state.len() as u32, capacity: s.slot_capacity() as u32 },
+            Error::CapacityExceeded {
+                needed: 5000 + state.len() as u32,
+                capacity: s.slot_capacity() as u32,
+            },
         ),
     ];
     for (redirect, iss, err) in cases {
         let before = s.status();
-        assert_eq!(s.on_authorization_callback(&redirect, iss), Err(err), "{redirect}");
+        assert_eq!(
+            s.on_authorization_callback(&redirect, iss),
+            Err(err),
+            "{redirect}"
+        );
         assert_eq!(s.status(), before, "{redirect}");
         assert_eq!(s.poll(T0), Action::NeedAuthorizationCode, "{redirect}");
     }
     // The genuine one still works.
-    s.on_authorization_callback(&format!("code=good&state={state}"), None).unwrap();
+    s.on_authorization_callback(&format!("code=good&state={state}"), None)
+        .unwrap();
     let (req, _) = exchange(&mut s, T0, &token_json("at-1", 3600, None));
     assert!(req.contains("code=good"), "{req}");
 }
@@ -130,13 +147,20 @@ fn forged_and_mixed_up_redirects_are_refused_and_the_login_survives() {
 fn the_callback_needs_a_login_in_progress() {
     // Not in code mode.
     let mut cc = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
-    assert_eq!(cc.on_authorization_callback("code=x&state=y", None), Err(Error::WrongState));
+    assert_eq!(
+        cc.on_authorization_callback("code=x&state=y", None),
+        Err(Error::WrongState)
+    );
     // Before authorization_url.
     let mut s = Sess::new(&preset::FENTU_OAUTH, &config(), 1).unwrap();
-    assert_eq!(s.on_authorization_callback("code=x&state=y", None), Err(Error::WrongState));
+    assert_eq!(
+        s.on_authorization_callback("code=x&state=y", None),
+        Err(Error::WrongState)
+    );
     // A second redirect while the first code waits: refused, the first kept.
     let (mut s, state) = login();
-    s.on_authorization_callback(&format!("code=first&state={state}"), None).unwrap();
+    s.on_authorization_callback(&format!("code=first&state={state}"), None)
+        .unwrap();
     assert_eq!(
         s.on_authorization_callback(&format!("code=second&state={state}"), None),
         Err(Error::WrongState)

@@ -147,6 +147,71 @@ pub unsafe extern "C" fn fieldauth_head_get_info(
     })())
 }
 
+/// The `Bearer` challenge of the complete head's `WWW-Authenticate`, with its
+/// texts (`error`, `error_description`, `scope`, `realm`, `error_uri`)
+/// copied into `buf` (each NUL-terminated; an absent one is empty) and
+/// described in `*out_challenge`, which lives as long as `buf`. `*out_len`
+/// receives the bytes used (BUFFER_TOO_SMALL: the bytes needed).
+///
+/// Errors: WRONG_STATE before the head is complete, or when it had no
+/// Bearer challenge (FIELDAUTH_HEAD_BEARER_CHALLENGE unset);
+/// BUFFER_TOO_SMALL; NULL_POINTER, MISALIGNED, NOT_INITIALIZED,
+/// INVALID_ARGUMENT.
+///
+/// # Safety
+/// `head` is an initialized fieldauth_head not written by another thread
+/// during the call; `buf` is writable for `buf_len` bytes; the out pointers
+/// are writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_head_get_bearer(
+    head: *const fieldauth_head,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+    out_challenge: *mut fieldauth_bearer_challenge,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    done((|| {
+        // SAFETY: contract forwarded to the checked conversion.
+        let cell = unsafe { a.live::<HeadCell, _>(head) }?;
+        // SAFETY: forwarded contract.
+        let b = unsafe { a.buf(buf, buf_len) }?;
+        let len = a.out(out_len)?;
+        let out = a.out(out_challenge)?;
+        cell.complete()?;
+        let c = cell
+            .parser
+            .bearer()
+            .ok_or(crate::status::FIELDAUTH_ERR_WRONG_STATE)?;
+        let texts = [
+            c.error.unwrap_or(""),
+            c.error_description.unwrap_or(""),
+            c.scope.unwrap_or(""),
+            c.realm.unwrap_or(""),
+            c.error_uri.unwrap_or(""),
+        ];
+        let [error, error_description, scope, realm, error_uri] =
+            match crate::session::copy_texts(b, texts) {
+                Ok(t) => t,
+                Err(e) => return Err(crate::session::fail_len(e, len)),
+            };
+        len.put(
+            texts
+                .iter()
+                .fold(0usize, |n, t| n.saturating_add(t.len()).saturating_add(1)),
+        );
+        out.put(fieldauth_bearer_challenge {
+            error,
+            error_description,
+            scope,
+            realm,
+            error_uri,
+        });
+        Ok(())
+    })())
+}
+
 fn info(h: &ResponseHead) -> fieldauth_response_info {
     let mut flags = 0;
     let mut set = |on: bool, f: u32| {

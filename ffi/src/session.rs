@@ -2,11 +2,11 @@
 
 use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
+use fieldauth_core::body::ErrorCode;
 use fieldauth_core::session::{
     Action, ApiVerdict, Arena, Authorization, Event, Failure, RequestKind, Revocation, SessionIn,
     TokenBody, TokenId, DEFAULT_CAPACITY,
 };
-use fieldauth_core::body::ErrorCode;
 use fieldauth_core::{Error, ResponseError};
 
 use crate::exchange::Exchange;
@@ -218,7 +218,7 @@ fn action(a: Action) -> fieldauth_action {
 
 /// Copies NUL-terminated texts one after another into `buf`; returns where
 /// each went, or `BufferTooSmall` with the total size needed.
-fn copy_texts<const K: usize>(
+pub(crate) fn copy_texts<const K: usize>(
     buf: &mut [u8],
     texts: [&str; K],
 ) -> Result<[fieldauth_str; K], Error> {

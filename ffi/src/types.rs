@@ -561,6 +561,25 @@ pub struct fieldauth_device_display {
     pub verification_uri_complete: fieldauth_str,
 }
 
+/// The `Bearer` challenge of a response's `WWW-Authenticate`
+/// (fieldauth_head_get_bearer): why a token was rejected, in the server's
+/// words. The texts point into the buffer passed to that call and are
+/// NUL-terminated there; an absent parameter is the empty string.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct fieldauth_bearer_challenge {
+    /// `error` as sent (`invalid_token`, `insufficient_scope`, ...).
+    pub error: fieldauth_str,
+    /// `error_description`.
+    pub error_description: fieldauth_str,
+    /// `scope`: the scope the resource requires (space-separated).
+    pub scope: fieldauth_str,
+    /// `realm`.
+    pub realm: fieldauth_str,
+    /// `error_uri`.
+    pub error_uri: fieldauth_str,
+}
+
 /// Maximum number of headers in fieldauth_request_parts.
 pub const FIELDAUTH_MAX_HEADERS: usize = 12;
 

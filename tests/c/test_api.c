@@ -575,13 +575,28 @@ static void test_token_flow(void) {
            FIELDAUTH_ERR_SNAPSHOT_EXPIRED);
 
     /* A 401 from the API drops the token: retry once with a new one. */
-    n = response(resp, sizeof resp, 401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n", "{}");
+    n = response(resp, sizeof resp, 401,
+                 "WWW-Authenticate: Bearer realm=\"api\", error=\"invalid_token\", "
+                 "error_description=\"The token expired\", scope=\"read write\"\r\n", "{}");
     CHECK(parse_head(u8(resp), n, 3) != (size_t)-1);
     {
         fieldauth_verdict v;
         fieldauth_response_info ri;
+        fieldauth_bearer_challenge bc;
+        uint8_t texts[128];
+        size_t tl = 0;
         OK(fieldauth_head_get_info(&hd, &ri));
         CHECK(ri.status == 401 && (ri.flags & FIELDAUTH_HEAD_BEARER_CHALLENGE));
+        /* The challenge's texts (issue #14 §2.4). */
+        OK(fieldauth_head_get_bearer(&hd, texts, sizeof texts, &tl, &bc));
+        CHECK(bc.error.len == 13 && memcmp(bc.error.ptr, "invalid_token", 13) == 0);
+        CHECK(bc.error_description.len == 17 && strcmp((const char *)bc.error_description.ptr, "The token expired") == 0);
+        CHECK(bc.scope.len == 10 && memcmp(bc.scope.ptr, "read write", 10) == 0);
+        CHECK(bc.realm.len == 3 && memcmp(bc.realm.ptr, "api", 3) == 0 && bc.error_uri.len == 0);
+        CHECK(tl == 13 + 17 + 10 + 3 + 5);
+        EXPECT(fieldauth_head_get_bearer(&hd, texts, tl - 1, &tl, &bc), FIELDAUTH_ERR_BUFFER_TOO_SMALL);
+        CHECK(tl == 13 + 17 + 10 + 3 + 5);
+        EXPECT(fieldauth_head_get_bearer(&hd, texts, sizeof texts, NULL, &bc), FIELDAUTH_ERR_NULL_POINTER);
         OK(fieldauth_session_report_api_response(&s1, 300, &hd, NULL, 0, &v));
         CHECK(v.kind == FIELDAUTH_VERDICT_RETRY_WITH_NEW_TOKEN);
     }
@@ -818,6 +833,13 @@ static void test_body_reader(void) {
     CHECK(ri.x_rate_limit_limit == 100 && ri.x_rate_limit_remaining == 7 && ri.x_rate_limit_reset == 60);
     CHECK((ri.flags & FIELDAUTH_HEAD_X_RATE_LIMIT_RESET) && !(ri.flags & FIELDAUTH_HEAD_CONTENT_LENGTH));
     EXPECT(fieldauth_head_get_info(&hd, NULL), FIELDAUTH_ERR_NULL_POINTER);
+    {
+        fieldauth_bearer_challenge bc;
+        uint8_t texts[16];
+        size_t tl = 0;
+        /* No challenge in this head. */
+        EXPECT(fieldauth_head_get_bearer(&hd, texts, sizeof texts, &tl, &bc), FIELDAUTH_ERR_WRONG_STATE);
+    }
     EXPECT(fieldauth_body_read(&bd, u8("x"), 1, &pr), FIELDAUTH_ERR_NOT_INITIALIZED);
     EXPECT(fieldauth_body_init(NULL, &hd), FIELDAUTH_ERR_NULL_POINTER);
     EXPECT(fieldauth_body_init(&bd, NULL), FIELDAUTH_ERR_NULL_POINTER);

@@ -329,6 +329,36 @@ def test_authorization_callback() -> None:
         assert b"code=c%2Bd" in s.write_token_request_parts(T0).body
 
 
+def test_bearer_challenge_texts() -> None:
+    """Issue #14 §2.4: the challenge's texts, not just its code."""
+    head = fieldauth.Head()
+    head.feed(
+        b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="api", error="invalid_token", '
+        b'error_description="The token expired", scope="read write"\r\nContent-Length: 0\r\n\r\n'
+    )
+    assert head.bearer() == fieldauth.BearerChallenge(
+        "invalid_token", "The token expired", "read write", "api", ""
+    )
+    plain = fieldauth.Head()
+    with pytest.raises(fieldauth.WrongState):
+        plain.bearer()
+    plain.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert plain.bearer() is None
+
+
+def test_verdict_carries_the_challenge(autotask: Session) -> None:
+    issue_token(autotask)
+    autotask.authorize(now_ms=T0)
+    verdict = autotask.report_api_result(
+        403, [("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="admin"')], b"", now_ms=T0
+    )
+    assert verdict.kind == fieldauth.VerdictKind.FORBIDDEN
+    assert verdict.challenge is not None and verdict.challenge.scope == "admin"
+    assert verdict.challenge.error == "insufficient_scope"
+    ok = autotask.report_api_result(200, [], b"", now_ms=T0)
+    assert ok.challenge is None
+
+
 def device_profile() -> Profile:
     profile = Profile.preset(Preset.CUSTOM)
     profile.mode = Mode.DEVICE_CODE

@@ -373,6 +373,7 @@ impl<'s, const N: usize> ReadApi<'s, N> {
             head,
             verdict,
             leftover: start..end,
+            challenge: self.head.challenge(),
         }));
         Step::Done
     }

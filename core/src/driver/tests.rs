@@ -8,6 +8,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::*;
+use crate::body::ErrorCode;
 use crate::error::{HttpError, JsonError, ResponseError};
 use crate::preset;
 use crate::session::{Action, Config, RequestKind};
@@ -621,6 +622,59 @@ fn api_401_drops_the_token_and_429_blocks() {
     let mut s = autotask();
     let (req, out, _) = get(&mut s, T0, url, b"", 5, 64);
     assert_eq!((req.as_str(), out), ("", ApiOutcome::NoCredential));
+}
+
+#[test]
+fn the_bearer_challenge_texts_come_with_the_response() {
+    // Issue #14 §2.4: the driver's response carried the error code only.
+    let url = api_url(
+        "http://127.0.0.1:9/autotask",
+        "/ATServicesRest/V1.0/Companies",
+    );
+    let raw = with_length(
+        401,
+        "WWW-Authenticate: Bearer realm=\"api\", error=\"invalid_token\", \
+         error_description=\"The access token expired\", scope=\"read write\"\r\n",
+        "{}",
+    );
+    for (piece, buf_len) in [(1, 1), (3, 16), (usize::MAX, 1024)] {
+        let (mut s, _) = due_for_refresh();
+        let (_, out, _) = get(&mut s, T0, url, &raw, piece, buf_len);
+        let ApiOutcome::Response(r) = out else {
+            panic!("{out:?}")
+        };
+        let b = r.bearer().expect("a challenge");
+        assert_eq!(b.code, ErrorCode::InvalidToken);
+        assert_eq!(b.error, Some("invalid_token"));
+        assert_eq!(b.error_description, Some("The access token expired"));
+        assert_eq!(b.scope, Some("read write"));
+        assert_eq!(b.realm, Some("api"));
+        assert!(format!("{r:?}").contains("The access token expired"));
+    }
+    // insufficient_scope: the scope the resource needs.
+    let raw = with_length(
+        403,
+        "WWW-Authenticate: Bearer error=\"insufficient_scope\", scope=\"admin\"\r\n",
+        "{}",
+    );
+    let (mut s, _) = due_for_refresh();
+    let (_, out, _) = get(&mut s, T0, url, &raw, 7, 64);
+    let ApiOutcome::Response(r) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(r.verdict, ApiVerdict::Forbidden);
+    let b = r.bearer().unwrap();
+    assert_eq!(
+        (b.code, b.scope, b.error_description),
+        (ErrorCode::InsufficientScope, Some("admin"), None)
+    );
+    // No challenge: none.
+    let (mut s, _) = due_for_refresh();
+    let (_, out, _) = get(&mut s, T0, url, &with_length(200, "", "{}"), 7, 64);
+    let ApiOutcome::Response(r) = out else {
+        panic!("{out:?}")
+    };
+    assert!(r.bearer().is_none());
 }
 
 #[test]

@@ -254,6 +254,18 @@ class SessionInfo(Structure):
     ]
 
 
+class BearerChallenge(Structure):
+    """``fieldauth_bearer_challenge``."""
+
+    _fields_ = [
+        ("error", Str),
+        ("error_description", Str),
+        ("scope", Str),
+        ("realm", Str),
+        ("error_uri", Str),
+    ]
+
+
 class ResponseInfo(Structure):
     """``fieldauth_response_info``."""
 
@@ -314,6 +326,7 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
     "fieldauth_head_init": (_st, [_head]),
     "fieldauth_head_feed": (_st, [_head, _u8p, c_size_t, _sizep, POINTER(c_uint32)]),
     "fieldauth_head_get_info": (_st, [_head, POINTER(ResponseInfo)]),
+    "fieldauth_head_get_bearer": (_st, [_head, _u8p, c_size_t, _sizep, POINTER(BearerChallenge)]),
     "fieldauth_body_init": (_st, [_body, _head]),
     "fieldauth_body_read": (_st, [_body, _u8p, c_size_t, POINTER(BodyProgress)]),
     "fieldauth_body_finish": (_st, [_body]),

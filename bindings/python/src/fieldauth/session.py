@@ -624,6 +624,25 @@ class Authorization:
 
 
 @dataclass(frozen=True)
+class BearerChallenge:
+    """The ``Bearer`` challenge of ``WWW-Authenticate`` (RFC 6750 §3): why a token was rejected.
+
+    Absent parameters are ``""``.
+    """
+
+    error: str
+    """``error`` as sent (``invalid_token``, ``insufficient_scope``, ...)."""
+    error_description: str = ""
+    """``error_description``: the server's words."""
+    scope: str = ""
+    """``scope``: the scope the resource requires (space-separated)."""
+    realm: str = ""
+    """``realm``."""
+    error_uri: str = ""
+    """``error_uri``."""
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What an API response means (:meth:`Session.report_api_response`)."""
 
@@ -631,6 +650,8 @@ class Verdict:
     """Retry or not, and how."""
     until_ms: int = 0
     """``RATE_LIMITED``: when requests may resume; else 0."""
+    challenge: Optional[BearerChallenge] = None
+    """The response's ``Bearer`` challenge with its texts, if it had one."""
 
 
 @dataclass(frozen=True)
@@ -840,6 +861,36 @@ class Head:
             x_rate_limit_reset=raw.x_rate_limit_reset,
             malformed=raw.malformed,
         )
+
+    def bearer(self) -> Optional[BearerChallenge]:
+        """The complete head's ``Bearer`` challenge with its texts, or ``None`` if it had none.
+
+        :class:`~fieldauth.WrongState` before the head is complete.
+        """
+        self.info()  # WrongState before the head is complete
+        size = 256
+        with self._guard:
+            for _ in range(2):
+                buf = (ctypes.c_uint8 * size)()
+                out_len = ctypes.c_size_t(0)
+                out = _c.BearerChallenge()
+                status = _c.lib().fieldauth_head_get_bearer(
+                    self._ptr, buf, size, ctypes.byref(out_len), ctypes.byref(out)
+                )
+                if status == Status.WRONG_STATE:
+                    return None  # complete, without a challenge
+                if status == Status.BUFFER_TOO_SMALL and out_len.value > size:
+                    size = out_len.value
+                    continue
+                _raise(status, "Head.bearer", out_len.value)
+                return BearerChallenge(
+                    _decode(_out_str(out.error)),
+                    _decode(_out_str(out.error_description)),
+                    _decode(_out_str(out.scope)),
+                    _decode(_out_str(out.realm)),
+                    _decode(_out_str(out.error_uri)),
+                )
+        raise error_for(Status.BUFFER_TOO_SMALL, _message(Status.BUFFER_TOO_SMALL), "Head.bearer", size)
 
     @property
     def complete(self) -> bool:
@@ -1465,7 +1516,8 @@ class Session:
                     self._ptr, now, head._ptr, buf, n, token_id, ctypes.byref(out)
                 )
             _raise(status, "Session.report_api_response")
-        return Verdict(VerdictKind(out.kind), out.until_ms)
+        challenge = head.bearer() if head.info().flags & HeadFlag.BEARER_CHALLENGE else None
+        return Verdict(VerdictKind(out.kind), out.until_ms, challenge)
 
     def report_api_result(
         self,
