@@ -1185,14 +1185,18 @@ impl<A: Arena> SessionIn<A> {
         Url::parse(self.string(S_BASE))?.join(self.string(path))
     }
 
-    fn client(&self) -> Result<Client<'_>> {
+    fn client(&self, kind: RequestKind) -> Result<Client<'_>> {
         let mut c = Client::new(self.endpoint(S_TOKEN_PATH)?, self.string(S_CLIENT_ID));
         let secret = self.string(S_SECRET);
         c.client_secret = (!secret.is_empty()).then_some(secret);
         c.auth = self.set.client_auth;
         c.format = self.set.format;
+        // A refresh asks for no scope, which means the scope granted (RFC
+        // 6749 §6): the configured one may be more than the server granted
+        // (oidc-provider drops `offline_access` without consent), and asking
+        // for more is `invalid_scope`, which would cost the refresh token.
         let scope = self.string(S_SCOPE);
-        c.scope = (!scope.is_empty()).then_some(scope);
+        c.scope = (!scope.is_empty() && kind != RequestKind::Refresh).then_some(scope);
         c.allow_insecure = self.set.allow_insecure;
         Ok(c)
     }
@@ -1245,7 +1249,7 @@ impl<A: Arena> SessionIn<A> {
     pub fn write_token_request(&mut self, now: u64, buf: &mut [u8]) -> Result<usize> {
         let (now, kind) = self.due_request(now)?;
         let n = {
-            let client = self.client()?;
+            let client = self.client(kind)?;
             self.request_for(&client, kind)?.write_http(buf)?
         };
         self.sent(now, kind);
@@ -1262,7 +1266,7 @@ impl<A: Arena> SessionIn<A> {
     ) -> Result<Parts<'b>> {
         let (now, kind) = self.due_request(now)?;
         let parts = {
-            let client = self.client()?;
+            let client = self.client(kind)?;
             self.request_for(&client, kind)?.write_parts(buf)?
         };
         self.sent(now, kind);
@@ -1292,7 +1296,7 @@ impl<A: Arena> SessionIn<A> {
             return Err(Error::WrongState);
         };
         let win = {
-            let client = self.client()?;
+            let client = self.client(kind)?;
             self.request_for(&client, kind)?
                 .write_http_window(offset, buf)?
         };
