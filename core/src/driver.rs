@@ -306,7 +306,7 @@ where
 mod asynch;
 #[cfg(feature = "embedded-io-async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
-pub use asynch::{api_get_async, exchange_token_async, read_body_async};
+pub use asynch::{api_get_async, api_get_permitted_async, exchange_token_async, read_body_async};
 
 /// Performs one token exchange on `io`: writes the token request the session
 /// wants (see [`Action::SendTokenRequest`]) window by window through `buf`,
@@ -426,14 +426,82 @@ pub fn api_get<T, const N: usize>(
 where
     T: embedded_io::Read + embedded_io::Write + ?Sized,
 {
-    let cred = match begin_api(session, now, buf)? {
-        Authorization::Send(cred) => cred,
-        other => return Ok(not_sent(other)),
+    check_buf(buf)?;
+    match api_permit(session, now) {
+        Ok(permit) => api_get_permitted(session, permit, now, io, url, buf),
+        Err(outcome) => Ok(outcome),
+    }
+}
+
+/// Permission for one API request, from [`api_permit`]: the session has
+/// counted the request against its API budget. Spend it on
+/// [`api_get_permitted`] (or its async twin); it cannot be copied.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ApiPermit {
+    _counted: (),
+}
+
+/// Asks the session whether an API request may go out now, before any
+/// connection exists ([`Session::authorize`]): a permit, or the
+/// [`ApiOutcome::Wait`] / [`ApiOutcome::NoCredential`] that says when to ask
+/// again, so that a host opens a socket only when it will be used.
+///
+/// ```
+/// use fieldauth::driver::{self, ApiOutcome};
+/// use fieldauth::preset;
+/// use fieldauth::session::{Config, Session};
+///
+/// let config = Config {
+///     base_url: "https://webservices.autotask.net",
+///     client_id: "id",
+///     client_secret: "secret",
+///     ..Config::default()
+/// };
+/// let mut session: Session = Session::new(&preset::AUTOTASK, &config, 1)?;
+/// // No token yet: no permit, and no connection was opened for nothing.
+/// assert_eq!(driver::api_permit(&mut session, 0), Err(ApiOutcome::NoCredential));
+/// // With a permit: connect, then `driver::api_get_permitted(&mut session,
+/// // permit, now, &mut stream, url, &mut buf)`.
+/// # Ok::<(), fieldauth::Error>(())
+/// ```
+pub fn api_permit<const N: usize>(
+    session: &mut Session<N>,
+    now: u64,
+) -> core::result::Result<ApiPermit, ApiOutcome> {
+    match session.authorize(now) {
+        Authorization::Send(_) => Ok(ApiPermit { _counted: () }),
+        other => Err(not_sent(other)),
+    }
+}
+
+/// [`api_get`] for a request [`api_permit`] already allowed: sends it on
+/// `io` (connected after the permit) with the session's current credential,
+/// reads the response head and reports it. The budget is not counted again.
+/// [`ApiOutcome::NoCredential`] (nothing sent) if the credential was
+/// dropped since the permit (another request's 401).
+///
+/// Errors: as [`api_get`].
+pub fn api_get_permitted<T, const N: usize>(
+    session: &mut Session<N>,
+    permit: ApiPermit,
+    now: u64,
+    io: &mut T,
+    url: Url<'_>,
+    buf: &mut [u8],
+) -> Result<ApiOutcome>
+where
+    T: embedded_io::Read + embedded_io::Write + ?Sized,
+{
+    let _ = permit;
+    check_buf(buf)?;
+    let token = session.token_id();
+    let Some(cred) = session.credential() else {
+        return Ok(ApiOutcome::NoCredential);
     };
     let mut send = SendApi::new(cred, url);
     run(io, &mut send, buf);
     finish(send.out)?;
-    let mut read = ReadApi::new(session, now);
+    let mut read = ReadApi::new(session, now, token);
     run(io, &mut read, buf);
     finish(read.out).map(ApiOutcome::Response)
 }
@@ -467,16 +535,12 @@ fn finish<R>(out: Option<Result<R>>) -> Result<R> {
     out.unwrap_or(Err(Error::WrongState))
 }
 
-/// Checks the buffer and asks the session for permission.
-fn begin_api<'s, const N: usize>(
-    session: &'s mut Session<N>,
-    now: u64,
-    buf: &[u8],
-) -> Result<Authorization<'s>> {
+/// An empty buffer cannot carry a request.
+fn check_buf(buf: &[u8]) -> Result<()> {
     if buf.is_empty() {
         return Err(Error::buffer_too_small(1));
     }
-    Ok(session.authorize(now))
+    Ok(())
 }
 
 /// The outcome of an API request the session did not allow.

@@ -4,9 +4,9 @@
 use embedded_io_async::{Read, Write};
 
 use super::machine::{BodyDrain, Did, Machine, ReadApi, SendApi, Step, TokenExchange};
-use super::{begin_api, finish, not_sent, ApiOutcome, ApiResponse};
+use super::{api_permit, check_buf, finish, ApiOutcome, ApiPermit, ApiResponse};
 use crate::error::Result;
-use crate::session::{Authorization, Event, Session};
+use crate::session::{Event, Session};
 use crate::url::Url;
 
 /// [`run`](super::run) over an async stream.
@@ -53,14 +53,36 @@ pub async fn api_get_async<T, const N: usize>(
 where
     T: Read + Write + ?Sized,
 {
-    let cred = match begin_api(session, now, buf)? {
-        Authorization::Send(cred) => cred,
-        other => return Ok(not_sent(other)),
+    check_buf(buf)?;
+    match api_permit(session, now) {
+        Ok(permit) => api_get_permitted_async(session, permit, now, io, url, buf).await,
+        Err(outcome) => Ok(outcome),
+    }
+}
+
+/// [`api_get_permitted`](super::api_get_permitted) over an async stream.
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
+pub async fn api_get_permitted_async<T, const N: usize>(
+    session: &mut Session<N>,
+    permit: ApiPermit,
+    now: u64,
+    io: &mut T,
+    url: Url<'_>,
+    buf: &mut [u8],
+) -> Result<ApiOutcome>
+where
+    T: Read + Write + ?Sized,
+{
+    let _ = permit;
+    check_buf(buf)?;
+    let token = session.token_id();
+    let Some(cred) = session.credential() else {
+        return Ok(ApiOutcome::NoCredential);
     };
     let mut send = SendApi::new(cred, url);
     run(io, &mut send, buf).await;
     finish(send.out)?;
-    let mut read = ReadApi::new(session, now);
+    let mut read = ReadApi::new(session, now, token);
     run(io, &mut read, buf).await;
     finish(read.out).map(ApiOutcome::Response)
 }

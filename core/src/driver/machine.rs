@@ -9,7 +9,7 @@ use super::{ApiResponse, HEAD_CAPACITY};
 use crate::apply::ApiCredential;
 use crate::error::{Error, Result};
 use crate::http::{BodyFraming, BodyReader, HeadParser, ResponseHead};
-use crate::session::{Event, Progress, Session, TokenBody};
+use crate::session::{Event, Progress, Session, TokenBody, TokenId};
 use crate::url::Url;
 use crate::write::{Window, Writer};
 
@@ -323,6 +323,8 @@ impl Machine for SendApi<'_, '_> {
 pub(super) struct ReadApi<'s, const N: usize> {
     session: &'s mut Session<N>,
     now: u64,
+    /// The token the request was sent with.
+    token: TokenId,
     head: HeadParser<HEAD_CAPACITY>,
     /// Head complete; body bytes `start..end` of the buffer are kept while
     /// a 400 body is read ahead.
@@ -332,10 +334,11 @@ pub(super) struct ReadApi<'s, const N: usize> {
 }
 
 impl<'s, const N: usize> ReadApi<'s, N> {
-    pub(super) fn new(session: &'s mut Session<N>, now: u64) -> Self {
+    pub(super) fn new(session: &'s mut Session<N>, now: u64, token: TokenId) -> Self {
         ReadApi {
             session,
             now,
+            token,
             head: HeadParser::new(),
             got: None,
             out: None,
@@ -368,7 +371,9 @@ impl<'s, const N: usize> ReadApi<'s, N> {
             start..end
         };
         let prefix = buf.get(prefix).unwrap_or_default();
-        let verdict = self.session.on_api_response(self.now, &head, prefix);
+        let verdict = self
+            .session
+            .on_api_response_for(self.now, &head, prefix, self.token);
         self.out = Some(Ok(ApiResponse {
             head,
             verdict,

@@ -10,6 +10,7 @@ use std::vec::Vec;
 use super::*;
 use crate::body::ErrorCode;
 use crate::error::{HttpError, JsonError, ResponseError};
+use crate::http::HeadParser;
 use crate::preset;
 use crate::session::{Action, Config, RequestKind};
 
@@ -675,6 +676,89 @@ fn the_bearer_challenge_texts_come_with_the_response() {
         panic!("{out:?}")
     };
     assert!(r.bearer().is_none());
+}
+
+#[test]
+fn the_host_asks_before_it_connects() {
+    // Issue #14 §2.5: api_get needed a connected stream before it knew
+    // whether a request could go out.
+    let url = api_url(
+        "http://127.0.0.1:9/autotask",
+        "/ATServicesRest/V1.0/Companies",
+    );
+    let mut s = autotask();
+    assert_eq!(api_permit(&mut s, T0), Err(ApiOutcome::NoCredential));
+    let tok = with_length(200, "", &token_body("good", 3600));
+    exchange_token(&mut s, T0, &mut Script::new(&tok), &mut [0u8; 64]).unwrap();
+    // A permit, then the connection, then the request.
+    let permit = api_permit(&mut s, T0).unwrap();
+    let mut io = Script::new(&with_length(429, "Retry-After: 3\r\n", "{}"));
+    let out = api_get_permitted(&mut s, permit, T0, &mut io, url, &mut [0u8; 16]).unwrap();
+    assert!(
+        io.sent().contains("\r\nAuthorization: Bearer good\r\n"),
+        "{}",
+        io.sent()
+    );
+    assert_eq!(verdict(&out), ApiVerdict::RateLimited { until: T0 + 3 * S });
+    // Rate limited: no permit (and no connection) until then.
+    assert_eq!(
+        api_permit(&mut s, T0 + S),
+        Err(ApiOutcome::Wait { until: T0 + 3 * S })
+    );
+    // A permit whose token is dropped before the request goes out: nothing
+    // is sent.
+    let permit = api_permit(&mut s, T0 + 3 * S).unwrap();
+    let mut h: HeadParser = HeadParser::new();
+    h.feed(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    s.on_api_response(T0 + 3 * S, h.head().unwrap(), b"");
+    let mut io = Script::new(b"");
+    let out = api_get_permitted(&mut s, permit, T0 + 3 * S, &mut io, url, &mut [0u8; 16]).unwrap();
+    assert_eq!(out, ApiOutcome::NoCredential);
+    assert!(io.sent().is_empty());
+}
+
+#[test]
+fn a_permit_counts_the_budget_once() {
+    // Autotask's API budget allows a burst; count how many requests go out
+    // before the client-side budget says wait, with permits and with
+    // api_get: the same.
+    let url = api_url(
+        "http://127.0.0.1:9/autotask",
+        "/ATServicesRest/V1.0/Companies",
+    );
+    let ok = with_length(200, "", "{}");
+    let tok = with_length(200, "", &token_body("good", 3600));
+    let count = |permits: bool| {
+        let mut s = autotask();
+        exchange_token(&mut s, T0, &mut Script::new(&tok), &mut [0u8; 64]).unwrap();
+        let mut sent = 0;
+        // One simulated minute, an attempt every 10 ms.
+        for k in 0..6_000u64 {
+            let now = T0 + k * 10;
+            let mut io = Script::new(&ok);
+            let out = if permits {
+                match api_permit(&mut s, now) {
+                    Ok(p) => {
+                        api_get_permitted(&mut s, p, now, &mut io, url, &mut [0u8; 64]).unwrap()
+                    }
+                    Err(o) => o,
+                }
+            } else {
+                api_get(&mut s, now, &mut io, url, &mut [0u8; 64]).unwrap()
+            };
+            match out {
+                ApiOutcome::Response(_) => sent += 1,
+                ApiOutcome::Wait { .. } => {}
+                ApiOutcome::NoCredential => panic!("no credential"),
+            }
+        }
+        sent
+    };
+    let (a, b) = (count(true), count(false));
+    assert_eq!(a, b);
+    // Autotask: at most 600 a minute (the budget spaces them out).
+    assert!((500..=600).contains(&a), "{a}");
 }
 
 #[test]
