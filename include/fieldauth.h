@@ -1689,6 +1689,14 @@ FIELDAUTH_MUST_USE fieldauth_status fieldauth_body_finish(const struct fieldauth
  * callback calls). Connect the transport first; one request and one response
  * travel over it (bytes after the response are discarded).
  *
+ * The connection afterwards: on FIELDAUTH_OK, `head` holds the response
+ * head. When fieldauth_head_get_info() shows FIELDAUTH_HEAD_CONNECTION_CLOSE
+ * (the server sent `Connection: close` or answered HTTP/1.0 without
+ * keep-alive) or FIELDAUTH_FRAMING_CLOSE, close the transport and connect
+ * again before the next request: sending into it would fail and count as a
+ * failed attempt. Its `date` (FIELDAUTH_HEAD_DATE) is the server's clock.
+ * After an error, do not reuse the connection.
+ *
  * Would-block: when a callback returns 0, the exchange returns
  * FIELDAUTH_ERR_WOULD_BLOCK and keeps its place (request bytes sent, head
  * parsed so far, in the session and in `head`); call again with the same

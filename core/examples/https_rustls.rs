@@ -124,7 +124,14 @@ fn run_client(
         match session.poll(now()) {
             Action::SendTokenRequest(kind) => {
                 match driver::exchange_token(&mut session, now(), io, &mut buf) {
-                    Ok(event) => println!("token request ({kind:?}): {event:?}"),
+                    Ok(exchanged) => {
+                        println!("token request ({kind:?}): {:?}", exchanged.event);
+                        if !exchanged.reusable {
+                            // The server closes this connection (Connection:
+                            // close, HTTP/1.0): the next request needs a new one.
+                            stream = None;
+                        }
+                    }
                     Err(e) => {
                         // The session has counted the failure and scheduled
                         // a retry: reconnect and poll again.

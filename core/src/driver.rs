@@ -85,8 +85,10 @@
 //! let mut buf = [0u8; 128];
 //! let now = 1_000;
 //! if let Action::SendTokenRequest(_) = session.poll(now) {
-//!     let event = driver::exchange_token(&mut session, now, &mut stream, &mut buf)?;
-//!     assert!(matches!(event, Event::TokenIssued { lifetime_s: 3600, .. }));
+//!     let exchanged = driver::exchange_token(&mut session, now, &mut stream, &mut buf)?;
+//!     assert!(matches!(exchanged.event, Event::TokenIssued { lifetime_s: 3600, .. }));
+//!     // No `Connection: close`: the stream may carry the next request.
+//!     assert!(exchanged.reusable);
 //! }
 //! assert!(session.status().usable);
 //! # Ok::<(), fieldauth::Error>(())
@@ -311,7 +313,8 @@ pub use asynch::{api_get_async, api_get_permitted_async, exchange_token_async, r
 /// Performs one token exchange on `io`: writes the token request the session
 /// wants (see [`Action::SendTokenRequest`]) window by window through `buf`,
 /// flushes, reads the response head and body, and returns what the session
-/// made of it.
+/// made of it, with what the response said about the connection
+/// ([`Exchanged::reusable`]: close the stream when it is `false`).
 ///
 /// `now` is the monotonic time in milliseconds for the whole exchange.
 ///
@@ -319,19 +322,50 @@ pub use asynch::{api_get_async, api_get_permitted_async, exchange_token_async, r
 /// nothing was sent; [`Error::BufferTooSmall`] for an empty `buf`;
 /// [`Error::Transport`], [`Error::Http`] and the session's body errors after
 /// the request went out, with a retry scheduled (see the [module
-/// documentation](self)).
+/// documentation](self)). After an error, do not reuse the stream.
 pub fn exchange_token<T, const N: usize>(
     session: &mut Session<N>,
     now: u64,
     io: &mut T,
     buf: &mut [u8],
-) -> Result<Event>
+) -> Result<Exchanged>
 where
     T: embedded_io::Read + embedded_io::Write + ?Sized,
 {
     let mut m = TokenExchange::new(session, now);
     run(io, &mut m, buf);
-    finish(m.out)
+    m.finish()
+}
+
+/// A finished token exchange ([`exchange_token`]): the session's event and
+/// what the response head said about the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exchanged {
+    /// What the session made of the response.
+    pub event: Event,
+    /// Whether the connection may carry the next request: `false` when the
+    /// server sent `Connection: close`, answered HTTP/1.0 without
+    /// keep-alive, or delimited the body by closing the connection. Then
+    /// close the stream and connect again for the next request (sending
+    /// into it would fail, and count as a failed attempt).
+    pub reusable: bool,
+    /// The response's `Date` (Unix seconds), if it sent one: the server's
+    /// clock, for [`Session::set_wall_clock`] on a device that has no
+    /// better one.
+    pub date: Option<u64>,
+}
+
+impl Exchanged {
+    /// From the event and the response head.
+    pub(crate) fn new(event: Event, head: Option<&ResponseHead>) -> Self {
+        Exchanged {
+            event,
+            reusable: head.is_some_and(|h| {
+                !h.connection_close && h.framing() != crate::http::BodyFraming::Close
+            }),
+            date: head.and_then(|h| h.date),
+        }
+    }
 }
 
 /// Sends one authorized `GET url` on `io` and reads the response head.

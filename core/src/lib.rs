@@ -61,8 +61,10 @@
 //!
 //! // The session wants a token: one exchange on the stream.
 //! if let Action::SendTokenRequest(_) = session.poll(now()) {
-//!     let event = driver::exchange_token(&mut session, now(), &mut stream, &mut buf)?;
-//!     assert!(matches!(event, Event::TokenIssued { lifetime_s: 3600, .. }));
+//!     let exchanged = driver::exchange_token(&mut session, now(), &mut stream, &mut buf)?;
+//!     assert!(matches!(exchanged.event, Event::TokenIssued { lifetime_s: 3600, .. }));
+//!     // Had the server said `Connection: close`, `exchanged.reusable` would be
+//!     // false: connect again before the next request.
 //! }
 //!
 //! // An authorized GET on the same connection, and its body.

@@ -146,7 +146,9 @@ fn token_exchange_and_api_calls_over_one_tls_connection() {
             Action::SendTokenRequest(RequestKind::Fetch)
         );
         let mut buf = [0u8; 128];
-        let event = driver::exchange_token(&mut session, now, &mut io, &mut buf).unwrap();
+        let exchanged = driver::exchange_token(&mut session, now, &mut io, &mut buf).unwrap();
+        assert!(exchanged.reusable, "the emulator keeps the connection open");
+        let event = exchanged.event;
         assert!(
             matches!(
                 event,
@@ -236,7 +238,9 @@ fn a_401_over_tls_is_recovered_on_the_same_connection() {
         match session.poll(now) {
             Action::SendTokenRequest(kind) => {
                 assert_eq!(kind, RequestKind::Fetch); // Autotask has no refresh token
-                let event = driver::exchange_token(&mut session, now, &mut io, &mut buf).unwrap();
+                let event = driver::exchange_token(&mut session, now, &mut io, &mut buf)
+                    .unwrap()
+                    .event;
                 assert!(matches!(event, Event::TokenIssued { .. }), "{event:?}");
                 exchanged = true;
                 break;

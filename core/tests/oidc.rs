@@ -300,6 +300,7 @@ fn exchange(s: &mut Session, srv: &Oidc, now: u64) -> Event {
     let mut buf = [0u8; 128];
     driver::exchange_token(s, now, &mut connect(srv), &mut buf)
         .unwrap_or_else(|e| panic!("token exchange: {e}; stderr:\n{}", srv.log()))
+        .event
 }
 
 /// The access token the session hands out now.
@@ -712,8 +713,11 @@ fn one_connection_for_token_and_api_requests() {
         s.poll(clock.now()),
         Action::SendTokenRequest(RequestKind::Fetch)
     ));
-    let event = driver::exchange_token(&mut s, clock.now(), &mut stream, &mut buf).unwrap();
-    issued(event);
+    let exchanged = driver::exchange_token(&mut s, clock.now(), &mut stream, &mut buf).unwrap();
+    // oidc-provider keeps the connection open: the same stream goes on.
+    assert!(exchanged.reusable);
+    assert!(exchanged.date.is_some());
+    issued(exchanged.event);
     let base = srv.base();
     for _ in 0..2 {
         let url = Url::parse(&base).unwrap().join(API_PATH).unwrap();
@@ -1036,7 +1040,8 @@ fn recorded_exchange(s: &mut Session, srv: &Oidc, now: u64) -> (Event, String, s
     );
     let mut buf = [0u8; 128];
     let event = driver::exchange_token(s, now, &mut io, &mut buf)
-        .unwrap_or_else(|e| panic!("token exchange: {e}; stderr:\n{}", srv.log()));
+        .unwrap_or_else(|e| panic!("token exchange: {e}; stderr:\n{}", srv.log()))
+        .event;
     let request = String::from_utf8(sent.lock().unwrap().clone()).unwrap();
     let got = got.lock().unwrap().clone();
     let body_at = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;

@@ -61,6 +61,14 @@ type RecvFn = unsafe extern "C" fn(*mut core::ffi::c_void, *mut u8, usize) -> is
 /// callback calls). Connect the transport first; one request and one response
 /// travel over it (bytes after the response are discarded).
 ///
+/// The connection afterwards: on FIELDAUTH_OK, `head` holds the response
+/// head. When fieldauth_head_get_info() shows FIELDAUTH_HEAD_CONNECTION_CLOSE
+/// (the server sent `Connection: close` or answered HTTP/1.0 without
+/// keep-alive) or FIELDAUTH_FRAMING_CLOSE, close the transport and connect
+/// again before the next request: sending into it would fail and count as a
+/// failed attempt. Its `date` (FIELDAUTH_HEAD_DATE) is the server's clock.
+/// After an error, do not reuse the connection.
+///
 /// Would-block: when a callback returns 0, the exchange returns
 /// FIELDAUTH_ERR_WOULD_BLOCK and keeps its place (request bytes sent, head
 /// parsed so far, in the session and in `head`); call again with the same

@@ -1170,6 +1170,21 @@ static void test_exchange(void) {
     peer_init(&p, resp, 64, 0);
     OK(fieldauth_session_exchange(&s1, &hd, 0, &t, buf, 1, &ev));
     CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
+    {
+        /* The head says whether the connection goes on (issue #14 §2.2). */
+        static char closing[1024];
+        fieldauth_response_info ri;
+        OK(fieldauth_head_get_info(&hd, &ri));
+        CHECK(!(ri.flags & FIELDAUTH_HEAD_CONNECTION_CLOSE) && ri.framing == FIELDAUTH_FRAMING_LENGTH);
+        CHECK(response(closing, sizeof closing, 200, "Connection: close\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+                       TOKEN_BODY) > 0);
+        init_autotask(&s1);
+        peer_init(&p, closing, 64, 0);
+        OK(fieldauth_session_exchange(&s1, &hd, 0, &t, buf, sizeof buf, &ev));
+        CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
+        OK(fieldauth_head_get_info(&hd, &ri));
+        CHECK((ri.flags & FIELDAUTH_HEAD_CONNECTION_CLOSE) && (ri.flags & FIELDAUTH_HEAD_DATE) && ri.date == 784111777u);
+    }
 
     /* Errors: callbacks fail, overrun, close early, bad arguments. */
     init_autotask(&s1);

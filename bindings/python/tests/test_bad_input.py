@@ -306,6 +306,34 @@ def test_exchange_over_a_canned_transport(autotask: Session) -> None:
     assert autotask.authorize(now_ms=T0).header == ("Authorization", "Bearer over-transport")
 
 
+class ClosableTransport(CannedTransport):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_exchange_says_whether_the_connection_goes_on(autotask: Session) -> None:
+    """Issue #14 §2.2: Connection: close on a token response was invisible."""
+    autotask.poll(T0)
+    keep = ClosableTransport(canned_200())
+    event = autotask.exchange(keep, T0)
+    assert event.reusable is True and event.date is None and not keep.closed
+    session = Session(fieldauth.Preset.AUTOTASK, autotask_config())
+    session.poll(T0)
+    body = token_json("closing")
+    raw = (
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
+    closing = ClosableTransport(raw)
+    event = session.exchange(closing, T0)
+    assert event.kind == fieldauth.EventKind.TOKEN_ISSUED
+    assert event.reusable is False and event.date == 784111777
+    assert closing.closed  # honoured: the next request needs a new connection
+    session.close()
+
+
 def test_exchange_would_block_then_resumes(autotask: Session) -> None:
     autotask.poll(T0)
     transport = CannedTransport(canned_200(), block_first=True)

@@ -4,9 +4,9 @@
 use embedded_io_async::{Read, Write};
 
 use super::machine::{BodyDrain, Did, Machine, ReadApi, SendApi, Step, TokenExchange};
-use super::{api_permit, check_buf, finish, ApiOutcome, ApiPermit, ApiResponse};
+use super::{api_permit, check_buf, finish, ApiOutcome, ApiPermit, ApiResponse, Exchanged};
 use crate::error::Result;
-use crate::session::{Event, Session};
+use crate::session::Session;
 use crate::url::Url;
 
 /// [`run`](super::run) over an async stream.
@@ -32,13 +32,13 @@ pub async fn exchange_token_async<T, const N: usize>(
     now: u64,
     io: &mut T,
     buf: &mut [u8],
-) -> Result<Event>
+) -> Result<Exchanged>
 where
     T: Read + Write + ?Sized,
 {
     let mut m = TokenExchange::new(session, now);
     run(io, &mut m, buf).await;
-    finish(m.out)
+    m.finish()
 }
 
 /// [`api_get`](super::api_get) over an async stream.

@@ -172,6 +172,12 @@ impl<'s, const N: usize> TokenExchange<'s, N> {
         }
     }
 
+    /// The exchange's result, with what the head said about the connection.
+    pub(super) fn finish(&self) -> Result<super::Exchanged> {
+        let event = super::finish(self.out)?;
+        Ok(super::Exchanged::new(event, self.head.head()))
+    }
+
     /// Ends with `r`.
     fn done(&mut self, r: Result<Event>) -> Step {
         self.out = Some(r);

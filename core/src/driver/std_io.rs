@@ -19,7 +19,7 @@ use std::io;
 /// # fn f(session: &mut Session, now: u64) -> Result<(), Box<dyn std::error::Error>> {
 /// let mut stream = FromStd::new(TcpStream::connect("127.0.0.1:8080")?);
 /// let mut buf = [0u8; 1024];
-/// let event = driver::exchange_token(session, now, &mut stream, &mut buf)?;
+/// let exchanged = driver::exchange_token(session, now, &mut stream, &mut buf)?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

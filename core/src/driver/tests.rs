@@ -238,7 +238,9 @@ fn bearer<const N: usize>(s: &mut Session<N>, now: u64) -> Option<String> {
 fn due_for_refresh() -> (Sess, u64) {
     let mut s = autotask();
     let mut io = Script::new(&with_length(200, "", &token_body("good", 100)));
-    let ev = exchange_token(&mut s, T0, &mut io, &mut [0u8; 256]).unwrap();
+    let ev = exchange_token(&mut s, T0, &mut io, &mut [0u8; 256])
+        .unwrap()
+        .event;
     assert_eq!(ev, issued(100));
     let Action::Ready { next } = s.poll(T0) else {
         panic!()
@@ -296,7 +298,7 @@ fn every_chunking_and_buffer_gives_the_same_exchange() {
             let mut io = Script::new(&response).pieces(piece);
             io.write_max = piece;
             let mut buf = std::vec![0u8; buf_len];
-            let ev = exchange_token(&mut s, T0, &mut io, &mut buf).unwrap();
+            let ev = exchange_token(&mut s, T0, &mut io, &mut buf).unwrap().event;
             assert_eq!(ev, issued(3600), "piece {piece}, buffer {buf_len}");
             assert_eq!(io.tx, reference, "piece {piece}, buffer {buf_len}");
             assert_eq!(io.pos, response.len(), "the whole response is read");
@@ -315,7 +317,9 @@ fn a_128_byte_buffer_sends_a_longer_request() {
     assert!(reference.len() > 128, "{}", reference.len());
     let mut s = field_nation();
     let mut io = Script::new(&with_length(200, "", &token_body("fn-tok", 3600)));
-    let ev = exchange_token(&mut s, T0, &mut io, &mut [0u8; 128]).unwrap();
+    let ev = exchange_token(&mut s, T0, &mut io, &mut [0u8; 128])
+        .unwrap()
+        .event;
     assert_eq!(ev, issued(3600));
     assert_eq!(io.tx, reference);
     assert_eq!(io.flushes, 1);
@@ -333,7 +337,9 @@ fn chunked_and_close_delimited_bodies() {
         for piece in [1, 2, 5, 64, usize::MAX] {
             let mut s = autotask();
             let mut io = Script::new(&raw).pieces(piece);
-            let ev = exchange_token(&mut s, T0, &mut io, &mut [0u8; 128]).unwrap();
+            let ev = exchange_token(&mut s, T0, &mut io, &mut [0u8; 128])
+                .unwrap()
+                .event;
             assert_eq!(ev, issued(1800), "piece {piece}");
             assert_eq!(
                 bearer(&mut s, T0).as_deref(),
@@ -350,7 +356,7 @@ fn extra_bytes_after_the_body_are_left_alone() {
     let mut s = autotask();
     let mut io = Script::new(&raw);
     assert_eq!(
-        exchange_token(&mut s, T0, &mut io, &mut [0u8; 4096]),
+        exchange_token(&mut s, T0, &mut io, &mut [0u8; 4096]).map(|x| x.event),
         Ok(issued(60))
     );
 }
@@ -475,7 +481,9 @@ fn error_statuses_are_session_events() {
         "Retry-After: 7\r\n",
         r#"{"error":"temporarily_unavailable"}"#,
     );
-    let ev = exchange_token(&mut s, now, &mut Script::new(&raw), &mut [0u8; 64]).unwrap();
+    let ev = exchange_token(&mut s, now, &mut Script::new(&raw), &mut [0u8; 64])
+        .unwrap()
+        .event;
     let Event::Retrying { status: 503, at } = ev else {
         panic!("{ev:?}")
     };
@@ -676,6 +684,39 @@ fn the_bearer_challenge_texts_come_with_the_response() {
         panic!("{out:?}")
     };
     assert!(r.bearer().is_none());
+}
+
+#[test]
+fn the_exchange_says_whether_the_connection_goes_on() {
+    // Issue #14 §2.2: `Connection: close` on a token response was invisible,
+    // so a host reused a closed connection and the session counted a
+    // failed attempt.
+    let body = token_body("tok", 3600);
+    let cases: [(Vec<u8>, bool); 5] = [
+        (with_length(200, "", &body), true),
+        (with_length(200, "Connection: close\r\n", &body), false),
+        (
+            with_length(200, "Connection: keep-alive, Close\r\n", &body),
+            false,
+        ),
+        (chunked(200, &body, 7), true),
+        (close_delimited(&body), false),
+    ];
+    for (raw, reusable) in cases {
+        let mut s = autotask();
+        let x = exchange_token(&mut s, T0, &mut Script::new(&raw), &mut [0u8; 64]).unwrap();
+        assert_eq!(x.event, issued(3600));
+        assert_eq!(x.reusable, reusable, "{}", String::from_utf8_lossy(&raw));
+        assert_eq!(x.date, None);
+    }
+    // HTTP/1.0 without keep-alive, and a Date.
+    let raw = format!(
+        "HTTP/1.0 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = autotask();
+    let x = exchange_token(&mut s, T0, &mut Script::new(raw.as_bytes()), &mut [0u8; 64]).unwrap();
+    assert_eq!((x.reusable, x.date), (false, Some(784_111_777)));
 }
 
 #[test]
@@ -939,7 +980,8 @@ mod asynchronous {
             let mut s = autotask();
             let mut io = Script::new(&response).pieces(piece);
             io.write_max = piece;
-            let ev = block_on(exchange_token_async(&mut s, T0, &mut io, &mut [0u8; 128]));
+            let ev = block_on(exchange_token_async(&mut s, T0, &mut io, &mut [0u8; 128]))
+                .map(|x| x.event);
             assert_eq!(ev, Ok(issued(3600)));
             assert_eq!(io.tx, reference);
 
@@ -1020,7 +1062,7 @@ fn from_std_retries_interrupted_calls() {
     });
     let mut s = autotask();
     assert_eq!(
-        exchange_token(&mut s, T0, &mut io, &mut [0u8; 128]),
+        exchange_token(&mut s, T0, &mut io, &mut [0u8; 128]).map(|x| x.event),
         Ok(issued(60))
     );
     assert_eq!(io.inner().tx, reference_request(autotask, T0));

@@ -254,7 +254,8 @@ impl<'w> Rig<'w> {
                 return Err(Error::Transport);
             }
         };
-        driver::exchange_token(&mut self.session, now, &mut io, &mut self.buf)
+        // A fresh connection each time: whether it could be reused does not matter.
+        driver::exchange_token(&mut self.session, now, &mut io, &mut self.buf).map(|x| x.event)
     }
 
     /// Polls and acts until a credential is usable (or the session fails),

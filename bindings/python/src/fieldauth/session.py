@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import (
     Any,
     Callable,
@@ -555,6 +555,13 @@ class Event:
     """``RETRYING``: HTTP status of the failed response (0: transport failure)."""
     failure: Failure = Failure.NONE
     """``FAILED``: why."""
+    reusable: Optional[bool] = None
+    """:meth:`Session.exchange` only: whether the connection may carry the next
+    request (``False``: the server sent ``Connection: close``, answered
+    HTTP/1.0 without keep-alive, or delimited the body by closing; the
+    transport was closed). ``None`` elsewhere."""
+    date: Optional[int] = None
+    """:meth:`Session.exchange` only: the response's ``Date`` (Unix seconds), if sent."""
 
     @classmethod
     def _from(cls, e: _c.Event) -> "Event":
@@ -1372,7 +1379,11 @@ class Session:
         """Runs one token exchange over a connected socket-like ``transport``.
 
         Poll first: the action must be ``SEND_TOKEN_REQUEST``. On success
-        returns the event. :class:`~fieldauth.WouldBlock` when the transport
+        returns the event, with :attr:`Event.reusable` and :attr:`Event.date`
+        from the response head: when the server closes the connection
+        (``Connection: close``, HTTP/1.0), the transport is closed (if it has a
+        ``close()``) and ``reusable`` is ``False``: connect again before the
+        next request. :class:`~fieldauth.WouldBlock` when the transport
         would block (call again, same session and connection, when it is
         ready); :class:`~fieldauth.TransportError` for an I/O error (chained
         to the transport's exception) or a cut-short response; a
@@ -1449,7 +1460,16 @@ class Session:
             if raised:
                 raise error from raised[0]
             raise error
-        return Event._from(event)
+        head_info = head.info()
+        reusable = not (head_info.flags & HeadFlag.CONNECTION_CLOSE) and head_info.framing != Framing.CLOSE
+        if not reusable:
+            # The server closes this connection: do not let the next request
+            # go into it (it would fail and count as a failed attempt).
+            close = getattr(transport, "close", None)
+            if callable(close):
+                close()
+        date = head_info.date if head_info.flags & HeadFlag.DATE else None
+        return replace(Event._from(event), reusable=reusable, date=date)
 
     # -- API requests
 
