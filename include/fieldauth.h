@@ -1084,6 +1084,28 @@ typedef struct fieldauth_config {
      * hour). A zero-initialized config gets the default.
      */
     uint32_t max_wait_s;
+    /**
+     * `resource` (RFC 8707: the API the token is for), sent with the scope
+     * on token requests and in the authorization URL; empty: none.
+     */
+    struct fieldauth_str resource;
+    /**
+     * `audience` (some providers' name for it), sent with the scope on
+     * token requests; empty: none.
+     */
+    struct fieldauth_str audience;
+    /**
+     * More parameters for every token request (not revocations): `name=value`
+     * pairs joined by `&`, already form-urlencoded (`tenant=acme&x=a%20b`);
+     * decoded into JSON bodies. Names fieldauth sets itself are refused
+     * (FIELDAUTH_ERR_INPUT_RESERVED).
+     */
+    struct fieldauth_str token_params;
+    /**
+     * More query parameters for the authorization URL, the same way:
+     * `prompt=consent&login_hint=tech%40acme.example&nonce=...`.
+     */
+    struct fieldauth_str authorize_params;
 } fieldauth_config;
 
 /**

@@ -463,7 +463,7 @@ where
     check_buf(buf)?;
     match api_permit(session, now) {
         Ok(permit) => api_get_permitted(session, permit, now, io, url, buf),
-        Err(outcome) => Ok(outcome),
+        Err(not) => Ok(not.into()),
     }
 }
 
@@ -475,13 +475,35 @@ pub struct ApiPermit {
     _counted: (),
 }
 
+/// Why [`api_permit`] gave no permit (nothing is to be sent); converts into
+/// the [`ApiOutcome`] of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotPermitted {
+    /// A rate limit applies until `until` (monotonic ms).
+    Wait {
+        /// When to ask again.
+        until: u64,
+    },
+    /// No usable credential: poll the session, which says what it needs.
+    NoCredential,
+}
+
+impl From<NotPermitted> for ApiOutcome {
+    fn from(n: NotPermitted) -> Self {
+        match n {
+            NotPermitted::Wait { until } => ApiOutcome::Wait { until },
+            NotPermitted::NoCredential => ApiOutcome::NoCredential,
+        }
+    }
+}
+
 /// Asks the session whether an API request may go out now, before any
 /// connection exists ([`Session::authorize`]): a permit, or the
-/// [`ApiOutcome::Wait`] / [`ApiOutcome::NoCredential`] that says when to ask
-/// again, so that a host opens a socket only when it will be used.
+/// [`NotPermitted::Wait`] / [`NotPermitted::NoCredential`] that says when to
+/// ask again, so that a host opens a socket only when it will be used.
 ///
 /// ```
-/// use fieldauth::driver::{self, ApiOutcome};
+/// use fieldauth::driver::{self, NotPermitted};
 /// use fieldauth::preset;
 /// use fieldauth::session::{Config, Session};
 ///
@@ -493,7 +515,7 @@ pub struct ApiPermit {
 /// };
 /// let mut session: Session = Session::new(&preset::AUTOTASK, &config, 1)?;
 /// // No token yet: no permit, and no connection was opened for nothing.
-/// assert_eq!(driver::api_permit(&mut session, 0), Err(ApiOutcome::NoCredential));
+/// assert_eq!(driver::api_permit(&mut session, 0), Err(NotPermitted::NoCredential));
 /// // With a permit: connect, then `driver::api_get_permitted(&mut session,
 /// // permit, now, &mut stream, url, &mut buf)`.
 /// # Ok::<(), fieldauth::Error>(())
@@ -501,10 +523,11 @@ pub struct ApiPermit {
 pub fn api_permit<const N: usize>(
     session: &mut Session<N>,
     now: u64,
-) -> core::result::Result<ApiPermit, ApiOutcome> {
+) -> core::result::Result<ApiPermit, NotPermitted> {
     match session.authorize(now) {
         Authorization::Send(_) => Ok(ApiPermit { _counted: () }),
-        other => Err(not_sent(other)),
+        Authorization::Wait { until } => Err(NotPermitted::Wait { until }),
+        _ => Err(NotPermitted::NoCredential),
     }
 }
 
@@ -575,12 +598,4 @@ fn check_buf(buf: &[u8]) -> Result<()> {
         return Err(Error::buffer_too_small(1));
     }
     Ok(())
-}
-
-/// The outcome of an API request the session did not allow.
-fn not_sent(a: Authorization<'_>) -> ApiOutcome {
-    match a {
-        Authorization::Wait { until } => ApiOutcome::Wait { until },
-        _ => ApiOutcome::NoCredential,
-    }
 }

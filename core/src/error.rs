@@ -69,6 +69,8 @@ pub enum Field {
     Issuer,
     /// The redirect back from the authorization server as a whole (its query).
     Callback,
+    /// Extra request parameters (form-urlencoded `name=value&...`).
+    ExtraParams,
 }
 
 impl Field {
@@ -101,6 +103,7 @@ impl Field {
             Field::Random => "random bytes",
             Field::Issuer => "iss",
             Field::Callback => "callback",
+            Field::ExtraParams => "extra parameters",
         }
     }
 }

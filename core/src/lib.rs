@@ -246,6 +246,7 @@ pub mod driver;
 pub mod error;
 pub mod http;
 pub(crate) mod json;
+mod params;
 pub mod pkce;
 pub mod preset;
 pub mod request;

@@ -313,6 +313,12 @@ pub struct AuthorizationRequest<'a> {
     pub pkce: Option<(&'a CodeVerifier, ChallengeMethod)>,
     /// Allow a plain `http` endpoint on a non-loopback host.
     pub allow_insecure: bool,
+    /// `resource` (RFC 8707).
+    pub resource: Option<&'a str>,
+    /// More query parameters, form-urlencoded `name=value&...` (`prompt`,
+    /// `nonce`, `login_hint`, ...), checked as
+    /// [`Client::extra_params`](crate::request::Client::extra_params).
+    pub extra_params: Option<&'a str>,
 }
 
 impl<'a> AuthorizationRequest<'a> {
@@ -328,6 +334,8 @@ impl<'a> AuthorizationRequest<'a> {
             #[cfg(feature = "pkce")]
             pkce: None,
             allow_insecure: false,
+            resource: None,
+            extra_params: None,
         }
     }
 
@@ -343,6 +351,7 @@ impl<'a> AuthorizationRequest<'a> {
         let optional = [
             ("redirect_uri", self.redirect_uri, Field::RedirectUri),
             ("scope", self.scope, Field::Scope),
+            ("resource", self.resource, Field::Resource),
         ];
         for (_, v, field) in optional {
             if let Some(v) = v {
@@ -351,6 +360,9 @@ impl<'a> AuthorizationRequest<'a> {
         }
         if let Some(s) = self.state {
             check_param(Field::State, s)?;
+        }
+        if let Some(extra) = self.extra_params {
+            crate::params::check(Field::ExtraParams, extra)?;
         }
         write_into(buf, |w| {
             self.endpoint.write_url(w);
@@ -376,6 +388,9 @@ impl<'a> AuthorizationRequest<'a> {
                 v.write_challenge(method, w);
                 w.str("&code_challenge_method=");
                 w.str(method.as_str());
+            }
+            if let Some(extra) = self.extra_params {
+                crate::params::emit_form(w, extra, false);
             }
         })
     }

@@ -128,6 +128,15 @@ pub struct Client<'a> {
     pub extra_headers: &'a [(&'a str, &'a str)],
     /// `User-Agent` header value.
     pub user_agent: Option<&'a str>,
+    /// More body parameters for every grant request (not revocations), as
+    /// `application/x-www-form-urlencoded` text: `name=value` pairs joined
+    /// by `&`, already encoded (`prompt=none&login_hint=a%40b.example`).
+    /// Sent as they are in form bodies, decoded in JSON bodies. Names
+    /// fieldauth sets itself (`grant_type`, `client_id`, `scope`, ...) are
+    /// refused ([`InputError::Reserved`]), as are characters a query cannot
+    /// carry unencoded, bad escapes, and decoded control characters or
+    /// invalid UTF-8.
+    pub extra_params: Option<&'a str>,
 }
 
 impl<'a> Client<'a> {
@@ -146,6 +155,7 @@ impl<'a> Client<'a> {
             allow_insecure: false,
             extra_headers: &[],
             user_agent: None,
+            extra_params: None,
         }
     }
 
@@ -183,6 +193,7 @@ impl fmt::Debug for Client<'_> {
             .field("allow_insecure", &self.allow_insecure)
             .field("extra_headers", &self.extra_headers.len())
             .field("user_agent", &self.user_agent)
+            .field("extra_params", &self.extra_params.map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -476,6 +487,9 @@ impl<'a> Request<'a> {
         if let Some(ua) = c.user_agent {
             check_header_value(Field::HeaderValue, ua.as_bytes())?;
         }
+        if let Some(extra) = c.extra_params {
+            crate::params::check(Field::ExtraParams, extra)?;
+        }
         Ok(())
     }
 
@@ -501,11 +515,20 @@ impl<'a> Request<'a> {
         for &(k, v) in p.iter() {
             kv(k, v);
         }
+        let extra = match self.grant {
+            Grant::Revoke { .. } | Grant::RevokeBearer { .. } => None,
+            _ => self.client.extra_params,
+        };
         if json {
+            if let Some(extra) = extra {
+                first = crate::params::emit_json(w, extra, first);
+            }
             if first {
                 w.byte(b'{');
             }
             w.byte(b'}');
+        } else if let Some(extra) = extra {
+            crate::params::emit_form(w, extra, first);
         }
     }
 

@@ -404,6 +404,20 @@ pub struct Config<'a> {
     /// device-flow `slow_down` interval. Longer ones are cut to this. `0`
     /// means [`DEFAULT_MAX_WAIT_S`] (one hour).
     pub max_wait_s: u32,
+    /// `resource` (RFC 8707 resource indicator: the API the token is for),
+    /// sent with the scope on token requests and in the authorization URL.
+    pub resource: &'a str,
+    /// `audience` (some providers' name for the API the token is for), sent
+    /// with the scope on token requests.
+    pub audience: &'a str,
+    /// More parameters for every token request (not revocations), as
+    /// form-urlencoded text: `name=value` pairs joined by `&`, already
+    /// encoded (`tenant=acme&x=a%20b`); decoded into JSON bodies. See
+    /// [`Client::extra_params`](crate::request::Client::extra_params).
+    pub token_params: &'a str,
+    /// More query parameters for the authorization URL (code flow), the
+    /// same way: `prompt=consent&login_hint=tech%40acme.example&nonce=...`.
+    pub authorize_params: &'a str,
 }
 
 impl fmt::Debug for Config<'_> {
@@ -422,6 +436,13 @@ impl fmt::Debug for Config<'_> {
             .field("redirect_uri", &self.redirect_uri)
             .field("allow_insecure", &self.allow_insecure)
             .field("max_wait_s", &self.max_wait_s)
+            .field("resource", &self.resource)
+            .field("audience", &self.audience)
+            .field(
+                "token_params",
+                &crate::body::Redacted(self.token_params.len()),
+            )
+            .field("authorize_params", &self.authorize_params)
             .finish()
     }
 }
@@ -441,7 +462,11 @@ const S_DEVICE_PATH: u8 = 10;
 const S_REVOKE_PATH: u8 = 11;
 const S_PHRASE: u8 = 12;
 const S_PLACEMENT: u8 = 13;
-const STRINGS: u8 = 14;
+const S_RESOURCE: u8 = 14;
+const S_AUDIENCE: u8 = 15;
+const S_TOKEN_PARAMS: u8 = 16;
+const S_AUTH_PARAMS: u8 = 17;
+const STRINGS: u8 = 18;
 
 /// Bytes reserved after the string table in authorization-code mode for the
 /// PKCE verifier (≤ 128) and `state` (≤ 64).
@@ -921,6 +946,9 @@ impl<A: Arena> SessionIn<A> {
                 check_param(field, v)?;
             }
         }
+        for v in [c.token_params, c.authorize_params] {
+            crate::params::check(Field::ExtraParams, v)?;
+        }
         let len = strings_len(p, c);
         // Two slots of at least 256 bytes must remain.
         let cap = self.capacity();
@@ -1197,6 +1225,10 @@ impl<A: Arena> SessionIn<A> {
         // for more is `invalid_scope`, which would cost the refresh token.
         let scope = self.string(S_SCOPE);
         c.scope = (!scope.is_empty() && kind != RequestKind::Refresh).then_some(scope);
+        let opt = |i| Some(self.string(i)).filter(|v| !v.is_empty());
+        c.resource = opt(S_RESOURCE);
+        c.audience = opt(S_AUDIENCE);
+        c.extra_params = opt(S_TOKEN_PARAMS);
         c.allow_insecure = self.set.allow_insecure;
         Ok(c)
     }
@@ -2257,6 +2289,9 @@ impl<A: Arena> SessionIn<A> {
             a.redirect_uri = (!redirect.is_empty()).then_some(redirect);
             let scope = self.string(S_SCOPE);
             a.scope = (!scope.is_empty()).then_some(scope);
+            let opt = |i| Some(self.string(i)).filter(|v: &&str| !v.is_empty());
+            a.resource = opt(S_RESOURCE);
+            a.extra_params = opt(S_AUTH_PARAMS);
             a.state = Some(s.as_str());
             #[cfg(feature = "pkce")]
             {
@@ -2649,6 +2684,10 @@ fn config_strings<'a>(p: &Profile<'a>, c: &Config<'a>) -> [(Field, &'a str); STR
         (Field::Target, p.revoke_path),
         (Field::Target, p.expired_token_phrase),
         (Field::ParamName, placement),
+        (Field::Resource, c.resource),
+        (Field::Audience, c.audience),
+        (Field::ExtraParams, c.token_params),
+        (Field::ExtraParams, c.authorize_params),
     ]
 }
 

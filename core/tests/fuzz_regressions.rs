@@ -170,6 +170,7 @@ fn bearer_revocation_write_body_is_empty_like_write_http() {
 /// `verification_uri` and `verification_uri_complete` are checked like the
 /// codes (`MissingMember` when empty, `InvalidCharacters` otherwise).
 #[test]
+#[cfg(feature = "device-flow")]
 fn device_authorization_verification_uri_must_be_printable_and_non_empty() {
     use fieldauth::body::{parse_body, Expect, Response, STANDARD_KEYS};
     use fieldauth::{Error, Member, ResponseError};

@@ -877,6 +877,7 @@ fn config<'a>(sub: &Subject, c: &'a Creds) -> Config<'a> {
         redirect_uri: REDIRECT_URI,
         allow_insecure: false,
         max_wait_s: sub.max_wait_s,
+        ..Config::default()
     }
 }
 

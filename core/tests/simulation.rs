@@ -50,6 +50,7 @@
 //!    client's.)
 //! 6. No 401 loop: one `RetryWithNewToken` per 401 until an API success;
 //!    every further 401 before a success is `Unauthorized` and not retried.
+//!
 //! Seeds: `variant` 0 of each preset is the canonical day (the `*_day`
 //! tests); `more_seeds` runs variants 1..=8, or `SIM_SEEDS=N` of them from
 //! `SIM_SEED_BASE` (default 1) on, or exactly one with `SIM_SEED=n`;

@@ -286,6 +286,10 @@ pub(crate) unsafe fn config_from_c<'a>(a: &mut Args, c: &fieldauth_config) -> R<
         redirect_uri: s(c.redirect_uri)?,
         allow_insecure: flag(c.allow_insecure)?,
         max_wait_s: c.max_wait_s,
+        resource: s(c.resource)?,
+        audience: s(c.audience)?,
+        token_params: s(c.token_params)?,
+        authorize_params: s(c.authorize_params)?,
     })
 }
 

@@ -1731,6 +1731,10 @@ mod tests {
             redirect_uri: fieldauth_str::EMPTY,
             allow_insecure: 0,
             max_wait_s: 0,
+            resource: fieldauth_str::EMPTY,
+            audience: fieldauth_str::EMPTY,
+            token_params: fieldauth_str::EMPTY,
+            authorize_params: fieldauth_str::EMPTY,
         };
         let mut action = blank_action();
         // Zeroed (initialized, never a session): refused, not read beyond

@@ -315,6 +315,20 @@ pub struct fieldauth_config {
     /// ones are cut to it. 0: the default, FIELDAUTH_DEFAULT_MAX_WAIT_S (one
     /// hour). A zero-initialized config gets the default.
     pub max_wait_s: u32,
+    /// `resource` (RFC 8707: the API the token is for), sent with the scope
+    /// on token requests and in the authorization URL; empty: none.
+    pub resource: fieldauth_str,
+    /// `audience` (some providers' name for it), sent with the scope on
+    /// token requests; empty: none.
+    pub audience: fieldauth_str,
+    /// More parameters for every token request (not revocations): `name=value`
+    /// pairs joined by `&`, already form-urlencoded (`tenant=acme&x=a%20b`);
+    /// decoded into JSON bodies. Names fieldauth sets itself are refused
+    /// (FIELDAUTH_ERR_INPUT_RESERVED).
+    pub token_params: fieldauth_str,
+    /// More query parameters for the authorization URL, the same way:
+    /// `prompt=consent&login_hint=tech%40acme.example&nonce=...`.
+    pub authorize_params: fieldauth_str,
 }
 
 /// The default cap on a server-imposed wait (fieldauth_config.max_wait_s = 0):

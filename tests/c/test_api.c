@@ -1011,6 +1011,30 @@ static void test_authorization_code(void) {
     OK(fieldauth_session_clear(&s1));
 }
 
+/* resource, audience and extra parameters (issue #14 §2.3). */
+static void test_extra_params(void) {
+    fieldauth_config c = config("https://as.example");
+    fieldauth_request_parts parts;
+    uint8_t buf[1024];
+    size_t n = 0;
+    const char *want = "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example%2F"
+                       "&audience=fsm-api&tenant=acme&x=a%20b";
+    c.client_id = str("app");
+    c.client_secret = str("s3cret");
+    c.resource = str("https://api.example/");
+    c.audience = str("fsm-api");
+    c.token_params = str("tenant=acme&x=a%20b");
+    c.authorize_params = str("prompt=consent");
+    OK(fieldauth_session_init_preset(&s1, FIELDAUTH_PRESET_CUSTOM, &c, 1));
+    OK(fieldauth_session_write_token_request_parts(&s1, 0, buf, sizeof buf, &n, &parts));
+    CHECK(parts.body.len == strlen(want) && memcmp(parts.body.ptr, want, parts.body.len) == 0);
+    OK(fieldauth_session_clear(&s1));
+    c.token_params = str("grant_type=password");
+    EXPECT(fieldauth_session_init_preset(&s1, FIELDAUTH_PRESET_CUSTOM, &c, 1), FIELDAUTH_ERR_INPUT_RESERVED);
+    c.token_params = str("a=b\r\nHost: x");
+    EXPECT(fieldauth_session_init_preset(&s1, FIELDAUTH_PRESET_CUSTOM, &c, 1), FIELDAUTH_ERR_INPUT_CONTROL_CHARACTER);
+}
+
 /* The redirect itself (issue #14 §2.7): state and iss checked, error= typed,
  * a forged redirect refused without losing the login. */
 static void test_authorization_callback(void) {
@@ -1380,6 +1404,7 @@ int main(void) {
     test_device_flow();
     test_authorization_code();
     test_authorization_callback();
+    test_extra_params();
     test_exchange();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -1145,6 +1145,8 @@ fn new_session(
         redirect_uri: text(redirect_uri, "redirect_uri")?,
         allow_insecure,
         max_wait_s,
+        // resource, audience and extra parameters are not bound in C++ yet.
+        ..Config::default()
     };
     Ok(Box::new(Session {
         inner: core_session::Session::new(&p, &config, seed)?,

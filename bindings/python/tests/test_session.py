@@ -359,6 +359,44 @@ def test_verdict_carries_the_challenge(autotask: Session) -> None:
     assert ok.challenge is None
 
 
+def test_extra_request_parameters() -> None:
+    """Issue #14 §2.3: resource, audience and extra parameters through the session."""
+    cfg = Config(
+        base_url="https://as.example",
+        client_id="app",
+        client_secret="s3cret",
+        scope="api:read",
+        resource="https://api.example/",
+        audience="fsm-api",
+        token_params={"tenant": "acme", "note": 'a b+c"q'},
+    )
+    with Session(Preset.CUSTOM, cfg) as s:
+        s.poll(T0)
+        body = s.write_token_request_parts(T0).body
+        assert body == (
+            b"grant_type=client_credentials&scope=api%3Aread&resource=https%3A%2F%2Fapi.example%2F"
+            b"&audience=fsm-api&tenant=acme&note=a+b%2Bc%22q"
+        )
+    assert "s3cret" not in repr(cfg) and "acme" not in repr(cfg)
+    profile = Profile.preset(Preset.CUSTOM)
+    profile.mode = fieldauth.Mode.AUTHORIZATION_CODE
+    code_cfg = Config(
+        base_url="https://as.example",
+        client_id="app",
+        client_secret="s3cret",
+        redirect_uri="https://app.example/cb",
+        authorize_params=[("prompt", "consent"), ("login_hint", "tech@acme.example")],
+    )
+    with Session(profile, code_cfg) as s:
+        url = s.authorization_url()
+        assert url.endswith("&prompt=consent&login_hint=tech%40acme.example"), url
+    for bad in ({"grant_type": "password"}, "a=b c", "x=%0d%0a"):
+        with pytest.raises(fieldauth.InputError):
+            Session(Preset.CUSTOM, Config(base_url="https://as.example", client_id="a", client_secret="b", token_params=bad))
+    with pytest.raises(TypeError):
+        Session(Preset.CUSTOM, Config(base_url="https://as.example", client_id="a", client_secret="b", token_params=5))  # type: ignore[arg-type]
+
+
 def device_profile() -> Profile:
     profile = Profile.preset(Preset.CUSTOM)
     profile.mode = Mode.DEVICE_CODE

@@ -56,7 +56,7 @@ where
     check_buf(buf)?;
     match api_permit(session, now) {
         Ok(permit) => api_get_permitted_async(session, permit, now, io, url, buf).await,
-        Err(outcome) => Ok(outcome),
+        Err(not) => Ok(not.into()),
     }
 }
 

@@ -728,7 +728,7 @@ fn the_host_asks_before_it_connects() {
         "/ATServicesRest/V1.0/Companies",
     );
     let mut s = autotask();
-    assert_eq!(api_permit(&mut s, T0), Err(ApiOutcome::NoCredential));
+    assert_eq!(api_permit(&mut s, T0), Err(NotPermitted::NoCredential));
     let tok = with_length(200, "", &token_body("good", 3600));
     exchange_token(&mut s, T0, &mut Script::new(&tok), &mut [0u8; 64]).unwrap();
     // A permit, then the connection, then the request.
@@ -744,7 +744,7 @@ fn the_host_asks_before_it_connects() {
     // Rate limited: no permit (and no connection) until then.
     assert_eq!(
         api_permit(&mut s, T0 + S),
-        Err(ApiOutcome::Wait { until: T0 + 3 * S })
+        Err(NotPermitted::Wait { until: T0 + 3 * S })
     );
     // A permit whose token is dropped before the request goes out: nothing
     // is sent.
@@ -783,7 +783,7 @@ fn a_permit_counts_the_budget_once() {
                     Ok(p) => {
                         api_get_permitted(&mut s, p, now, &mut io, url, &mut [0u8; 64]).unwrap()
                     }
-                    Err(o) => o,
+                    Err(o) => o.into(),
                 }
             } else {
                 api_get(&mut s, now, &mut io, url, &mut [0u8; 64]).unwrap()

@@ -224,6 +224,7 @@ impl<'w> Rig<'w> {
             redirect_uri: REDIRECT_URI,
             allow_insecure: false,
             max_wait_s: 0,
+            ..Config::default()
         };
         let session = Session::new(profile, &config, seed)?;
         Ok(Rig {

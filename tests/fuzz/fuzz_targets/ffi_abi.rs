@@ -159,6 +159,9 @@ impl World {
         c.redirect_uri = self.fstr(u, "https://handheld.example/cb");
         c.allow_insecure = u32::from(u.int_in_range(0..=2u8).unwrap_or(0));
         c.max_wait_s = u.arbitrary().unwrap_or(0);
+        c.resource = self.fstr(u, "https://api.example/");
+        c.token_params = self.fstr(u, "tenant=acme&x=a%20b");
+        c.authorize_params = self.fstr(u, "prompt=consent");
         c
     }
 

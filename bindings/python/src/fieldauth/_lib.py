@@ -157,6 +157,10 @@ class Config(Structure):
         ("redirect_uri", Str),
         ("allow_insecure", c_uint32),
         ("max_wait_s", c_uint32),
+        ("resource", Str),
+        ("audience", Str),
+        ("token_params", Str),
+        ("authorize_params", Str),
     ]
 
 

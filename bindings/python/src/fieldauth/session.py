@@ -301,6 +301,19 @@ class Config:
     """The longest wait (seconds) a server answer may impose: ``Retry-After``,
     rate-limit resets, a device-flow ``slow_down``. Longer ones are cut to it.
     ``0`` means the default, one hour."""
+    resource: Optional[Text] = None
+    """``resource`` (RFC 8707: the API the token is for), sent with the scope on
+    token requests and in the authorization URL."""
+    audience: Optional[Text] = None
+    """``audience`` (some providers' name for it), sent with the scope on token requests."""
+    token_params: Optional[Params] = field(default=None, repr=False)
+    """More parameters for every token request (not revocations): a mapping or
+    ``(name, value)`` pairs (encoded here), or already form-urlencoded text
+    (``"tenant=acme&x=a%20b"``). Names fieldauth sets itself are refused.
+    Left out of ``repr()``: it may carry secrets."""
+    authorize_params: Optional[Params] = None
+    """More query parameters for the authorization URL, the same way:
+    ``{"prompt": "consent", "login_hint": "tech@acme.example", "nonce": ...}``."""
 
     def _to_c(self, keep: _Keep) -> _c.Config:
         if not isinstance(self.allow_insecure, bool):
@@ -326,7 +339,35 @@ class Config:
             keep.str_("redirect_uri", self.redirect_uri),
             1 if self.allow_insecure else 0,
             self.max_wait_s,
+            keep.str_("resource", self.resource),
+            keep.str_("audience", self.audience),
+            keep.str_("token_params", _form("token_params", self.token_params)),
+            keep.str_("authorize_params", _form("authorize_params", self.authorize_params)),
         )
+
+
+Params = Union[Text, Mapping[str, str], Iterable[Tuple[str, str]]]
+"""Extra request parameters: form-urlencoded text, a mapping, or ``(name, value)`` pairs."""
+
+
+def _form(name: str, params: Optional[Params]) -> Optional[Text]:
+    """``params`` as form-urlencoded text (text passes through, to be checked by the library)."""
+    if params is None or isinstance(params, (str, bytes)):
+        return params
+    from urllib.parse import urlencode
+
+    try:
+        pairs: Iterable[Any] = params.items() if isinstance(params, Mapping) else params
+        items: List[Tuple[str, str]] = []
+        for pair in pairs:
+            k, v = pair
+            items.append((str(k), str(v)))
+        return urlencode(items)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be form-urlencoded text, a mapping or (name, value) pairs, "
+            f"not {type(params).__name__}"
+        ) from None
 
 
 @dataclass
