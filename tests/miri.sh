@@ -60,7 +60,7 @@ unit() {
 }
 integration() {
     export CARGO_TARGET_DIR=target/miri/integration
-    cargo +nightly miri test -p fieldauth --locked --features "$FEATURES" --tests
+    cargo +nightly miri test -p fieldauth --locked --features "$FEATURES" --test '*'
 }
 
 run_group() {

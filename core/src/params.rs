@@ -280,7 +280,8 @@ mod tests {
 
     #[test]
     fn utf8_matches_core() {
-        for a in 0x80..=0xffu8 {
+        // Under Miri (tests/miri.sh) every third lead byte.
+        for a in (0x80..=0xffu8).step_by(if cfg!(miri) { 3 } else { 1 }) {
             for b in [0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0] {
                 for tail in [&[][..], &[0x80], &[0x80, 0x80]] {
                     let mut bytes = std::vec![a, b];

@@ -774,8 +774,9 @@ fn a_permit_counts_the_budget_once() {
         let mut s = autotask();
         exchange_token(&mut s, T0, &mut Script::new(&tok), &mut [0u8; 64]).unwrap();
         let mut sent = 0;
-        // One simulated minute, an attempt every 10 ms.
-        for k in 0..6_000u64 {
+        // One simulated minute, an attempt every 10 ms (under Miri,
+        // tests/miri.sh: six seconds).
+        for k in 0..if cfg!(miri) { 600u64 } else { 6_000 } {
             let now = T0 + k * 10;
             let mut io = Script::new(&ok);
             let out = if permits {
@@ -799,7 +800,10 @@ fn a_permit_counts_the_budget_once() {
     let (a, b) = (count(true), count(false));
     assert_eq!(a, b);
     // Autotask: at most 600 a minute (the budget spaces them out).
-    assert!((500..=600).contains(&a), "{a}");
+    if !cfg!(miri) {
+        assert!((500..=600).contains(&a), "{a}");
+    }
+    assert!(a > 1, "{a}");
 }
 
 #[test]
