@@ -13,6 +13,10 @@
 //   OIDC_REFRESH_TTL_S     refresh-token lifetime in seconds (default 3600)
 //   OIDC_EXIT_ON_STDIN_EOF 1: exit when stdin closes (a test harness that
 //                          dies leaves no server behind)
+//   OIDC_REFRESH_RULE      `code-flow` (default): the code flow always gets a
+//                          refresh token (see issueRefreshToken below);
+//                          `offline_access`: oidc-provider's own rule, refresh
+//                          tokens only for grants that kept `offline_access`
 // Stops on SIGTERM, SIGINT, or (with the variable above) end of stdin.
 
 import http from 'node:http';
@@ -46,6 +50,11 @@ function positiveInt(name, fallback) {
 const PORT = positiveInt('OIDC_PORT', 0);
 const ACCESS_TTL_S = Math.max(1, positiveInt('OIDC_ACCESS_TTL_S', 5));
 const REFRESH_TTL_S = Math.max(1, positiveInt('OIDC_REFRESH_TTL_S', 3600));
+const REFRESH_RULE = process.env.OIDC_REFRESH_RULE || 'code-flow';
+if (REFRESH_RULE !== 'code-flow' && REFRESH_RULE !== 'offline_access') {
+  console.error(`OIDC_REFRESH_RULE must be code-flow or offline_access, got ${JSON.stringify(REFRESH_RULE)}`);
+  process.exit(2);
+}
 
 // The resource server every token is for unless a request names another one
 // (RFC 8707). Without a resource server oidc-provider grants client_credentials
@@ -118,14 +127,18 @@ server.listen(PORT, '127.0.0.1', () => {
     rotateRefreshToken: true,
     // Refresh tokens: oidc-provider's default issues them only for grants
     // with `offline_access`, and in the code flow it drops `offline_access`
-    // unless the authorization request says `prompt=consent`, which a
-    // fieldauth session cannot add yet (issue #14 §2.3). So the code flow
-    // gets a refresh token here whenever the client may use the
-    // refresh_token grant; the device flow keeps the default rule
-    // (`offline_access`, which it keeps without any prompt).
+    // unless the authorization request says `prompt=consent`. With
+    // OIDC_REFRESH_RULE=code-flow (the default, which core/tests/oidc.rs
+    // relies on: its code-flow tests ask no `prompt`) the code flow gets a
+    // refresh token here whenever the client may use the refresh_token
+    // grant; the device flow keeps the default rule (`offline_access`, which
+    // it keeps without any prompt). With OIDC_REFRESH_RULE=offline_access
+    // (bindings/python/tests/test_oidc.py) it is oidc-provider's rule alone,
+    // so only a code flow that sent `prompt=consent` gets one.
     async issueRefreshToken(_ctx, client, source) {
       if (!client.grantTypeAllowed('refresh_token')) return false;
-      return source.kind === 'AuthorizationCode' || source.scopes.has('offline_access');
+      if (REFRESH_RULE === 'code-flow' && source.kind === 'AuthorizationCode') return true;
+      return source.scopes.has('offline_access');
     },
     ttl: {
       AccessToken: ACCESS_TTL_S,
@@ -154,7 +167,8 @@ server.listen(PORT, '127.0.0.1', () => {
   });
 
   process.stdout.write(`${port}\n`);
-  console.error(`oidc-provider ${issuer} (access tokens ${ACCESS_TTL_S} s, refresh tokens ${REFRESH_TTL_S} s)`);
+  console.error(`oidc-provider ${issuer} (access tokens ${ACCESS_TTL_S} s, refresh tokens ${REFRESH_TTL_S} s,`
+    + ` refresh rule ${REFRESH_RULE})`);
 });
 
 function send(res, status, body, headers = {}) {
