@@ -5,7 +5,9 @@
  * fieldauth_session_exchange() with send/recv transport callbacks; API
  * requests to the server's protected resource GET /api/me are written here
  * with the credential from fieldauth_session_authorize(), and their answers
- * reported with fieldauth_session_report_api_response().
+ * reported with fieldauth_session_report_api_response(). The device flow runs
+ * to completion: this program is also the user's browser (oidc-provider's
+ * /device pages, login and consent, cookies and relative Locations).
  *
  *   oidc_e2e PORT
  *
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -548,6 +551,430 @@ static void revocation(void) {
     OK(fieldauth_session_clear(&session));
 }
 
+/* ------------------------------------------------------------------ the device flow */
+
+/* A transport that keeps a copy of what went each way (NUL-terminated). */
+struct recorded {
+    int fd;
+    size_t sent_len, got_len;
+    char sent[4096];
+    char got[8192];
+};
+
+static ptrdiff_t rec_send(void *ctx, const uint8_t *buf, size_t len) {
+    struct recorded *r = ctx;
+    ptrdiff_t n = sock_send(&r->fd, buf, len);
+    if (n > 0 && r->sent_len + (size_t)n < sizeof r->sent) {
+        memcpy(r->sent + r->sent_len, buf, (size_t)n);
+        r->sent_len += (size_t)n;
+        r->sent[r->sent_len] = '\0';
+    }
+    return n;
+}
+
+static ptrdiff_t rec_recv(void *ctx, uint8_t *buf, size_t len) {
+    struct recorded *r = ctx;
+    ptrdiff_t n = sock_recv(&r->fd, buf, len);
+    if (n > 0 && r->got_len + (size_t)n < sizeof r->got) {
+        memcpy(r->got + r->got_len, buf, (size_t)n);
+        r->got_len += (size_t)n;
+        r->got[r->got_len] = '\0';
+    }
+    return n;
+}
+
+/* Polls at `now` (a token request of `kind` must be due) and runs the
+ * exchange on a new, recorded connection. */
+static fieldauth_status recorded_exchange(uint64_t now, uint32_t kind, fieldauth_event *ev,
+                                          struct recorded *r) {
+    uint8_t buf[128];
+    fieldauth_transport t;
+    fieldauth_action a;
+    fieldauth_status st;
+    memset(ev, 0, sizeof *ev);
+    memset(r, 0, sizeof *r);
+    st = fieldauth_session_poll(&session, now, &a);
+    if (st != FIELDAUTH_OK) return st;
+    if (a.kind != FIELDAUTH_ACTION_SEND_TOKEN_REQUEST || a.request_kind != kind) {
+        fprintf(stderr, "not the token request expected (%u): action %u, request %u\n",
+                (unsigned)kind, (unsigned)a.kind, (unsigned)a.request_kind);
+        return FIELDAUTH_ERR_WRONG_STATE;
+    }
+    r->fd = connect_local();
+    if (r->fd < 0) return FIELDAUTH_ERR_TRANSPORT;
+    t.ctx = r;
+    t.send = rec_send;
+    t.recv = rec_recv;
+    st = fieldauth_session_exchange(&session, &head, now, &t, buf, sizeof buf, ev);
+    close(r->fd);
+    return st;
+}
+
+/* The percent-decoded value of form field `name` in the body of the HTTP
+ * request `req`, NUL-terminated in `out`; 0 if absent. */
+static int form_field(const char *req, const char *name, char *out, size_t cap) {
+    const char *p = strstr(req, "\r\n\r\n");
+    size_t nlen = strlen(name), o = 0;
+    if (p == NULL) return 0;
+    p += 4;
+    for (;;) {
+        if (strncmp(p, name, nlen) == 0 && p[nlen] == '=') break;
+        p = strchr(p, '&');
+        if (p == NULL) return 0;
+        p++;
+    }
+    for (p += nlen + 1; *p && *p != '&' && o + 1 < cap; p++) {
+        unsigned hex;
+        if (*p == '%' && p[1] && p[2] && sscanf(p + 1, "%2x", &hex) == 1) {
+            out[o++] = (char)hex;
+            p += 2;
+        } else {
+            out[o++] = *p == '+' ? ' ' : *p;
+        }
+    }
+    out[o] = '\0';
+    return 1;
+}
+
+/* The JSON string member `name` of the body in `text` (no escapes expected),
+ * NUL-terminated in `out`; 0 if absent. */
+static int json_string(const char *text, const char *name, char *out, size_t cap) {
+    char key[64];
+    const char *p, *end;
+    snprintf(key, sizeof key, "\"%s\":\"", name);
+    p = strstr(text, key);
+    if (p == NULL) return 0;
+    p += strlen(key);
+    end = strchr(p, '"');
+    if (end == NULL || (size_t)(end - p) >= cap) return 0;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return 1;
+}
+
+/* The value of <input name="NAME" value="..."> in an HTML page; 0 if none. */
+static int html_field(const char *html, const char *name, char *out, size_t cap) {
+    char key[64];
+    const char *p, *end;
+    snprintf(key, sizeof key, "name=\"%s\" value=\"", name);
+    p = strstr(html, key);
+    if (p == NULL) return 0;
+    p += strlen(key);
+    end = strchr(p, '"');
+    if (end == NULL || (size_t)(end - p) >= cap) return 0;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return 1;
+}
+
+/* A browser for one user: its cookies, kept by name (the steps only go
+ * forward, so a later cookie replacing an earlier one of another path is
+ * what a browser would send too). */
+static struct {
+    char name[16][64];
+    char value[16][512];
+    int count;
+    int relative; /* relative Location headers seen */
+} jar;
+
+static void jar_set(const char *line) {
+    /* `line` is the value of a Set-Cookie header up to its end of line. */
+    const char *eq = strchr(line, '='), *semi = strpbrk(line, ";\r\n");
+    size_t nlen, vlen;
+    int i, cleared;
+    if (eq == NULL || (semi != NULL && semi < eq)) return;
+    if (semi == NULL) semi = line + strlen(line);
+    nlen = (size_t)(eq - line);
+    vlen = (size_t)(semi - eq - 1);
+    if (nlen >= 64 || vlen >= 512) return;
+    for (i = 0; i < jar.count; i++) {
+        if (strlen(jar.name[i]) == nlen && memcmp(jar.name[i], line, nlen) == 0) {
+            jar.count--;
+            memmove(jar.name[i], jar.name[jar.count], 64);
+            memmove(jar.value[i], jar.value[jar.count], 512);
+            break;
+        }
+    }
+    {
+        const char *eol = strpbrk(line, "\r\n");
+        size_t all = eol ? (size_t)(eol - line) : strlen(line);
+        cleared = vlen == 0;
+        for (i = 0; (size_t)i + 4 <= all; i++)
+            if (memcmp(line + i, "1970", 4) == 0) cleared = 1;
+    }
+    if (cleared || jar.count == 16) return;
+    memcpy(jar.name[jar.count], line, nlen);
+    jar.name[jar.count][nlen] = '\0';
+    memcpy(jar.value[jar.count], eq + 1, vlen);
+    jar.value[jar.count][vlen] = '\0';
+    jar.count++;
+}
+
+/* One browser request (`form`: a form body to POST, or NULL for GET) to
+ * `target` (origin-form, or an absolute URL of the server). The page body
+ * goes to `page` (NUL-terminated), a Location header to `location` ("" if
+ * none). Returns the HTTP status (0 on failure). */
+static char browser_resp[65536];
+static unsigned browse(const char *target, const char *form, char *page, size_t page_cap,
+                       char *location, size_t loc_cap) {
+    static char req[8192];
+    char cookies[4096] = "";
+    const char *p, *body;
+    size_t used = 0, blen;
+    int i, n;
+    unsigned status;
+    location[0] = '\0';
+    page[0] = '\0';
+    if (strncmp(target, base, strlen(base)) == 0) target += strlen(base);
+    if (target[0] != '/') {
+        fprintf(stderr, "a page elsewhere: %s\n", target);
+        return 0;
+    }
+    for (i = 0; i < jar.count; i++) {
+        n = snprintf(cookies + used, sizeof cookies - used, "%s%s=%s", i ? "; " : "Cookie: ",
+                     jar.name[i], jar.value[i]);
+        if (n < 0 || (size_t)n >= sizeof cookies - used) return 0;
+        used += (size_t)n;
+    }
+    if (jar.count > 0) {
+        if (used + 3 > sizeof cookies) return 0;
+        strcpy(cookies + used, "\r\n");
+    }
+    if (form != NULL)
+        n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/html\r\n%s"
+                     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     target, port, cookies, strlen(form), form);
+    else
+        n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/html\r\n%s"
+                     "Connection: close\r\n\r\n",
+                     target, port, cookies);
+    if (n <= 0 || (size_t)n >= sizeof req) return 0;
+    if (http(req, (size_t)n, browser_resp, sizeof browser_resp) < 0) return 0;
+    status = status_of(browser_resp);
+    body = strstr(browser_resp, "\r\n\r\n");
+    if (body == NULL) return 0;
+    for (p = strstr(browser_resp, "\r\n"); p != NULL && p < body; p = strstr(p + 2, "\r\n")) {
+        const char *h = p + 2;
+        if (strncasecmp(h, "Set-Cookie: ", 12) == 0) {
+            jar_set(h + 12);
+        } else if (strncasecmp(h, "Location: ", 10) == 0) {
+            const char *end = strstr(h, "\r\n");
+            size_t len = (size_t)(end - h - 10);
+            if (len >= loc_cap) return 0;
+            memcpy(location, h + 10, len);
+            location[len] = '\0';
+            if (location[0] == '/') jar.relative++;
+        }
+    }
+    body += 4;
+    blen = strlen(body);
+    if (blen >= page_cap) blen = page_cap - 1;
+    memcpy(page, body, blen);
+    page[blen] = '\0';
+    if (status >= 400) fprintf(stderr, "%s %s: %u\n%s\n", form ? "POST" : "GET", target, status, page);
+    return status;
+}
+
+/* The user enters `user_code` at `verification_uri`, confirms it, logs in
+ * (any login and password) and consents, through oidc-provider's device and
+ * development pages. Returns 1 when the last page says "Sign-in Success". */
+static int approve_device(const char *verification_uri, const char *user_code) {
+    static char page[32768];
+    char location[512], here[512], xsrf[128], form[512], prompt[32], code[64];
+    int step, logins = 0, consents = 0;
+    memset(&jar, 0, sizeof jar);
+    CHECK_EQ(browse(verification_uri, NULL, page, sizeof page, location, sizeof location), 200);
+    CHECK(contains(page, "op.deviceInputForm"));
+    if (!html_field(page, "xsrf", xsrf, sizeof xsrf)) return 0;
+    snprintf(form, sizeof form, "xsrf=%s&user_code=%s", xsrf, user_code);
+    CHECK_EQ(browse("/device", form, page, sizeof page, location, sizeof location), 200);
+    CHECK(contains(page, "op.deviceConfirmForm"));
+    CHECK(html_field(page, "user_code", code, sizeof code) && strcmp(code, user_code) == 0);
+    if (!html_field(page, "xsrf", xsrf, sizeof xsrf)) return 0;
+    snprintf(form, sizeof form, "xsrf=%s&user_code=%s&confirm=yes", xsrf, user_code);
+    browse("/device", form, page, sizeof page, location, sizeof location);
+    CHECK(location[0] != '\0');
+    for (step = 0; step < 12 && location[0] != '\0'; step++) {
+        unsigned st;
+        strcpy(here, location);
+        st = browse(here, NULL, page, sizeof page, location, sizeof location);
+        if (st == 0 || st >= 400) return 0;
+        if (location[0] != '\0') continue;
+        if (!html_field(page, "prompt", prompt, sizeof prompt)) break;
+        if (strcmp(prompt, "login") == 0) {
+            logins++;
+            strcpy(form, "prompt=login&login=alice&password=anything");
+        } else if (strcmp(prompt, "consent") == 0) {
+            consents++;
+            strcpy(form, "prompt=consent");
+        } else {
+            fprintf(stderr, "unexpected prompt %s:\n%s\n", prompt, page);
+            return 0;
+        }
+        browse(here, form, page, sizeof page, location, sizeof location);
+        CHECK(location[0] != '\0');
+    }
+    CHECK_EQ(logins, 1);
+    CHECK_EQ(consents, 1);
+    CHECK(jar.relative >= 2);
+    CHECK(contains(page, "Sign-in Success"));
+    return contains(page, "Sign-in Success");
+}
+
+/* What a refresh_token grant answers to `rt` sent by hand (post client):
+ * the status; the body in `resp`. */
+static unsigned raw_refresh(const char *rt, char *resp, size_t cap) {
+    char form[512], req[1024];
+    int f = snprintf(form, sizeof form,
+                     "grant_type=refresh_token&refresh_token=%s&client_id=" POST_ID
+                     "&client_secret=" POST_SECRET,
+                     rt);
+    int n = snprintf(req, sizeof req,
+                     "POST /token HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     port, f, form);
+    if (f <= 0 || n <= 0 || (size_t)n >= sizeof req || http(req, (size_t)n, resp, cap) < 0) return 0;
+    return status_of(resp);
+}
+
+/* RFC 8628 to completion with offline_access: no interval in the device
+ * authorization response (the session waits the default 5 s: its clock is
+ * moved on instead of sleeping; oidc-provider does not time the polls),
+ * authorization_pending until the user (this program, over HTTP) has entered
+ * the code, logged in and consented, then a token and a refresh token. Three
+ * refreshes with rotation, each sending the newest refresh token and never
+ * one sent before (read off the wire). Then a rotated-out refresh token
+ * replayed by hand revokes the grant: a 401 at the API, the refresh
+ * rejected, and the device flow starts over. */
+static void device_flow(void) {
+    static struct recorded r;
+    static char sent[4][128], issued[5][128];
+    fieldauth_profile p;
+    fieldauth_config c;
+    fieldauth_event ev;
+    fieldauth_action a;
+    fieldauth_verdict v;
+    fieldauth_session_info info;
+    fieldauth_device_display d;
+    uint8_t dbuf[512];
+    size_t dlen = 0;
+    char user_code[64], uri[128], complete[256], device_code[128], value[256], body[1024];
+    char access[128], older[128], resp[4096];
+    uint64_t now = now_ms();
+    int i, j, nsent = 0, nissued = 0;
+
+    OK(fieldauth_profile_preset(FIELDAUTH_PRESET_CUSTOM, &p));
+    p.name = str("oidc-provider");
+    p.mode = FIELDAUTH_MODE_DEVICE_CODE;
+    p.client_auth = FIELDAUTH_CLIENT_AUTH_BODY;
+    p.token_path = str("/token");
+    p.device_path = str("/device/auth");
+    p.revoke_path = str("/token/revocation");
+    memset(&c, 0, sizeof c);
+    c.base_url = str(base);
+    c.client_id = str(POST_ID);
+    c.client_secret = str(POST_SECRET);
+    c.scope = str("openid offline_access api:read");
+    OK(fieldauth_session_init(&session, &p, &c, now ^ 0xde71ce5eull));
+
+    OK(recorded_exchange(now, FIELDAUTH_REQUEST_DEVICE_AUTHORIZATION, &ev, &r));
+    CHECK_EQ(ev.kind, FIELDAUTH_EVENT_USER_CODE);
+    CHECK(strncmp(r.sent, "POST /device/auth HTTP/1.1\r\n", 28) == 0);
+    CHECK(!contains(r.got, "\"interval\""));
+    CHECK(json_string(r.got, "device_code", device_code, sizeof device_code));
+    OK(fieldauth_session_device_display(&session, dbuf, sizeof dbuf, &dlen, &d));
+    snprintf(user_code, sizeof user_code, "%.*s", (int)d.user_code.len, (const char *)d.user_code.ptr);
+    snprintf(uri, sizeof uri, "%.*s", (int)d.verification_uri.len,
+             (const char *)d.verification_uri.ptr);
+    snprintf(complete, sizeof complete, "%.*s", (int)d.verification_uri_complete.len,
+             (const char *)d.verification_uri_complete.ptr);
+    CHECK(json_string(r.got, "user_code", value, sizeof value) && strcmp(value, user_code) == 0);
+    snprintf(value, sizeof value, "%s/device", base);
+    CHECK(strcmp(uri, value) == 0);
+    snprintf(value, sizeof value, "%s?user_code=%s", uri, user_code);
+    CHECK(strcmp(complete, value) == 0);
+    CHECK(d.expires_at_ms > now && d.expires_at_ms <= now + 600000u);
+
+    /* No interval: the RFC 8628 default of 5 s between polls. */
+    OK(fieldauth_session_poll(&session, now, &a));
+    CHECK_EQ(a.kind, FIELDAUTH_ACTION_WAIT);
+    CHECK_EQ(a.at_ms, now + 5000);
+    now += 5000;
+    OK(recorded_exchange(now, FIELDAUTH_REQUEST_DEVICE_POLL, &ev, &r));
+    CHECK_EQ(ev.kind, FIELDAUTH_EVENT_AUTHORIZATION_PENDING);
+    CHECK(contains(r.got, "\"error\":\"authorization_pending\""));
+    CHECK(form_field(r.sent, "grant_type", value, sizeof value) &&
+          strcmp(value, "urn:ietf:params:oauth:grant-type:device_code") == 0);
+    CHECK(form_field(r.sent, "device_code", value, sizeof value) && strcmp(value, device_code) == 0);
+    OK(fieldauth_session_poll(&session, now, &a));
+    CHECK_EQ(a.kind, FIELDAUTH_ACTION_WAIT);
+    CHECK_EQ(a.at_ms, now + 5000);
+
+    CHECK(approve_device(uri, user_code));
+
+    now += 5000;
+    OK(recorded_exchange(now, FIELDAUTH_REQUEST_DEVICE_POLL, &ev, &r));
+    CHECK_EQ(ev.kind, FIELDAUTH_EVENT_TOKEN_ISSUED);
+    CHECK_EQ(ev.request_kind, FIELDAUTH_REQUEST_DEVICE_POLL);
+    CHECK_EQ(ev.lifetime_s, 5);
+    CHECK_EQ(ev.refreshable, 1);
+    CHECK(json_string(r.got, "refresh_token", issued[nissued], sizeof issued[0]));
+    nissued++;
+    CHECK(fieldauth_session_device_display(&session, dbuf, sizeof dbuf, &dlen, &d) != FIELDAUTH_OK);
+    CHECK_EQ(api_me(now, &v, body, sizeof body), 200);
+    CHECK(contains(body, "\"client_id\":\"" POST_ID "\""));
+    CHECK(contains(body, "\"sub\":\"alice\""));
+
+    /* Refresh with rotation, each at the session's refresh time. */
+    for (i = 0; i < 3; i++) {
+        CHECK(current_token(now, older, sizeof older));
+        OK(fieldauth_session_get_info(&session, &info));
+        CHECK(info.refresh_at_ms > now);
+        now = info.refresh_at_ms;
+        OK(recorded_exchange(now, FIELDAUTH_REQUEST_REFRESH, &ev, &r));
+        CHECK(form_field(r.sent, "grant_type", value, sizeof value) &&
+              strcmp(value, "refresh_token") == 0);
+        CHECK(form_field(r.sent, "refresh_token", sent[nsent], sizeof sent[0]));
+        CHECK(strcmp(sent[nsent], issued[nissued - 1]) == 0); /* the newest */
+        for (j = 0; j < nsent; j++) CHECK(strcmp(sent[j], sent[nsent]) != 0); /* no replay */
+        nsent++;
+        CHECK_EQ(ev.kind, FIELDAUTH_EVENT_TOKEN_ISSUED);
+        CHECK_EQ(ev.request_kind, FIELDAUTH_REQUEST_REFRESH);
+        CHECK_EQ(ev.refreshable, 1);
+        CHECK(json_string(r.got, "refresh_token", issued[nissued], sizeof issued[0]));
+        for (j = 0; j < nissued; j++) CHECK(strcmp(issued[j], issued[nissued]) != 0); /* rotated */
+        nissued++;
+        CHECK(current_token(now, access, sizeof access) && strcmp(access, older) != 0);
+        CHECK_EQ(api_me(now, &v, body, sizeof body), 200);
+        CHECK(contains(body, "\"sub\":\"alice\""));
+    }
+
+    /* oidc-provider's side of rotation: the replay revokes the grant. */
+    CHECK(current_token(now, access, sizeof access));
+    CHECK_EQ(raw_get_me(access), 200);
+    CHECK_EQ(raw_refresh(issued[0], resp, sizeof resp), 400);
+    CHECK(contains(resp, "invalid_grant"));
+    CHECK_EQ(raw_get_me(access), 401);
+    CHECK_EQ(api_me(now, &v, body, sizeof body), 401);
+    CHECK_EQ(v.kind, FIELDAUTH_VERDICT_RETRY_WITH_NEW_TOKEN);
+    OK(recorded_exchange(now, FIELDAUTH_REQUEST_REFRESH, &ev, &r));
+    CHECK(form_field(r.sent, "refresh_token", value, sizeof value) &&
+          strcmp(value, issued[nissued - 1]) == 0);
+    CHECK_EQ(ev.kind, FIELDAUTH_EVENT_REFRESH_REJECTED);
+    CHECK(contains(r.got, "invalid_grant"));
+    OK(fieldauth_session_get_info(&session, &info));
+    CHECK_EQ(info.refreshable, 0);
+    OK(fieldauth_session_poll(&session, now, &a));
+    CHECK_EQ(a.kind, FIELDAUTH_ACTION_SEND_TOKEN_REQUEST);
+    CHECK_EQ(a.request_kind, FIELDAUTH_REQUEST_DEVICE_AUTHORIZATION);
+    printf("device flow: %d refreshes with rotation, replay revoked the grant\n", nsent);
+    OK(fieldauth_session_clear(&session));
+}
+
 int main(int argc, char **argv) {
     if (argc != 2 || (port = atoi(argv[1])) <= 0 || port > 65535) {
         fprintf(stderr, "usage: %s PORT (of tests/oidc/server.mjs on 127.0.0.1)\n", argv[0]);
@@ -560,6 +987,7 @@ int main(int argc, char **argv) {
     wrong_secret();
     api_401_recovery();
     revocation();
+    device_flow();
     proactive_refresh();
 
     printf("%d passed, %d failed\n", passed, failed);
