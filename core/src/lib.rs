@@ -251,6 +251,7 @@ pub mod pkce;
 pub mod preset;
 pub mod request;
 pub mod session;
+mod trace;
 pub mod url;
 pub mod write;
 

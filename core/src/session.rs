@@ -1241,6 +1241,11 @@ impl<A: Arena> SessionIn<A> {
     }
 
     fn sent(&mut self, now: u64, kind: RequestKind) {
+        crate::trace::decision!(
+            "fieldauth: token request sent ({}), attempt {}",
+            crate::trace::kind(kind),
+            self.st.attempts.saturating_add(1)
+        );
         if self.st.attempts >= self.set.backoff.max_attempts {
             self.set_flag(F_LAST_CHANCE, true);
         }
@@ -1598,10 +1603,13 @@ impl<A: Arena> SessionIn<A> {
         };
         let delay = floor.saturating_add(random_upto(&mut self.st.rng, bound));
         self.st.retry_at = now.saturating_add(u64::from(delay));
-        Event::Retrying {
+        let at = self.st.retry_at.max(self.st.token_blocked_until);
+        crate::trace::decision!(
+            "fieldauth: token request failed (HTTP {}, 0: transport): retry at {} ms",
             status,
-            at: self.st.retry_at.max(self.st.token_blocked_until),
-        }
+            at
+        );
+        Event::Retrying { status, at }
     }
 
     /// Whether the revocation in flight (or next) names the refresh token.
@@ -1662,11 +1670,24 @@ impl<A: Arena> SessionIn<A> {
     fn fail(&mut self, f: Failure) -> Event {
         self.st.failure = Some(f);
         self.st.phase = Phase::Idle;
+        // Logged here (also for failures outside a token response).
+        crate::trace::decision!(
+            "fieldauth: final failure: {} (restart() after fixing the cause)",
+            crate::trace::failure(f)
+        );
         Event::Failed(f)
     }
 
-    /// The body is complete: act on it.
+    /// The body is complete: act on it (and log what it led to).
     fn complete(&mut self, now: u64, body: &mut TokenBody) -> Result<Event> {
+        let r = self.complete_inner(now, body);
+        if let Ok(ev) = &r {
+            crate::trace::event(ev);
+        }
+        r
+    }
+
+    fn complete_inner(&mut self, now: u64, body: &mut TokenBody) -> Result<Event> {
         let slot = self.slot_range(self.st.active ^ 1);
         let storage = self.arena.as_ref().get(slot.clone()).unwrap_or(&[]);
         let outcome = match body.parser.finish(storage) {
@@ -2216,6 +2237,11 @@ impl<A: Arena> SessionIn<A> {
         if matches!(head.status, 429 | 503) || forbidden_exhausted {
             let until = limited.unwrap_or(now).max(self.st.api_blocked_until);
             self.st.api_blocked_until = until;
+            crate::trace::decision!(
+                "fieldauth: API rate limit (HTTP {}): requests wait until {} ms",
+                head.status,
+                until
+            );
             return ApiVerdict::RateLimited { until };
         }
         let phrase = self.string(S_PHRASE);
@@ -2234,6 +2260,10 @@ impl<A: Arena> SessionIn<A> {
             };
         }
         if self.set.mode == Mode::ApiKey {
+            crate::trace::decision!(
+                "fieldauth: the API rejected the API key (HTTP {})",
+                head.status
+            );
             self.fail(Failure::InvalidKey);
             return ApiVerdict::InvalidKey;
         }
@@ -2252,6 +2282,10 @@ impl<A: Arena> SessionIn<A> {
             return ApiVerdict::RetryWithNewToken;
         }
         // Drop the access token (keep a refresh token: it may still work).
+        crate::trace::decision!(
+            "fieldauth: the API rejected the token (HTTP {}): dropped, a new one is fetched",
+            head.status
+        );
         self.drop_access_token();
         if self.has(F_RETRIED_401) {
             ApiVerdict::Unauthorized
