@@ -258,7 +258,10 @@ pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> 
             ),
             None => (pair, &[][..]),
         };
-        let Some(i) = NAMES.iter().position(|n| n.as_bytes() == name) else {
+        let Some(i) = NAMES
+            .iter()
+            .position(|n| crate::write::same_bytes(n.as_bytes(), name))
+        else {
             continue;
         };
         let field = FIELDS.get(i).copied().unwrap_or(Field::Callback);
@@ -269,11 +272,16 @@ pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> 
         seen |= bit;
         let start = used;
         let store = wanted & bit != 0 && !overflow;
-        let n = decode(
-            value,
-            if store { buf.get_mut(start..) } else { None },
-            field,
-        )?;
+        // Decoded (and checked: escapes, controls, UTF-8) into the buffer
+        // when stored, else only checked.
+        let mut out = if store { buf.get_mut(start..) } else { None };
+        let mut k = 0usize;
+        let n = crate::params::decoded(field, value, |b| {
+            if let Some(slot) = out.as_deref_mut().and_then(|o| o.get_mut(k)) {
+                *slot = b;
+            }
+            k = k.saturating_add(1);
+        })?;
         if wanted & bit == 0 {
             continue;
         }
@@ -284,10 +292,6 @@ pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> 
         }
         if let Some(slot) = spans.at.get_mut(i) {
             *slot = Some((start, n));
-        }
-        let bytes = buf.get(start..used).unwrap_or_default();
-        if core::str::from_utf8(bytes).is_err() {
-            return Err(Error::input(field, InputError::InvalidCharacter));
         }
     }
     if overflow {
@@ -304,45 +308,6 @@ pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> 
         return Err(Error::input(Field::Code, InputError::Empty));
     }
     Ok(spans)
-}
-
-/// Form-decodes `value` into `out` (if given and large enough; otherwise
-/// only counts) and returns the decoded length.
-fn decode(bytes: &[u8], mut out: Option<&mut [u8]>, field: Field) -> Result<usize> {
-    let mut i = 0usize;
-    let mut n = 0usize;
-    while let Some(&b) = bytes.get(i) {
-        let (byte, step) = match b {
-            b'%' => {
-                let hi = bytes.get(i.saturating_add(1)).copied().and_then(unhex);
-                let lo = bytes.get(i.saturating_add(2)).copied().and_then(unhex);
-                match (hi, lo) {
-                    (Some(h), Some(l)) => ((h << 4) | l, 3),
-                    _ => return Err(Error::input(field, InputError::InvalidCharacter)),
-                }
-            }
-            b'+' => (b' ', 1),
-            _ => (b, 1),
-        };
-        if byte < 0x20 || byte == 0x7f {
-            return Err(Error::input(field, InputError::ControlCharacter));
-        }
-        if let Some(slot) = out.as_deref_mut().and_then(|o| o.get_mut(n)) {
-            *slot = byte;
-        }
-        n = n.saturating_add(1);
-        i = i.saturating_add(step);
-    }
-    Ok(n)
-}
-
-fn unhex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b.wrapping_sub(b'0')),
-        b'a'..=b'f' => Some(b.wrapping_sub(b'a' - 10)),
-        b'A'..=b'F' => Some(b.wrapping_sub(b'A' - 10)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

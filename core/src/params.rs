@@ -1,9 +1,16 @@
 //! Extra request parameters given as `application/x-www-form-urlencoded`
 //! text (`prompt=consent&login_hint=a%40b.example`): checked once, sent as
-//! they are in form bodies and URLs, decoded into JSON bodies.
+//! they are in form bodies and URLs, decoded into JSON bodies. Names are
+//! plain (`A-Z a-z 0-9 - . _ ~`); values may use escapes.
 
 use crate::error::{Error, Field, InputError, Result};
-use crate::write::Writer;
+use crate::write::{byte_set, in_set, same_bytes, ByteSet, Writer};
+
+/// What extra-parameter text may carry unencoded (RFC 3986 `query` without
+/// `#`; `+` for a space).
+const TEXT: ByteSet = byte_set(b"-._~!$'()*,;:@/?%+=&");
+/// What a parameter name may be made of.
+const NAME: ByteSet = byte_set(b"-._~");
 
 /// Parameter names the requests set themselves: an extra parameter may not
 /// repeat (and so override) one of them.
@@ -49,8 +56,7 @@ pub(crate) fn pairs(text: &str) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// itself, decoded texts that are UTF-8 without control characters.
 pub(crate) fn check(field: Field, text: &str) -> Result<()> {
     for &b in text.as_bytes() {
-        let ok = b.is_ascii_alphanumeric() || b"-._~!$'()*,;:@/?%+=&".contains(&b);
-        if !ok {
+        if !in_set(&TEXT, b) {
             let kind = if b < 0x20 || b == 0x7f {
                 InputError::ControlCharacter
             } else {
@@ -60,32 +66,25 @@ pub(crate) fn check(field: Field, text: &str) -> Result<()> {
         }
     }
     for (name, value) in pairs(text) {
+        // Names are plain (letters, digits, `-._~`), so a reserved one
+        // cannot hide behind an escape.
         if name.is_empty() {
             return Err(Error::input(field, InputError::Empty));
         }
-        decoded(field, name, |_| {})?;
-        decoded(field, value, |_| {})?;
-        if RESERVED.iter().any(|n| same_decoded(name, n.as_bytes())) {
+        if !name.iter().all(|&b| in_set(&NAME, b)) {
+            return Err(Error::input(field, InputError::InvalidCharacter));
+        }
+        if RESERVED.iter().any(|n| same_bytes(n.as_bytes(), name)) {
             return Err(Error::input(field, InputError::Reserved));
         }
+        decoded(field, value, |_| {})?;
     }
     Ok(())
 }
 
-/// Whether `encoded` decodes to `plain`.
-fn same_decoded(encoded: &[u8], plain: &[u8]) -> bool {
-    let mut i = 0usize;
-    let mut same = true;
-    let r = decoded(Field::ParamName, encoded, |b| {
-        same &= plain.get(i) == Some(&b);
-        i = i.saturating_add(1);
-    });
-    r.is_ok() && same && i == plain.len()
-}
-
 /// Form-decodes `encoded` byte by byte into `out` and returns the decoded
 /// length; refuses bad escapes, control characters and invalid UTF-8.
-fn decoded(field: Field, encoded: &[u8], mut out: impl FnMut(u8)) -> Result<usize> {
+pub(crate) fn decoded(field: Field, encoded: &[u8], mut out: impl FnMut(u8)) -> Result<usize> {
     let mut i = 0usize;
     let mut n = 0usize;
     let mut utf8 = Utf8::default();
@@ -268,7 +267,8 @@ mod tests {
             ("a=%ED%A0%80", InputError::InvalidCharacter),
             ("=b", InputError::Empty),
             ("grant_type=password", InputError::Reserved),
-            ("client_%73ecret=x", InputError::Reserved),
+            ("client_%73ecret=x", InputError::InvalidCharacter),
+            ("a+b=1", InputError::InvalidCharacter),
             ("x=1&state=2", InputError::Reserved),
         ];
         for (t, kind) in cases {

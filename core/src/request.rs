@@ -131,8 +131,8 @@ pub struct Client<'a> {
     /// More body parameters for every grant request (not revocations), as
     /// `application/x-www-form-urlencoded` text: `name=value` pairs joined
     /// by `&`, already encoded (`prompt=none&login_hint=a%40b.example`).
-    /// Sent as they are in form bodies, decoded in JSON bodies. Names
-    /// fieldauth sets itself (`grant_type`, `client_id`, `scope`, ...) are
+    /// Sent as they are in form bodies, decoded in JSON bodies. Names are
+    /// plain (`A-Z a-z 0-9 - . _ ~`); names fieldauth sets itself (`grant_type`, `client_id`, `scope`, ...) are
     /// refused ([`InputError::Reserved`]), as are characters a query cannot
     /// carry unencoded, bad escapes, and decoded control characters or
     /// invalid UTF-8.

@@ -48,17 +48,21 @@ use std::time::{Duration, Instant};
 const STACK_BUDGET: u32 = 2048;
 
 /// Regression budget for the `firmware`-profile C image's flash over the
-/// baseline (main.c's own 5.2 KB included): the measured 49,298 bytes plus a
-/// small margin. Not the project's 12 KB target, which is not met.
-const C_FLASH_BUDGET: u64 = 51_000;
+/// baseline (main.c's own 5.2 KB included): the measured 52,360 bytes plus a
+/// small margin (it was 49,794 before the redirect parser, the extra request
+/// parameters and the Bearer texts of issue #14). Not the project's target,
+/// which is not met.
+const C_FLASH_BUDGET: u64 = 52_700;
 
 /// Regression budget for the library share of the `firmware`-profile
 /// one-preset image (`one_preset.c`): its flash over the baseline minus
 /// `one_preset.o`'s own text and data. The measured figure plus about 2 %;
 /// issue #13's target is 14,000 bytes.
 const ONE_PRESET_BUDGET: u64 = ONE_PRESET_MEASURED + ONE_PRESET_MEASURED / 50;
-/// The library share of the one-preset image when its budget was last set.
-const ONE_PRESET_MEASURED: u64 = 37_588;
+/// The library share of the one-preset image when its budget was last set
+/// (37,904 before issue #14's redirect parser, extra request parameters and
+/// Bearer texts; their checks run in every session's configuration).
+const ONE_PRESET_MEASURED: u64 = 40_024;
 
 use common::*;
 

@@ -387,9 +387,9 @@ static void custom_profile(void) {
     CHECK(action.kind == FIELDAUTH_ACTION_READY);
     CHECK(action.at_ms > T0 + S && action.at_ms < T0 + 600u * S);
     len = write_request(action.at_ms, FIELDAUTH_REQUEST_REFRESH);
+    /* No scope: a refresh asks for the scope granted (RFC 6749 §6). */
     CHECK(ends_with(request, len, "grant_type=refresh_token&refresh_token=" CUSTOM_REFRESH
-                                  "&client_id=device-42&client_secret=s3cret"
-                                  "&scope=jobs.read"));
+                                  "&client_id=device-42&client_secret=s3cret"));
 
     /* The secrets leave RAM with clear. */
     CHECK_OK(fieldauth_session_clear(&session));

@@ -305,6 +305,10 @@ fn session() {
         redirect_uri: text("https://app/cb"),
         allow_insecure: black_box(false),
         max_wait_s: black_box(0),
+        resource: text(""),
+        audience: text(""),
+        token_params: text(""),
+        authorize_params: text(""),
     };
     let profile = preset::ALL[black_box(0usize) % preset::ALL.len()];
     let Ok(mut s) = Session::<2048>::new(profile, &config, black_box(1)) else {
@@ -336,6 +340,7 @@ fn session() {
     }
     let _ = black_box(s.authorization_url(input(&raw[..32]), input(&raw[..16]), &mut out));
     let _ = black_box(s.set_authorization_code(text("code"), text("state")));
+    let _ = black_box(s.on_authorization_callback(text("/cb?code=c&state=s"), None));
     black_box(s.device_display().map(|d| d.user_code.len()));
     let _ = black_box(s.snapshot(now, black_box(0), &mut out));
     let _ = black_box(s.restore(now, black_box(0), input(&raw)));
@@ -416,6 +421,7 @@ fn driver() {
     };
     if let Ok(ApiOutcome::Response(r)) = driver::api_get(&mut s, now, &mut io, url, &mut buf) {
         black_box(r.verdict);
+        black_box(r.bearer().map(|b| b.code));
         let _ = black_box(driver::read_body(&mut io, &r, &mut buf, |d| {
             black_box(d);
         }));
