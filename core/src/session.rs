@@ -2397,7 +2397,7 @@ impl<A: Arena> SessionIn<A> {
 
     /// Authorization-code mode: the redirect back from the authorization
     /// server, as the URL (or its query) the browser was sent to. Reads
-    /// `code`, `state`, `iss`, `error` ([`callback::parse`]), checks `state`
+    /// `code`, `state`, `iss`, `error` ([`callback::parse`](crate::callback::parse)), checks `state`
     /// against the one [`Session::authorization_url`] created (constant
     /// time) and, when `expected_issuer` is given (the server advertises
     /// RFC 9207 `authorization_response_iss_parameter_supported`; pass its
@@ -2408,7 +2408,7 @@ impl<A: Arena> SessionIn<A> {
     /// Errors (the session keeps its verifier and state, so a genuine
     /// redirect may still follow a forged one): `WrongState` outside
     /// code mode, before `authorization_url`, while an exchange runs or a
-    /// code is already waiting; the [`callback::parse`] errors;
+    /// code is already waiting; the [`callback::parse`](crate::callback::parse) errors;
     /// `InvalidInput { State | Issuer, Mismatch | Missing }` for a
     /// response to another login or from another server;
     /// `Response(AuthorizationDenied(code))` when the server sent `error`
