@@ -449,6 +449,6 @@ mod tests {
             assert!(!seen.contains(&message(s)), "{s} repeats a message");
             seen.push(message(s));
         }
-        assert_eq!(seen.len(), 57);
+        assert_eq!(seen.len(), 60);
     }
 }
