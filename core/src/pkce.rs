@@ -513,7 +513,8 @@ mod tests {
     fn write(a: &AuthorizationRequest<'_>) -> String {
         let mut big = [0u8; 1024];
         let n = a.write(&mut big).unwrap();
-        for k in 0..n {
+        // Under Miri (tests/miri.sh) every 17th short buffer and the longest.
+        for k in (0..n).filter(|&k| !cfg!(miri) || k % 17 == 0 || k + 1 == n) {
             let mut buf = std::vec![0x11u8; k];
             assert_eq!(a.write(&mut buf), Err(Error::buffer_too_small(n)));
             assert!(buf.iter().all(|&b| b == 0));

@@ -771,7 +771,8 @@ mod tests {
     fn check_all(r: &Request<'_>) -> String {
         let want = http(r);
         let needed = want.len();
-        for n in 0..needed {
+        // Under Miri (tests/miri.sh) every 17th short buffer and the longest.
+        for n in (0..needed).filter(|&n| !cfg!(miri) || n % 17 == 0 || n + 1 == needed) {
             let mut buf = std::vec![0xAAu8; n];
             assert_eq!(r.write_http(&mut buf), Err(Error::buffer_too_small(needed)));
             assert!(buf.iter().all(|&b| b == 0), "buffer not wiped at {n}");
