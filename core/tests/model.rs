@@ -3261,7 +3261,12 @@ impl Sim {
     }
 
     fn run_random(&mut self) {
-        let steps = self.rng.range(50, 150);
+        // Under Miri (tests/miri.sh) shorter cases.
+        let steps = if cfg!(miri) {
+            self.rng.range(10, 30)
+        } else {
+            self.rng.range(50, 150)
+        };
         let healthy_at = steps * self.rng.range(40, 85) / 100;
         for i in 0..steps {
             if i == healthy_at {

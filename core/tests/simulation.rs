@@ -119,6 +119,10 @@ type Sess = Session<3072>;
 /// thousand times slower, and a span this short still runs every path of
 /// the loop (token exchanges, API calls, faults) a few times.
 const MIRI_SPAN: u64 = 4 * MIN;
+/// ...and its start-of-shift catalog sync at most this many pages (the
+/// interpreter is about ten thousand times slower than a native debug build;
+/// each API request costs most of a second).
+const MIRI_PAGES: u32 = 12;
 
 // ------------------------------------------------------------ randomness
 
@@ -659,7 +663,12 @@ impl Sim {
         let sess = Sess::new(profile, &sc.config, sc.seed.rotate_left(17))
             .unwrap_or_else(|e| panic!("{}: session configuration refused: {e:?}", profile.name));
         let mut jobs = VecDeque::new();
-        for i in 0..sc.catalog_pages {
+        let pages = if cfg!(miri) {
+            sc.catalog_pages.min(MIRI_PAGES)
+        } else {
+            sc.catalog_pages
+        };
+        for i in 0..pages {
             jobs.push_back(Job {
                 target: sc.targets[i as usize % sc.targets.len()],
                 not_before: 0,
@@ -2431,6 +2440,9 @@ fn budgets_never_allow_more_than_their_count_in_a_window() {
             ..preset::custom()
         };
         let mut s = Sess::new(&profile, &cfg, 0).unwrap();
+        // Under Miri (tests/miri.sh) 20 times coarser steps (Autotask's
+        // 600 a minute: 15,000 instead of 300,000).
+        let step = if cfg!(miri) { step * 20 } else { step };
         let window = u64::from(budget.window_s) * S;
         let mut sent: VecDeque<u64> = VecDeque::new();
         let mut now = 1_000_000;
