@@ -126,6 +126,10 @@ mod bridge {
         InputMissing = 208,
         /// A header fieldauth sets itself cannot be supplied.
         InputReserved = 209,
+        /// The redirect's state or iss is not the one the login expects.
+        InputMismatch = 210,
+        /// A parameter appears more than once in the redirect.
+        InputDuplicate = 211,
         /// Malformed HTTP response (unnamed kind).
         Http = 300,
         /// Malformed HTTP status line.
@@ -182,6 +186,8 @@ mod bridge {
         ResponseNotJson = 507,
         /// Unexpected HTTP status for this operation.
         ResponseUnexpectedStatus = 508,
+        /// The authorization server redirected back with `error=`.
+        ResponseAuthorizationDenied = 509,
         /// The call is not valid in the session's current state.
         WrongState = 600,
         /// A snapshot cannot be restored (unnamed kind).
@@ -631,6 +637,8 @@ c_values!(STATUS_VALUES:
     Status::InputTooShort => c::FIELDAUTH_ERR_INPUT_TOO_SHORT,
     Status::InputMissing => c::FIELDAUTH_ERR_INPUT_MISSING,
     Status::InputReserved => c::FIELDAUTH_ERR_INPUT_RESERVED,
+    Status::InputMismatch => c::FIELDAUTH_ERR_INPUT_MISMATCH,
+    Status::InputDuplicate => c::FIELDAUTH_ERR_INPUT_DUPLICATE,
     Status::Http => c::FIELDAUTH_ERR_HTTP,
     Status::HttpStatusLine => c::FIELDAUTH_ERR_HTTP_STATUS_LINE,
     Status::HttpHeaderLine => c::FIELDAUTH_ERR_HTTP_HEADER_LINE,
@@ -659,6 +667,7 @@ c_values!(STATUS_VALUES:
     Status::ResponseUnsupportedTokenType => c::FIELDAUTH_ERR_RESPONSE_UNSUPPORTED_TOKEN_TYPE,
     Status::ResponseNotJson => c::FIELDAUTH_ERR_RESPONSE_NOT_JSON,
     Status::ResponseUnexpectedStatus => c::FIELDAUTH_ERR_RESPONSE_UNEXPECTED_STATUS,
+    Status::ResponseAuthorizationDenied => c::FIELDAUTH_ERR_RESPONSE_AUTHORIZATION_DENIED,
     Status::WrongState => c::FIELDAUTH_ERR_WRONG_STATE,
     Status::Snapshot => c::FIELDAUTH_ERR_SNAPSHOT,
     Status::SnapshotLength => c::FIELDAUTH_ERR_SNAPSHOT_LENGTH,
