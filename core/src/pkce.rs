@@ -427,7 +427,8 @@ mod tests {
     #[cfg(feature = "pkce")]
     fn verifier_lengths_and_characters() {
         use base64::Engine;
-        for n in 32..=96usize {
+        // Under Miri (tests/miri.sh) every 8th length, both ends included.
+        for n in (32..=96usize).step_by(if cfg!(miri) { 8 } else { 1 }) {
             let random: std::vec::Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
             let v = CodeVerifier::from_random(&random).unwrap();
             assert_eq!(

@@ -1491,7 +1491,7 @@ mod tests {
 
     proptest::proptest! {
         // Under Miri (tests/miri.sh) a few cases.
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(if cfg!(miri) { 2 } else { 256 }))]
         /// Any values either are refused with a typed input error, or give a
         /// request whose body and Basic header decode back to the values,
         /// with parts and http output identical.

@@ -207,6 +207,12 @@ mod tests {
             for month in 1u32..=12 {
                 let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
                 let n = u32::from(MONTH_DAYS[month as usize - 1]) + u32::from(leap && month == 2);
+                // Under Miri (tests/miri.sh) every 7th year (leap and
+                // common ones) and 2000.
+                if cfg!(miri) && year % 7 != 0 && year != 2000 {
+                    days += u64::from(n);
+                    continue;
+                }
                 for day in 1..=n {
                     assert_eq!(unix(year, month, day, 0), Some(days * 86_400));
                     days += 1;
