@@ -26,7 +26,7 @@ static ptrdiff_t my_recv(void *ctx, uint8_t *buf, size_t len) {
 int main(void) {
     fieldauth_str url = FIELDAUTH_STR("https://api.example.com");
     fieldauth_config cfg = {FIELDAUTH_STR("https://api.example.com"), {0, 0}, {0, 0}, {0, 0},
-                            {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0};
+                            {0, 0}, {0, 0}, {0, 0}, {0, 0}, 0, 0, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
     fieldauth_transport t;
     fieldauth_event ev;
     uint8_t buf[128];
