@@ -315,9 +315,12 @@ mod tests {
     extern crate std;
     use super::*;
 
-    fn parsed(q: &str) -> Result<Callback<'static>> {
-        let buf: &'static mut [u8] = std::boxed::Box::leak(std::vec![0u8; 256].into_boxed_slice());
-        parse(q, buf)
+    /// `parse(q)` into a buffer `b` of the caller's (Miri checks for leaks).
+    macro_rules! parsed {
+        ($b:ident, $q:expr) => {{
+            $b = [0u8; 256];
+            parse($q, &mut $b)
+        }};
     }
 
     #[test]
@@ -328,7 +331,8 @@ mod tests {
             "code=a%2Bb+c&state=s1&x=1&iss=https%3A%2F%2Fas",
             "?code=a%2Bb+c&&state=s1&iss=https%3A%2F%2Fas&session_state=z",
         ] {
-            let cb = parsed(q).unwrap();
+            let mut b: [u8; 256];
+            let cb = parsed!(b, q).unwrap();
             assert_eq!(
                 cb,
                 Callback::Code {
@@ -390,9 +394,10 @@ mod tests {
             ),
         ];
         for (q, e) in cases {
-            assert_eq!(parsed(q).map(|_| ()), Err(*e), "{q}");
+            assert_eq!(parse(q, &mut [0u8; 256]).map(|_| ()), Err(*e), "{q}");
         }
-        let cb = parsed("code=a&state=s").unwrap();
+        let mut b: [u8; 256];
+        let cb = parsed!(b, "code=a&state=s").unwrap();
         assert_eq!(
             cb.check("s", Some("https://as")),
             Err(Error::input(Field::Issuer, InputError::Missing))
@@ -401,8 +406,12 @@ mod tests {
 
     #[test]
     fn denied() {
-        let cb =
-            parsed("error=access_denied&error_description=User+said+no&state=s&iss=i").unwrap();
+        let mut b: [u8; 256];
+        let cb = parsed!(
+            b,
+            "error=access_denied&error_description=User+said+no&state=s&iss=i"
+        )
+        .unwrap();
         assert_eq!(
             cb,
             Callback::Denied {
@@ -424,7 +433,8 @@ mod tests {
             cb.check("t", None),
             Err(Error::input(Field::State, InputError::Mismatch))
         );
-        let cb = parsed("error=consent_required").unwrap();
+        let mut b: [u8; 256];
+        let cb = parsed!(b, "error=consent_required").unwrap();
         assert!(matches!(
             cb,
             Callback::Denied {
@@ -457,7 +467,8 @@ mod tests {
 
     #[test]
     fn debug_hides_code_and_state() {
-        let cb = parsed("code=SECRETCODE&state=SECRETSTATE").unwrap();
+        let mut b: [u8; 256];
+        let cb = parsed!(b, "code=SECRETCODE&state=SECRETSTATE").unwrap();
         let d = std::format!("{cb:?}");
         assert!(!d.contains("SECRET"), "{d}");
     }
