@@ -9,7 +9,7 @@
 #   bash tests/fuzz/run.sh 120                  # 120 s per target
 #   bash tests/fuzz/run.sh 60 body_chunks       # some targets only
 #   FUZZ_SECONDS=3600 bash tests/fuzz/run.sh    # the long campaign: one hour each
-#   FUZZ_RUNS=10000000 FUZZ_SECONDS=3600 bash tests/fuzz/run.sh head_framing
+#   FUZZ_RUNS=10000000 bash tests/fuzz/run.sh 3600 head_framing
 #                                               # stop at 10 M executions (or the hour)
 #   FUZZ_SANITIZER=address bash tests/fuzz/run.sh 600 ffi_abi
 #                                               # the C ABI target under ASan
