@@ -184,28 +184,35 @@ impl Spans {
 /// `state` nor `error` were sent, and `Empty` for an empty code.
 pub fn parse<'b>(url_or_query: &str, buf: &'b mut [u8]) -> Result<Callback<'b>> {
     let spans = parse_spans(url_or_query, buf, usize::MAX)?;
-    let buf: &'b [u8] = buf;
-    let text = |i: usize| -> Option<&'b str> {
-        let r = spans.range(i)?;
-        core::str::from_utf8(buf.get(r)?).ok()
-    };
-    if let Some(error_text) = text(P_ERROR) {
-        return Ok(Callback::Denied {
-            error: ErrorCode::parse(error_text),
-            error_text,
-            error_description: text(P_DESCRIPTION),
-            state: text(P_STATE),
-            iss: text(P_ISS),
-        });
-    }
-    match (text(P_CODE), text(P_STATE)) {
-        (Some(code), Some(state)) => Ok(Callback::Code {
-            code,
-            state,
-            iss: text(P_ISS),
-        }),
-        (None, _) => Err(Error::input(Field::Code, InputError::Missing)),
-        (Some(_), None) => Err(Error::input(Field::State, InputError::Missing)),
+    spans.callback(buf)
+}
+
+impl Spans {
+    /// The callback the parameters decoded into `buf` make (a parameter
+    /// not decoded reads as absent).
+    pub(crate) fn callback<'b>(&self, buf: &'b [u8]) -> Result<Callback<'b>> {
+        let text = |i: usize| -> Option<&'b str> {
+            let r = self.range(i)?;
+            core::str::from_utf8(buf.get(r)?).ok()
+        };
+        if let Some(error_text) = text(P_ERROR) {
+            return Ok(Callback::Denied {
+                error: ErrorCode::parse(error_text),
+                error_text,
+                error_description: text(P_DESCRIPTION),
+                state: text(P_STATE),
+                iss: text(P_ISS),
+            });
+        }
+        match (text(P_CODE), text(P_STATE)) {
+            (Some(code), Some(state)) => Ok(Callback::Code {
+                code,
+                state,
+                iss: text(P_ISS),
+            }),
+            (None, _) => Err(Error::input(Field::Code, InputError::Missing)),
+            (Some(_), None) => Err(Error::input(Field::State, InputError::Missing)),
+        }
     }
 }
 
@@ -234,30 +241,11 @@ fn query_of(s: &[u8]) -> &[u8] {
 /// where each lies. Every parameter is checked (duplicates, escapes) even
 /// when not stored.
 pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> Result<Spans> {
-    let mut rest = query_of(url_or_query.as_bytes());
     let mut spans = Spans::default();
     let mut seen = 0usize;
     let mut used = 0usize;
     let mut overflow = false;
-    while !rest.is_empty() {
-        let (pair, next) = match find(rest, b'&') {
-            Some(i) => (
-                rest.get(..i).unwrap_or_default(),
-                rest.get(i.saturating_add(1)..).unwrap_or_default(),
-            ),
-            None => (rest, &[][..]),
-        };
-        rest = next;
-        if pair.is_empty() {
-            continue;
-        }
-        let (name, value) = match find(pair, b'=') {
-            Some(i) => (
-                pair.get(..i).unwrap_or_default(),
-                pair.get(i.saturating_add(1)..).unwrap_or_default(),
-            ),
-            None => (pair, &[][..]),
-        };
+    for (name, value) in crate::params::pairs(query_of(url_or_query.as_bytes())) {
         let Some(i) = NAMES
             .iter()
             .position(|n| crate::write::same_bytes(n.as_bytes(), name))

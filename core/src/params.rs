@@ -37,9 +37,8 @@ const RESERVED: &[&str] = &[
 ];
 
 /// The non-empty `name=value` pairs of `text` (still encoded).
-pub(crate) fn pairs(text: &str) -> impl Iterator<Item = (&[u8], &[u8])> {
-    text.as_bytes()
-        .split(|&b| b == b'&')
+pub(crate) fn pairs(text: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    text.split(|&b| b == b'&')
         .filter(|p| !p.is_empty())
         .map(|p| match p.iter().position(|&b| b == b'=') {
             Some(i) => (
@@ -65,7 +64,7 @@ pub(crate) fn check(field: Field, text: &str) -> Result<()> {
             return Err(Error::input(field, kind));
         }
     }
-    for (name, value) in pairs(text) {
+    for (name, value) in pairs(text.as_bytes()) {
         // Names are plain (letters, digits, `-._~`), so a reserved one
         // cannot hide behind an escape.
         if name.is_empty() {
@@ -170,7 +169,7 @@ impl Utf8 {
 /// Appends the pairs to a form body or a query: `&name=value` each (as
 /// given: they are already encoded). `first`: no `&` before the first pair.
 pub(crate) fn emit_form(w: &mut Writer<'_>, text: &str, mut first: bool) {
-    for (name, value) in pairs(text) {
+    for (name, value) in pairs(text.as_bytes()) {
         if !first {
             w.byte(b'&');
         }
@@ -185,7 +184,7 @@ pub(crate) fn emit_form(w: &mut Writer<'_>, text: &str, mut first: bool) {
 /// each (`{` before the first when `first`). Returns whether the object is
 /// still empty.
 pub(crate) fn emit_json(w: &mut Writer<'_>, text: &str, mut first: bool) -> bool {
-    for (name, value) in pairs(text) {
+    for (name, value) in pairs(text.as_bytes()) {
         w.byte(if first { b'{' } else { b',' });
         first = false;
         json_decoded(w, name);

@@ -2482,32 +2482,15 @@ impl<A: Arena> SessionIn<A> {
         };
         let checked = {
             let slot = self.arena.as_ref().get(staging.clone()).unwrap_or_default();
-            let text = |i: usize| -> Option<&str> {
-                core::str::from_utf8(slot.get(spans.range(i)?)?).ok()
-            };
-            let cb = match (text(P_ERROR), text(P_CODE), text(P_STATE)) {
-                (Some(e), _, state) => Ok(Callback::Denied {
-                    error: crate::body::ErrorCode::parse(e),
-                    error_text: e,
-                    error_description: None,
-                    state,
-                    iss: text(P_ISS),
-                }),
-                (None, Some(code), Some(state)) => Ok(Callback::Code {
-                    code,
-                    state,
-                    iss: text(P_ISS),
-                }),
-                (None, None, _) => Err(Error::input(Field::Code, InputError::Missing)),
-                (None, Some(_), None) => Err(Error::input(Field::State, InputError::Missing)),
-            };
-            cb.and_then(|cb| cb.check(self.text(self.st.state), expected_issuer))
-                .and_then(|()| {
-                    let code = text(P_CODE).unwrap_or("");
+            spans.callback(slot).and_then(|cb| {
+                // A denial is an error here, so what passes is a code.
+                cb.check(self.text(self.st.state), expected_issuer)?;
+                if let Callback::Code { code, .. } = cb {
                     check_param(Field::Code, code)?;
-                    // Relative to the slot.
-                    Ok(spans.range(P_CODE).unwrap_or_default())
-                })
+                }
+                // Relative to the slot.
+                Ok(spans.range(P_CODE).unwrap_or_default())
+            })
         };
         let code = match checked {
             Ok(code) => code,

@@ -192,15 +192,7 @@ pub unsafe extern "C" fn fieldauth_head_get_bearer(
             c.error_uri.unwrap_or(""),
         ];
         let [error, error_description, scope, realm, error_uri] =
-            match crate::session::copy_texts(b, texts) {
-                Ok(t) => t,
-                Err(e) => return Err(crate::session::fail_len(e, len)),
-            };
-        len.put(
-            texts
-                .iter()
-                .fold(0usize, |n, t| n.saturating_add(t.len()).saturating_add(1)),
-        );
+            crate::session::copy_texts_out(b, texts, len)?;
         out.put(fieldauth_bearer_challenge {
             error,
             error_description,

@@ -216,9 +216,29 @@ fn action(a: Action) -> fieldauth_action {
     }
 }
 
+/// [`copy_texts`] for an out-parameter call: `*len` gets the bytes used,
+/// or on BUFFER_TOO_SMALL the bytes needed.
+pub(crate) fn copy_texts_out<const K: usize>(
+    buf: &mut [u8],
+    texts: [&str; K],
+    len: Out<usize>,
+) -> R<[fieldauth_str; K]> {
+    match copy_texts(buf, texts) {
+        Ok(t) => {
+            len.put(
+                texts
+                    .iter()
+                    .fold(0usize, |n, t| n.saturating_add(t.len()).saturating_add(1)),
+            );
+            Ok(t)
+        }
+        Err(e) => Err(fail_len(e, len)),
+    }
+}
+
 /// Copies NUL-terminated texts one after another into `buf`; returns where
 /// each went, or `BufferTooSmall` with the total size needed.
-pub(crate) fn copy_texts<const K: usize>(
+fn copy_texts<const K: usize>(
     buf: &mut [u8],
     texts: [&str; K],
 ) -> Result<[fieldauth_str; K], Error> {
@@ -1320,15 +1340,8 @@ pub unsafe extern "C" fn fieldauth_session_device_display(
             d.verification_uri,
             d.verification_uri_complete.unwrap_or(""),
         ];
-        let [user_code, verification_uri, verification_uri_complete] = match copy_texts(b, texts) {
-            Ok(t) => t,
-            Err(e) => return Err(fail_len(e, len)),
-        };
-        len.put(
-            texts
-                .iter()
-                .fold(0usize, |n, t| n.saturating_add(t.len()).saturating_add(1)),
-        );
+        let [user_code, verification_uri, verification_uri_complete] =
+            copy_texts_out(b, texts, len)?;
         out.put(fieldauth_device_display {
             expires_at_ms: d.expires_at,
             user_code,
