@@ -143,6 +143,9 @@ pub enum InputError {
     Mismatch,
     /// The parameter appears more than once (RFC 6749 §3.1: it must not).
     Duplicate,
+    /// The value needs a cargo feature this build of fieldauth leaves out
+    /// (extra request parameters: feature `extra-params`).
+    Unsupported,
 }
 
 /// Why an HTTP/1.1 response head or chunked body was rejected.
@@ -418,6 +421,9 @@ impl Error {
                 }
                 InputError::Duplicate => {
                     "a parameter appears more than once in the redirect: ignore it and start the login again"
+                }
+                InputError::Unsupported => {
+                    "this build of fieldauth leaves out the feature this value needs (extra request parameters): rebuild with feature `extra-params`"
                 }
             },
             Error::Http(kind) => match kind {

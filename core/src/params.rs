@@ -2,16 +2,26 @@
 //! text (`prompt=consent&login_hint=a%40b.example`): checked once, sent as
 //! they are in form bodies and URLs, decoded into JSON bodies. Names are
 //! plain (`A-Z a-z 0-9 - . _ ~`); values may use escapes.
+//!
+//! The extra parameters themselves are feature `extra-params` (default on):
+//! without it [`check`] refuses any non-empty text with
+//! [`InputError::Unsupported`] and nothing is emitted. [`pairs`] and
+//! [`decoded`] stay: the authorization-response parser uses them.
 
 use crate::error::{Error, Field, InputError, Result};
-use crate::write::{byte_set, in_set, same_bytes, ByteSet, Writer};
+use crate::write::Writer;
+#[cfg(feature = "extra-params")]
+use crate::write::{byte_set, in_set, same_bytes, ByteSet};
 
+#[cfg(feature = "extra-params")]
 /// What extra-parameter text may carry unencoded (RFC 3986 `query` without
 /// `#`; `+` for a space).
 const TEXT: ByteSet = byte_set(b"-._~!$'()*,;:@/?%+=&");
+#[cfg(feature = "extra-params")]
 /// What a parameter name may be made of.
 const NAME: ByteSet = byte_set(b"-._~");
 
+#[cfg(feature = "extra-params")]
 /// Parameter names the requests set themselves: an extra parameter may not
 /// repeat (and so override) one of them.
 const RESERVED: &[&str] = &[
@@ -49,10 +59,21 @@ pub(crate) fn pairs(text: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
+/// Without feature `extra-params`: only empty text is accepted.
+#[cfg(not(feature = "extra-params"))]
+pub(crate) fn check(field: Field, text: &str) -> Result<()> {
+    if text.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::input(field, InputError::Unsupported))
+    }
+}
+
 /// Checks extra parameters: characters a query may carry as they are
 /// (RFC 3986 `query` without `#`; spaces as `+` or `%20`), valid
 /// percent-escapes, names that are not empty and not set by fieldauth
 /// itself, decoded texts that are UTF-8 without control characters.
+#[cfg(feature = "extra-params")]
 pub(crate) fn check(field: Field, text: &str) -> Result<()> {
     for &b in text.as_bytes() {
         if !in_set(&TEXT, b) {
@@ -168,6 +189,7 @@ impl Utf8 {
 
 /// Appends the pairs to a form body or a query: `&name=value` each (as
 /// given: they are already encoded). `first`: no `&` before the first pair.
+#[cfg(feature = "extra-params")]
 pub(crate) fn emit_form(w: &mut Writer<'_>, text: &str, mut first: bool) {
     for (name, value) in pairs(text.as_bytes()) {
         if !first {
@@ -183,6 +205,7 @@ pub(crate) fn emit_form(w: &mut Writer<'_>, text: &str, mut first: bool) {
 /// Appends the pairs to a JSON object as string members, decoded: `,"name":"value"`
 /// each (`{` before the first when `first`). Returns whether the object is
 /// still empty.
+#[cfg(feature = "extra-params")]
 pub(crate) fn emit_json(w: &mut Writer<'_>, text: &str, mut first: bool) -> bool {
     for (name, value) in pairs(text.as_bytes()) {
         w.byte(if first { b'{' } else { b',' });
@@ -196,6 +219,7 @@ pub(crate) fn emit_json(w: &mut Writer<'_>, text: &str, mut first: bool) -> bool
 
 /// A JSON string of the decoded text (checked: UTF-8 without control
 /// characters, so only `"` and `\` need escaping).
+#[cfg(feature = "extra-params")]
 fn json_decoded(w: &mut Writer<'_>, encoded: &[u8]) {
     w.byte(b'"');
     let _ = decoded(Field::ParamName, encoded, |b| match b {
@@ -206,7 +230,18 @@ fn json_decoded(w: &mut Writer<'_>, encoded: &[u8]) {
     w.byte(b'"');
 }
 
-#[cfg(test)]
+/// Without feature `extra-params` [`check`] accepted only empty text:
+/// nothing to append.
+#[cfg(not(feature = "extra-params"))]
+pub(crate) fn emit_form(_: &mut Writer<'_>, _: &str, _: bool) {}
+
+/// Without feature `extra-params`: nothing to append (see [`emit_form`]).
+#[cfg(not(feature = "extra-params"))]
+pub(crate) fn emit_json(_: &mut Writer<'_>, _: &str, first: bool) -> bool {
+    first
+}
+
+#[cfg(all(test, feature = "extra-params"))]
 mod tests {
     extern crate std;
     use super::*;

@@ -39,6 +39,7 @@ fn config() -> Config<'static> {
 }
 
 #[test]
+#[cfg(feature = "extra-params")]
 fn token_requests_carry_resource_audience_and_extra_parameters() {
     // Form body.
     let form = Profile {
@@ -70,6 +71,7 @@ fn token_requests_carry_resource_audience_and_extra_parameters() {
 }
 
 #[test]
+#[cfg(feature = "extra-params")]
 fn a_refresh_keeps_the_extra_parameters_and_drops_the_scope() {
     let mut s = Sess::new(&preset::custom(), &config(), 1).unwrap();
     exchange(&mut s, T0, &token_json("at-1", 3600, Some("rt-1")));
@@ -90,6 +92,7 @@ fn a_refresh_keeps_the_extra_parameters_and_drops_the_scope() {
 }
 
 #[test]
+#[cfg(feature = "extra-params")]
 fn the_authorization_url_carries_prompt_nonce_login_hint_and_resource() {
     let profile = Profile {
         mode: Mode::AuthorizationCode,
@@ -116,6 +119,7 @@ fn the_authorization_url_carries_prompt_nonce_login_hint_and_resource() {
 }
 
 #[test]
+#[cfg(feature = "extra-params")]
 fn what_cannot_be_sent_is_refused_at_configuration() {
     let cases: [(Config<'static>, Error); 6] = [
         (
@@ -174,4 +178,44 @@ fn what_cannot_be_sent_is_refused_at_configuration() {
         ..config()
     };
     assert!(!format!("{c:?}").contains("TOPSECRET"));
+}
+
+/// Without feature `extra-params` (the presets-only firmware build): extra
+/// parameters are refused at configuration with a typed error that names
+/// the feature, and `resource` / `audience` are still sent.
+#[test]
+#[cfg(not(feature = "extra-params"))]
+fn without_the_feature_extra_parameters_are_refused_and_the_rest_is_sent() {
+    for c in [
+        Config {
+            authorize_params: "",
+            ..config()
+        },
+        Config {
+            token_params: "",
+            ..config()
+        },
+    ] {
+        let err = Sess::new(&preset::custom(), &c, 1).map(|_| ()).unwrap_err();
+        assert_eq!(
+            err,
+            Error::input(Field::ExtraParams, InputError::Unsupported)
+        );
+        assert!(err.to_string().contains("extra-params"), "{err}");
+    }
+    let plain = Config {
+        token_params: "",
+        authorize_params: "",
+        ..config()
+    };
+    let form = Profile {
+        client_auth: ClientAuth::Body,
+        ..preset::custom()
+    };
+    let mut s = Sess::new(&form, &plain, 1).unwrap();
+    assert_eq!(
+        body_of(&mut s, T0),
+        "grant_type=client_credentials&client_id=app&client_secret=s3cret&scope=api%3Aread\
+         &resource=https%3A%2F%2Fapi.example%2F&audience=fsm-api"
+    );
 }
