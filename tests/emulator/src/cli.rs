@@ -54,7 +54,10 @@ USAGE: fieldauth-emulator [OPTIONS]
   --lifetime SECS            access-token lifetime of every provider, seconds
   --lifetime PROVIDER=SECS   ... of one provider (fentu, fieldnation, autotask, patchworks)
   --refresh-lifetime SECS    Fentu refresh-token lifetime (default 2592000 = 30 days)
-  --no-rotate                Fentu: keep refresh tokens on refresh (default: rotate)
+  --rotate-refresh-tokens    Fentu: a refresh returns a new refresh token and retires the old one;
+                             replaying a retired one revokes the whole grant (the default)
+  --no-rotate-refresh-tokens Fentu: keep refresh tokens on refresh (no new one, no reuse detection)
+                             (--rotate / --no-rotate are short forms)
   --tier TIER                Fentu rate tier: standard (1000/h), professional (10000/h), enterprise
   --fieldnation-expired-400  Field Nation quirk: expired token -> 400 invalid_request \"Expired token\"
   --autotask-window MODE     Autotask limits counted in `sliding` (default) or `fixed` windows
@@ -180,8 +183,10 @@ where
                     "--refresh-lifetime",
                 )?;
             }
-            "--no-rotate" => cli.config.fentu.rotate_refresh_tokens = false,
-            "--rotate" => cli.config.fentu.rotate_refresh_tokens = true,
+            "--no-rotate-refresh-tokens" | "--no-rotate" => {
+                cli.config.fentu.rotate_refresh_tokens = false;
+            }
+            "--rotate-refresh-tokens" | "--rotate" => cli.config.fentu.rotate_refresh_tokens = true,
             "--tier" => {
                 cli.config.fentu.tier = match value()?.to_ascii_lowercase().as_str() {
                     "standard" => FentuTier::Standard,

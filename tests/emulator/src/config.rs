@@ -428,6 +428,19 @@ impl EmulatorConfig {
         self
     }
 
+    /// Turns Fentu's refresh-token rotation on or off (builder style; see
+    /// [`FentuConfig::rotate_refresh_tokens`], default on). With rotation on,
+    /// every refresh returns a new refresh token and retires the one sent;
+    /// sending a retired one again is a replay, which revokes the whole grant
+    /// (every access and refresh token descended from its authorization
+    /// code), as oidc-provider does. Only Fentu issues refresh tokens: Field
+    /// Nation and Autotask use client credentials and Patchworks a login,
+    /// and their documents describe no refresh grant.
+    pub fn with_refresh_token_rotation(mut self, rotate: bool) -> EmulatorConfig {
+        self.fentu.rotate_refresh_tokens = rotate;
+        self
+    }
+
     /// The access-token lifetime in effect for `provider`, seconds.
     pub fn token_lifetime(&self, provider: Provider) -> u32 {
         let (own, documented) = match provider {

@@ -55,8 +55,15 @@ fn main() -> ExitCode {
 
     say!("fieldauth-emulator listening on http://{addr}");
     for p in Provider::ALL {
+        let refresh = match p {
+            Provider::Fentu if config.fentu.rotate_refresh_tokens => {
+                "; refresh tokens rotate, a replayed one revokes the grant"
+            }
+            Provider::Fentu => "; refresh tokens do not rotate",
+            _ => "",
+        };
         say!(
-            "  {:<13} http://{addr}{}  (token lifetime {} s)",
+            "  {:<13} http://{addr}{}  (token lifetime {} s){refresh}",
             p.display_name(),
             p.prefix(),
             config.token_lifetime(p)
