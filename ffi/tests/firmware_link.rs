@@ -233,6 +233,35 @@ fn defines(symbols: &[(char, String)], name: &str) -> bool {
         .any(|(k, n)| n == name && !matches!(k, 'U' | 'w' | 'v'))
 }
 
+/// Instructions of one token exchange and of one authorized API call, from
+/// one_preset.c's `ticks:` line (SysTick ticks under `-icount shift=0`: 40
+/// instructions each, to within one tick). The line's calibration loop of
+/// 50,000 instructions must read 1,250 ticks, or the conversion is wrong.
+fn instructions_of(console: &str) -> (u64, u64) {
+    let line = console
+        .lines()
+        .find_map(|l| l.strip_prefix("ticks: "))
+        .unwrap_or_else(|| panic!("no `ticks:` line in the console:\n{console}"));
+    let num = |key: &str| -> u64 {
+        let rest = &line[line
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+            + key.len()..];
+        rest.trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("no number after {key} in {line}"))
+    };
+    assert_eq!(
+        num("calibration"),
+        1_250,
+        "the calibration loop (50,000 instructions) did not read 1,250 SysTick ticks: \
+         is QEMU running with -icount shift=0 on mps2-an386 (25 MHz)? {line}"
+    );
+    (num("token exchange") * 40, num("api call") * 40)
+}
+
 /// Runs a semihosting image on QEMU's Cortex-M4F board (60 s limit);
 /// returns its exit status and console output.
 fn qemu(elf: &Path) -> (i32, String) {
@@ -248,6 +277,9 @@ fn qemu(elf: &Path) -> (i32, String) {
         .args(["-M", "mps2-an386", "-nographic", "-monitor", "none"])
         .args(["-serial", "none"])
         .args(["-semihosting-config", "enable=on,target=native"])
+        // Virtual time, 1 ns per instruction: runs are deterministic and
+        // SysTick counts instructions (one tick = 40 at the board's 25 MHz).
+        .args(["-icount", "shift=0"])
         .arg("-kernel")
         .arg(elf)
         .stdin(Stdio::null())
@@ -568,11 +600,13 @@ fn firmware_links_with_arm_none_eabi_gcc_without_allocator_and_runs_on_qemu() {
             code == 0 && failed == 0 && checks >= 20,
             "one_preset.c ({profile}) failed on QEMU (exit {code}, {checks} checks):\n{console}"
         );
+        let (exchange, api) = instructions_of(&console);
         writeln!(
             one_notes,
             "one preset ({profile}): flash {one_over} bytes over the baseline, of which \
              one_preset.c's own {}: library share {one_share} bytes (budget {}); QEMU: \
-             {checks} checks passed, stack peak {one_stack} bytes",
+             {checks} checks passed, stack peak {one_stack} bytes; instructions: one token \
+             exchange {exchange}, one authorized API call {api}",
             one_text + one_data,
             if *profile == "firmware" {
                 ONE_PRESET_BUDGET.to_string()

@@ -134,6 +134,18 @@ static size_t parse_head(const char *raw, size_t len) {
     return consumed;
 }
 
+/* Ticks since `t0` (the counter is 24 bits wide). */
+static uint32_t since(uint32_t t0) { return (fw_ticks() - t0) & 0x00FFFFFFu; }
+
+/* A loop of exactly 2 x 25,000 = 50,000 instructions (subs + bne): the
+ * calibration of the tick count (1,250 ticks under -icount shift=0). */
+static uint32_t calibration_ticks(void) {
+    uint32_t n = 25000u;
+    uint32_t t0 = fw_ticks();
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
+    return since(t0);
+}
+
 /* Authorizes one API request; returns its kind (credential line in buf). */
 static uint32_t authorize(uint64_t now, size_t *len) {
     fieldauth_authorization auth = {0};
@@ -152,6 +164,12 @@ int main(void) {
     CHECK_OK(fieldauth_session_init_preset(&session, FIELDAUTH_PRESET_AUTOTASK, &config, 0x5eedu));
     CHECK_OK(fieldauth_session_set_wall_clock(&session, T0, UNIX0));
 
+    /* Instruction counts (issue #13): one full token exchange, then one
+     * authorized API call with its response, in SysTick ticks. */
+    fw_ticks_start();
+    const uint32_t calibration = calibration_ticks();
+    const uint32_t exchange_start = fw_ticks();
+
     /* The token request, then the response in 16-byte pieces. */
     CHECK_OK(fieldauth_session_poll(&session, T0, &action));
     CHECK(action.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST);
@@ -168,14 +186,17 @@ int main(void) {
         at += n;
     }
     CHECK(event.kind == FIELDAUTH_EVENT_TOKEN_ISSUED && event.lifetime_s == 3600u);
+    const uint32_t exchange_ticks = since(exchange_start);
 
     /* An authorized API request and its response. */
+    const uint32_t api_start = fw_ticks();
     CHECK(authorize(T0 + S, &len) == FIELDAUTH_AUTHORIZATION_SEND);
     CHECK(equals(buf, len, "Authorization: Bearer " TOKEN "\r\n"));
     parse_head(api_ok_response, LEN(api_ok_response));
     CHECK_OK(fieldauth_session_report_api_response(&session, T0 + 2u * S, &head,
                                                    (const uint8_t *)"{}", 2, &verdict));
     CHECK(verdict.kind == FIELDAUTH_VERDICT_OK);
+    const uint32_t api_ticks = since(api_start);
 
     /* Rate limited: 429 with Retry-After holds requests back for 30 s. */
     CHECK(authorize(T0 + 3u * S, &len) == FIELDAUTH_AUTHORIZATION_SEND);
@@ -202,6 +223,12 @@ int main(void) {
     p = put_str(put_u32(p, checks), " checks, ");
     p = put_str(put_u32(p, failures), " failed; stack peak ");
     p = put_str(put_u32(p, fw_stack_peak()), " bytes\n");
+    *p = '\0';
+    fw_print(text);
+    p = put_str(text, "ticks: calibration ");
+    p = put_str(put_u32(p, calibration), ", token exchange ");
+    p = put_str(put_u32(p, exchange_ticks), ", api call ");
+    p = put_str(put_u32(p, api_ticks), "\n");
     *p = '\0';
     fw_print(text);
     return (int)(failures > 255u ? 255u : failures);

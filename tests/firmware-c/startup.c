@@ -49,6 +49,19 @@ uint32_t fw_stack_peak(void) {
     return (uint32_t)((uintptr_t)_stack_top - (uintptr_t)p);
 }
 
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+void fw_ticks_start(void) {
+    SYST_CSR = 0u;
+    SYST_RVR = 0x00FFFFFFu;
+    SYST_CVR = 0u;        /* any write clears it; it reloads on the next tick */
+    SYST_CSR = 5u;        /* ENABLE | CLKSOURCE (processor clock), no interrupt */
+}
+
+uint32_t fw_ticks(void) { return (0x00FFFFFFu - SYST_CVR) & 0x00FFFFFFu; }
+
 void Reset_Handler(void);
 
 void Reset_Handler(void) {
