@@ -28,7 +28,11 @@ ENDPOINTS (one port; each provider's paths follow its prefix, e.g.
   /patchworks   Patchworks: API keys alone in Authorization, or a login
     POST /fabric/api/login                  {\"username\",\"password\"} (JSON body): a 24-hour token
     GET  /core/...                          any path, e.g. /core/v1/flows
-  GET /         this list
+  GET  /        this list
+  GET  /_stats  counters per provider, JSON: token requests (succeeded, rate limited), refresh-token
+                replays, revoked grants, API requests (authorized, rejected, rate limited), and the
+                most token / API requests in any sliding window of each --stats-window length
+  POST /_stats/reset   answers the counters as they were, then zeroes them
 
 CREDENTIALS (defaults; the options above replace them)
   OAuth client demo-client / demo-secret (Fentu, Field Nation, Autotask)
@@ -69,6 +73,10 @@ USAGE: fieldauth-emulator [OPTIONS]
   --patchworks-user EMAIL    Patchworks login (default me@patchworks.com)
   --patchworks-password PW   ... and password (default a1b2c3d4e5f6)
   --faults SPEC[,SPEC...]    fault rules (repeatable), each PROVIDER:ENDPOINT:FAULT[:TRIGGER]
+  --stats-window SECS        a window length for the /_stats maxima (repeatable; replaces the
+                             default 60 and 3600)
+  --stats-cap N              most request timestamps one /_stats window counter keeps (default 100000;
+                             past it the maxima are lower bounds, `exact`: false)
   --seed N                   PRNG seed (token text, rate-triggered faults)
   --epoch SECS               pretend the server starts at this Unix time (default: now)
   --quiet                    do not log requests
@@ -131,6 +139,7 @@ where
     let mut redirect_uris = Vec::new();
     let mut fentu_keys = Vec::new();
     let mut patchworks_keys = Vec::new();
+    let mut stats_windows = Vec::new();
     let mut args = args.into_iter().map(Into::into);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -213,6 +222,16 @@ where
             "--patchworks-user" => cli.config.patchworks.users[0].username = value()?,
             "--patchworks-password" => cli.config.patchworks.users[0].password = value()?,
             "--faults" | "--fault" => cli.config.faults.extend(FaultRule::parse_list(&value()?)?),
+            "--stats-window" => {
+                stats_windows.push(positive(
+                    number(value()?, "--stats-window")?,
+                    "--stats-window",
+                )?);
+            }
+            "--stats-cap" => {
+                let cap = positive(number(value()?, "--stats-cap")?, "--stats-cap")?;
+                cli.config.stats_cap = cap as usize;
+            }
             "--seed" => cli.config.seed = number(value()?, "--seed")?,
             "--epoch" => {
                 cli.config.start_epoch_ms = number(value()?, "--epoch")? * 1000;
@@ -247,6 +266,9 @@ where
     }
     if !patchworks_keys.is_empty() {
         cli.config.patchworks.api_keys = patchworks_keys;
+    }
+    if !stats_windows.is_empty() {
+        cli.config.stats_windows_s = stats_windows;
     }
     Ok(cli)
 }

@@ -386,6 +386,15 @@ pub struct EmulatorConfig {
     pub faults: Vec<FaultRule>,
     /// Largest accepted request body, bytes.
     pub max_body_bytes: usize,
+    /// Window lengths, seconds, of the sliding-window maxima in the
+    /// [`Stats`](crate::Stats) counters (default 60 and 3,600). Read when
+    /// the counters start: at [`Emulator::new`](crate::Emulator::new) and
+    /// at every [`Emulator::reset_stats`](crate::Emulator::reset_stats).
+    pub stats_windows_s: Vec<u32>,
+    /// The most timestamps one sliding-window counter keeps (default
+    /// [`stats::DEFAULT_CAP`](crate::stats::DEFAULT_CAP)); past it the maxima
+    /// are lower bounds (see [`stats`](crate::stats)).
+    pub stats_cap: usize,
 }
 
 /// The default [`EmulatorConfig::start_epoch_ms`]: 2021-12-31T23:00:00Z.
@@ -403,6 +412,8 @@ impl Default for EmulatorConfig {
             patchworks: PatchworksConfig::default(),
             faults: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            stats_windows_s: crate::stats::DEFAULT_WINDOWS_S.to_vec(),
+            stats_cap: crate::stats::DEFAULT_CAP,
         }
     }
 }
@@ -438,6 +449,13 @@ impl EmulatorConfig {
     /// and their documents describe no refresh grant.
     pub fn with_refresh_token_rotation(mut self, rotate: bool) -> EmulatorConfig {
         self.fentu.rotate_refresh_tokens = rotate;
+        self
+    }
+
+    /// Sets the window lengths, seconds, of the sliding-window maxima in the
+    /// [`Stats`](crate::Stats) counters (builder style; default 60 and 3,600).
+    pub fn with_stats_windows(mut self, windows_s: &[u32]) -> EmulatorConfig {
+        self.stats_windows_s = windows_s.to_vec();
         self
     }
 

@@ -67,6 +67,7 @@ pub mod ratelimit;
 pub mod rng;
 pub mod server;
 pub mod sha256;
+pub mod stats;
 
 pub use config::{
     AutotaskConfig, ClientCredentials, EmulatorConfig, EndpointKind, FentuApiKey, FentuConfig,
@@ -76,6 +77,7 @@ pub use config::{
 pub use fault::{Fault, FaultRule, Malformation, Trigger};
 pub use http::{parse_request, Limits, ParseError, Parsed, Request, Response, Transport, Version};
 pub use server::{serve, spawn, spawn_on, RunningEmulator};
+pub use stats::{ProviderStats, Stats, WindowStats};
 
 use encoding::{json_object, J};
 use providers::{autotask, fentu, fieldnation, patchworks, Ctx};
@@ -140,6 +142,7 @@ pub struct Emulator {
     patchworks: patchworks::Patchworks,
     log: Vec<LogEntry>,
     observer: Option<Observer>,
+    stats: stats::Recorder,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -157,6 +160,7 @@ impl Emulator {
     pub fn new(config: EmulatorConfig) -> Emulator {
         Emulator {
             rng: Rng::new(config.seed),
+            stats: stats::Recorder::new(&config.stats_windows_s, config.stats_cap),
             fault_counts: Vec::new(),
             config,
             clock_offset_ms: 0,
@@ -210,6 +214,23 @@ impl Emulator {
     /// Calls `observer` with every log entry from now on.
     pub fn set_observer(&mut self, observer: Observer) {
         self.observer = Some(observer);
+    }
+
+    /// The counters of every provider: token requests, refresh-token
+    /// replays, revoked grants, API requests, and the most token and API
+    /// requests in any sliding window (see [`stats`] for what each counts
+    /// and how). The same as `GET /_stats`.
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot()
+    }
+
+    /// Zeroes the counters and returns them as they were (the same as
+    /// `POST /_stats/reset`). Tokens, grants and rate limits are not
+    /// touched. The window lengths and the cap are read again from the
+    /// configuration.
+    pub fn reset_stats(&mut self) -> Stats {
+        let fresh = stats::Recorder::new(&self.config.stats_windows_s, self.config.stats_cap);
+        std::mem::replace(&mut self.stats, fresh).snapshot()
     }
 
     /// Revokes every token `provider` has issued (server-side revocation by
@@ -289,6 +310,8 @@ impl Emulator {
         let Some((provider, rest)) = route else {
             let resp = if path == "/" && req.method == "GET" {
                 index()
+            } else if let Some(resp) = self.stats_endpoint(&path, req) {
+                resp
             } else {
                 Response::json(
                     404,
@@ -297,7 +320,7 @@ impl Emulator {
                         (
                             "error_description",
                             J::Str(&format!(
-                                "No such endpoint: {path}. Providers: /fentu, /fieldnation, /autotask, /patchworks"
+                                "No such endpoint: {path}. Providers: /fentu, /fieldnation, /autotask, /patchworks; counters: /_stats"
                             )),
                         ),
                     ]),
@@ -353,6 +376,8 @@ impl Emulator {
             }
         }
         let mut applied = Vec::new();
+        let mut credential = None;
+        let (mut refresh_replay, mut grant_revoked) = (false, false);
 
         // 429 / 503 replace the answer.
         let status_fault = fired.iter().find_map(|f| match *f {
@@ -378,6 +403,9 @@ impl Emulator {
                 api_limit,
                 applied: Vec::new(),
                 note: None,
+                credential: None,
+                refresh_replay: false,
+                grant_revoked: false,
             };
             let resp = match provider {
                 Provider::Fentu => self.fentu.handle(&mut ctx, endpoint, rest, req),
@@ -386,6 +414,8 @@ impl Emulator {
                 Provider::Patchworks => self.patchworks.handle(&mut ctx, endpoint, rest, req),
             };
             applied.extend(ctx.applied);
+            credential = ctx.credential;
+            (refresh_replay, grant_revoked) = (ctx.refresh_replay, ctx.grant_revoked);
             (resp, ctx.note)
         };
 
@@ -427,6 +457,17 @@ impl Emulator {
             }
             applied.push(*fault);
         }
+        self.stats.record(
+            epoch_ms,
+            &stats::Observed {
+                provider,
+                endpoint,
+                status: resp.status,
+                credential: credential.as_deref(),
+                refresh_replay,
+                grant_revoked,
+            },
+        );
         let resp = self.close_if_asked(resp, req);
         let entry = Answered {
             provider: Some(provider),
@@ -436,6 +477,31 @@ impl Emulator {
             ..Answered::new(&req.method, &path)
         };
         self.finish(now_ms, resp, entry)
+    }
+
+    /// `GET /_stats` and `POST /_stats/reset`, outside every provider's
+    /// path prefix; `None` for any other path.
+    fn stats_endpoint(&mut self, path: &str, req: &Request) -> Option<Response> {
+        let (allow, stats) = match path {
+            STATS_PATH => ("GET", (req.method == "GET").then(|| self.stats())),
+            STATS_RESET_PATH => ("POST", (req.method == "POST").then(|| self.reset_stats())),
+            _ => return None,
+        };
+        let resp = match stats {
+            Some(stats) => Response::json(200, stats.to_json()),
+            None => Response::json(
+                405,
+                json_object(&[
+                    ("error", J::Str("method_not_allowed")),
+                    (
+                        "error_description",
+                        J::Str(&format!("Use {allow} for {path}")),
+                    ),
+                ]),
+            )
+            .with_header("Allow", allow),
+        };
+        Some(resp.with_header("Cache-Control", "no-store"))
     }
 
     fn close_if_asked(&self, mut resp: Response, req: &Request) -> Response {
@@ -495,6 +561,12 @@ impl Answered {
         }
     }
 }
+
+/// The path of the counters: `GET` reads them (JSON, see [`Stats::to_json`]).
+pub const STATS_PATH: &str = "/_stats";
+
+/// `POST` here answers the counters as they were and zeroes them.
+pub const STATS_RESET_PATH: &str = "/_stats/reset";
 
 /// `GET /`: what is served where.
 fn index() -> Response {

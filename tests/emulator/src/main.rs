@@ -79,6 +79,11 @@ fn main() -> ExitCode {
         config.patchworks.users[0].username,
         config.patchworks.users[0].password,
     );
+    let windows: Vec<String> = config.stats_windows_s.iter().map(u32::to_string).collect();
+    say!(
+        "counters: GET http://{addr}/_stats (windows {} s), POST http://{addr}/_stats/reset",
+        windows.join(", ")
+    );
     for rule in &config.faults {
         say!("fault: {rule}");
     }

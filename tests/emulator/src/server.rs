@@ -15,7 +15,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::http::{parse_request, Limits, Parsed, Response};
-use crate::{Emulator, EmulatorConfig, LogEntry, Provider};
+use crate::{Emulator, EmulatorConfig, LogEntry, Provider, Stats};
 
 /// How long a keep-alive connection may sit idle before the server closes it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -240,6 +240,18 @@ impl RunningEmulator {
     /// A copy of the request log.
     pub fn log(&self) -> Vec<LogEntry> {
         lock(&self.emulator).log().to_vec()
+    }
+
+    /// The counters (see [`Emulator::stats`]); `GET /_stats` from another
+    /// process reads the same.
+    pub fn stats(&self) -> Stats {
+        lock(&self.emulator).stats()
+    }
+
+    /// Zeroes the counters and returns them as they were (see
+    /// [`Emulator::reset_stats`]; `POST /_stats/reset` over HTTP).
+    pub fn reset_stats(&self) -> Stats {
+        lock(&self.emulator).reset_stats()
     }
 
     /// Stops serving and waits for the server thread.

@@ -41,7 +41,7 @@ fn binary_prints_base_urls_and_logs_requests() {
     ]);
     let mut line = String::new();
     let mut banner = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..7 {
         line.clear();
         out.read_line(&mut line).unwrap();
         banner.push(line.clone());
@@ -54,6 +54,10 @@ fn binary_prints_base_urls_and_logs_requests() {
         );
     }
     assert!(banner.contains("(token lifetime 30 s)"));
+    assert!(banner.contains("(token lifetime 30 s); refresh tokens rotate"));
+    assert!(banner.contains(&format!(
+        "counters: GET http://{addr}/_stats (windows 60, 3600 s), POST http://{addr}/_stats/reset"
+    )));
     assert!(banner.contains("fault: autotask:token:429=7:first=1"));
 
     let mut client = Client::connect(addr);
@@ -109,6 +113,11 @@ fn binary_help_and_bad_flags() {
         "POST /authentication/api/oauth/token",
         "GET  /ATServicesRest/V1.0/Companies",
         "demo-client / demo-secret",
+        "GET  /_stats",
+        "POST /_stats/reset",
+        "--rotate-refresh-tokens",
+        "--no-rotate-refresh-tokens",
+        "--stats-window SECS",
     ] {
         assert!(help_text.contains(listed), "--help lacks {listed}");
     }
@@ -141,4 +150,88 @@ fn binary_keeps_serving_after_its_stdout_is_closed() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Over HTTP: a Fentu login, then two refreshes with the login's refresh
+/// token; returns the two statuses.
+fn login_and_refresh_twice(client: &mut Client) -> (u16, u16) {
+    let authorize = format!(
+        "/fentu/oauth/authorize?client_id={DEMO_ID}&redirect_uri={}&scope=read:work-orders&response_type=code",
+        fieldauth_emulator::encoding::encode_component(REDIRECT)
+    );
+    client.send(&Request::get(&authorize).to_bytes());
+    let redirect = client.read_response();
+    let location = redirect.header("Location").unwrap();
+    let query = location.split_once('?').unwrap().1;
+    let params = fieldauth_emulator::encoding::Params::parse(query).unwrap();
+    let code = params.unique("code").unwrap().unwrap().to_owned();
+    let exchange = fieldauth_emulator::encoding::encode_form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", DEMO_ID),
+        ("client_secret", DEMO_SECRET),
+    ]);
+    client.send(&form_post("/fentu/oauth/token", &exchange).to_bytes());
+    let login = client.read_response();
+    assert_eq!(login.status, 200);
+    let refresh_token = login.json()["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = fieldauth_emulator::encoding::encode_form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &refresh_token),
+        ("client_id", DEMO_ID),
+        ("client_secret", DEMO_SECRET),
+    ]);
+    let mut statuses = [0; 2];
+    for status in &mut statuses {
+        client.send(&form_post("/fentu/oauth/token", &refresh).to_bytes());
+        *status = client.read_response().status;
+    }
+    (statuses[0], statuses[1])
+}
+
+#[test]
+fn binary_rotation_flags_and_stats_over_http() {
+    for (flag, second, replays) in [
+        ("--no-rotate-refresh-tokens", 200, 0),
+        ("--rotate-refresh-tokens", 400, 1),
+    ] {
+        let (mut child, _out, addr) =
+            spawn(&["--port", "0", "--quiet", flag, "--stats-window", "30"]);
+        let mut client = Client::connect(addr);
+        assert_eq!(
+            login_and_refresh_twice(&mut client),
+            (200, second),
+            "{flag}"
+        );
+
+        client.send(&Request::get("/_stats").to_bytes());
+        let stats = client.read_response();
+        assert_eq!(stats.status, 200);
+        assert_eq!(stats.header("Content-Type"), Some("application/json"));
+        let stats = stats.json();
+        assert_eq!(stats["windows_s"], serde_json::json!([30]), "{stats}");
+        let fentu = &stats["providers"]["fentu"];
+        assert_eq!(fentu["token_requests"], 3, "{flag}: {stats}");
+        assert_eq!(fentu["token_succeeded"], 2 + u64::from(second == 200));
+        assert_eq!(fentu["refresh_replays"], replays);
+        assert_eq!(fentu["grants_revoked"], replays);
+        assert_eq!(fentu["windows"]["30"]["token_requests_max"], 3);
+        assert_eq!(fentu["windows"]["30"]["exact"], true);
+        assert!(fentu["windows"].get("60").is_none());
+
+        // Reset answers the counters as they were, then they are zero.
+        client.send(&Request::post("/_stats/reset").to_bytes());
+        let before = client.read_response().json();
+        assert_eq!(before, stats);
+        client.send(&Request::get("/_stats").to_bytes());
+        let after = client.read_response().json();
+        assert_eq!(after["providers"]["fentu"]["token_requests"], 0);
+        assert_eq!(
+            after["providers"]["fentu"]["windows"]["30"]["token_requests_max"],
+            0
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

@@ -374,7 +374,7 @@ impl Fentu {
         if code.used {
             // RFC 6749 §4.1.2: a code used twice revokes what it produced.
             let grant = code.grant;
-            self.tokens.revoke_grant(grant);
+            self.tokens.revoke_grant(grant, ctx);
             ctx.note("authorization code replayed: its tokens are revoked");
             return error(
                 400,
@@ -468,7 +468,8 @@ impl Fentu {
                 let old = &self.tokens.tokens[refresh];
                 if old.rotated {
                     let grant = old.grant;
-                    self.tokens.revoke_grant(grant);
+                    ctx.refresh_replay = true;
+                    self.tokens.revoke_grant(grant, ctx);
                     ctx.note("rotated refresh token replayed: the whole grant is revoked");
                 } else {
                     ctx.note("refresh token revoked");
@@ -623,7 +624,7 @@ impl Fentu {
         if found.kind == TokenKind::Refresh {
             // RFC 7009 §2.1: revoking a refresh token revokes its access tokens.
             let grant = found.grant;
-            self.tokens.revoke_grant(grant);
+            self.tokens.revoke_grant(grant, ctx);
             ctx.note("refresh token revoked with its access tokens");
         } else {
             ctx.note("access token revoked");
@@ -659,6 +660,7 @@ impl Fentu {
             .iter()
             .find(|k| k.key == credential)
         {
+            ctx.authorized(&key.key);
             (key.scopes.clone(), format!("key:{}", key.key))
         } else {
             match self

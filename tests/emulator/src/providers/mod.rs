@@ -3,7 +3,7 @@
 //! module has what they share: the per-request context, the token store,
 //! token text, and strict header checks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::config::{EmulatorConfig, RateLimit};
 use crate::encoding::{base64url, hex, json_object, J};
@@ -33,12 +33,24 @@ pub(crate) struct Ctx<'a> {
     pub applied: Vec<Fault>,
     /// A remark for the log (why a request was refused, ...).
     pub note: Option<String>,
+    /// The credential (access token or API key) an API request was
+    /// authorized with, for the per-credential counters.
+    pub credential: Option<String>,
+    /// A retired refresh token was presented again.
+    pub refresh_replay: bool,
+    /// A grant was revoked whole (for the first time).
+    pub grant_revoked: bool,
 }
 
 impl Ctx<'_> {
     /// Records why the request got the answer it got.
     pub fn note(&mut self, text: impl Into<String>) {
         self.note = Some(text.into());
+    }
+
+    /// Records that an API request was authorized with `credential`.
+    pub fn authorized(&mut self, credential: &str) {
+        self.credential = Some(credential.to_owned());
     }
 
     /// Epoch seconds.
@@ -84,6 +96,8 @@ pub(crate) enum Lookup {
 pub(crate) struct TokenStore {
     pub tokens: HashMap<String, Token>,
     next_grant: u64,
+    /// Grants revoked whole by [`TokenStore::revoke_grant`].
+    revoked_grants: HashSet<u64>,
 }
 
 impl TokenStore {
@@ -122,14 +136,19 @@ impl TokenStore {
             }
         }
         token.api_calls += 1;
+        ctx.authorized(text);
         true
     }
 
-    /// Revokes every token of `grant`.
-    pub fn revoke_grant(&mut self, grant: u64) {
+    /// Revokes every token of `grant`; `true` the first time a grant is
+    /// revoked this way (and records that in `ctx`).
+    pub fn revoke_grant(&mut self, grant: u64, ctx: &mut Ctx<'_>) -> bool {
         for t in self.tokens.values_mut().filter(|t| t.grant == grant) {
             t.revoked = true;
         }
+        let first = self.revoked_grants.insert(grant);
+        ctx.grant_revoked |= first;
+        first
     }
 
     /// Revokes everything.

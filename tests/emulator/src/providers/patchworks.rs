@@ -213,6 +213,7 @@ impl Patchworks {
                 }
                 token
             } else if ctx.config.patchworks.api_keys.iter().any(|k| k == value) {
+                ctx.authorized(value);
                 value
             } else {
                 ctx.note(if self.tokens.tokens.contains_key(value) {
