@@ -26,6 +26,10 @@
 //!   connection, keep-alive); [`spawn`] starts it on `127.0.0.1:0` in the
 //!   background and returns a [`RunningEmulator`].
 //! - **Binary**: `cargo run -p fieldauth-emulator -- --help`.
+//! - **Counters** ([`stats`]): token requests, refresh-token replays,
+//!   revoked grants, API requests and their sliding-window maxima per
+//!   provider, for tests that watch a fleet of clients from outside:
+//!   [`Emulator::stats`] in-process, `GET /_stats` from any process.
 //!
 //! ## Providers
 //!
