@@ -1442,6 +1442,13 @@ typedef struct fieldauth_session_header {
 #define FIELDAUTH_ERR_INPUT_DUPLICATE 211
 
 /**
+ * The value needs a feature this build of the library leaves out (a
+ * device build without the device flow, Basic authentication or extra
+ * request parameters): rebuild `libfieldauth.a` with that feature.
+ */
+#define FIELDAUTH_ERR_INPUT_UNSUPPORTED 212
+
+/**
  * The HTTP response is malformed (a kind this version does not name).
  */
 #define FIELDAUTH_ERR_HTTP 300

@@ -102,6 +102,7 @@ fn profile_to_c(p: &Profile<'static>) -> fieldauth_profile {
             Mode::Password => FIELDAUTH_MODE_PASSWORD,
             Mode::Login => FIELDAUTH_MODE_LOGIN,
             Mode::AuthorizationCode => FIELDAUTH_MODE_AUTHORIZATION_CODE,
+            #[cfg(feature = "device-flow")]
             Mode::DeviceCode => FIELDAUTH_MODE_DEVICE_CODE,
         },
         format: match p.format {
@@ -110,6 +111,7 @@ fn profile_to_c(p: &Profile<'static>) -> fieldauth_profile {
         },
         client_auth: match p.client_auth {
             ClientAuth::Body => FIELDAUTH_CLIENT_AUTH_BODY,
+            #[cfg(feature = "basic-auth")]
             ClientAuth::Basic => FIELDAUTH_CLIENT_AUTH_BASIC,
             ClientAuth::None => FIELDAUTH_CLIENT_AUTH_NONE,
         },
@@ -203,7 +205,10 @@ pub(crate) unsafe fn profile_from_c<'a>(a: &mut Args, p: &fieldauth_profile) -> 
             FIELDAUTH_MODE_PASSWORD => Mode::Password,
             FIELDAUTH_MODE_LOGIN => Mode::Login,
             FIELDAUTH_MODE_AUTHORIZATION_CODE => Mode::AuthorizationCode,
+            #[cfg(feature = "device-flow")]
             FIELDAUTH_MODE_DEVICE_CODE => Mode::DeviceCode,
+            #[cfg(not(feature = "device-flow"))]
+            FIELDAUTH_MODE_DEVICE_CODE => return Err(FIELDAUTH_ERR_INPUT_UNSUPPORTED),
             _ => return Err(FIELDAUTH_ERR_UNKNOWN_ENUM),
         },
         token_path,
@@ -223,7 +228,10 @@ pub(crate) unsafe fn profile_from_c<'a>(a: &mut Args, p: &fieldauth_profile) -> 
         },
         client_auth: match p.client_auth {
             FIELDAUTH_CLIENT_AUTH_BODY => ClientAuth::Body,
+            #[cfg(feature = "basic-auth")]
             FIELDAUTH_CLIENT_AUTH_BASIC => ClientAuth::Basic,
+            #[cfg(not(feature = "basic-auth"))]
+            FIELDAUTH_CLIENT_AUTH_BASIC => return Err(FIELDAUTH_ERR_INPUT_UNSUPPORTED),
             FIELDAUTH_CLIENT_AUTH_NONE => ClientAuth::None,
             _ => return Err(FIELDAUTH_ERR_UNKNOWN_ENUM),
         },
@@ -349,6 +357,41 @@ mod tests {
             // SAFETY: the strings point to static data.
             let back = unsafe { profile_from_c(&mut a, &c) }.unwrap();
             assert_eq!(back, p, "preset {id}");
+        }
+    }
+
+    /// A library built without an optional part refuses the values that
+    /// need it with FIELDAUTH_ERR_INPUT_UNSUPPORTED (and knows them: not
+    /// UNKNOWN_ENUM); with every part, they convert. CI runs this crate's
+    /// unit tests both ways.
+    #[test]
+    fn values_needing_a_left_out_feature_are_unsupported() {
+        let base = profile_to_c(&preset::custom());
+        let cases = [
+            (
+                fieldauth_profile {
+                    mode: FIELDAUTH_MODE_DEVICE_CODE,
+                    ..base
+                },
+                cfg!(feature = "device-flow"),
+            ),
+            (
+                fieldauth_profile {
+                    client_auth: FIELDAUTH_CLIENT_AUTH_BASIC,
+                    ..base
+                },
+                cfg!(feature = "basic-auth"),
+            ),
+        ];
+        for (c, built_in) in cases {
+            let mut a = Args::new();
+            // SAFETY: the strings point to static data.
+            let r = unsafe { profile_from_c(&mut a, &c) }.map(|_| ());
+            if built_in {
+                assert_eq!(r, Ok(()));
+            } else {
+                assert_eq!(r, Err(FIELDAUTH_ERR_INPUT_UNSUPPORTED));
+            }
         }
     }
 

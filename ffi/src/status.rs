@@ -59,6 +59,10 @@ pub const FIELDAUTH_ERR_INPUT_RESERVED: fieldauth_status = 209;
 pub const FIELDAUTH_ERR_INPUT_MISMATCH: fieldauth_status = 210;
 /// A parameter appears more than once in the redirect.
 pub const FIELDAUTH_ERR_INPUT_DUPLICATE: fieldauth_status = 211;
+/// The value needs a feature this build of the library leaves out (a
+/// device build without the device flow, Basic authentication or extra
+/// request parameters): rebuild `libfieldauth.a` with that feature.
+pub const FIELDAUTH_ERR_INPUT_UNSUPPORTED: fieldauth_status = 212;
 
 /// The HTTP response is malformed (a kind this version does not name).
 pub const FIELDAUTH_ERR_HTTP: fieldauth_status = 300;
@@ -163,6 +167,7 @@ pub fn status_of(e: Error) -> fieldauth_status {
             InputError::Reserved => FIELDAUTH_ERR_INPUT_RESERVED,
             InputError::Mismatch => FIELDAUTH_ERR_INPUT_MISMATCH,
             InputError::Duplicate => FIELDAUTH_ERR_INPUT_DUPLICATE,
+            InputError::Unsupported => FIELDAUTH_ERR_INPUT_UNSUPPORTED,
             _ => FIELDAUTH_ERR_INPUT,
         },
         Error::Http(kind) => match kind {
@@ -271,6 +276,9 @@ pub fn message(status: fieldauth_status) -> &'static CStr {
         }
         FIELDAUTH_ERR_INPUT_DUPLICATE => {
             c"a parameter appears more than once in the redirect: ignore it and start the login again"
+        }
+        FIELDAUTH_ERR_INPUT_UNSUPPORTED => {
+            c"this build of libfieldauth leaves out the feature this value needs (device flow, Basic authentication or extra request parameters): rebuild it with that cargo feature"
         }
         FIELDAUTH_ERR_HTTP => c"malformed HTTP response",
         FIELDAUTH_ERR_HTTP_STATUS_LINE => c"malformed HTTP status line",
@@ -449,6 +457,6 @@ mod tests {
             assert!(!seen.contains(&message(s)), "{s} repeats a message");
             seen.push(message(s));
         }
-        assert_eq!(seen.len(), 60);
+        assert_eq!(seen.len(), 61);
     }
 }

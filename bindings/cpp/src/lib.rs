@@ -130,6 +130,8 @@ mod bridge {
         InputMismatch = 210,
         /// A parameter appears more than once in the redirect.
         InputDuplicate = 211,
+        /// The value needs a feature this build of the library leaves out.
+        InputUnsupported = 212,
         /// Malformed HTTP response (unnamed kind).
         Http = 300,
         /// Malformed HTTP status line.
@@ -639,6 +641,7 @@ c_values!(STATUS_VALUES:
     Status::InputReserved => c::FIELDAUTH_ERR_INPUT_RESERVED,
     Status::InputMismatch => c::FIELDAUTH_ERR_INPUT_MISMATCH,
     Status::InputDuplicate => c::FIELDAUTH_ERR_INPUT_DUPLICATE,
+    Status::InputUnsupported => c::FIELDAUTH_ERR_INPUT_UNSUPPORTED,
     Status::Http => c::FIELDAUTH_ERR_HTTP,
     Status::HttpStatusLine => c::FIELDAUTH_ERR_HTTP_STATUS_LINE,
     Status::HttpHeaderLine => c::FIELDAUTH_ERR_HTTP_HEADER_LINE,

@@ -104,6 +104,9 @@ class Status(IntEnum):
     INPUT_DUPLICATE = 211
     """A parameter appears more than once in the redirect."""
 
+    INPUT_UNSUPPORTED = 212
+    """The value needs a feature this build of the library leaves out."""
+
     HTTP = 300
     """The HTTP response is malformed (a kind this version does not name)."""
 
