@@ -5,39 +5,12 @@ use fieldauth_core::session::{Action, Event};
 use fieldauth_core::write::Window;
 use fieldauth_core::Error;
 
+use crate::cell::{Exchange, SessionCell, Stage};
+use crate::event::event;
 use crate::head::HeadCell;
 use crate::ptr::{Args, R};
-use crate::session::{event, SessionCell};
 use crate::status::*;
 use crate::types::*;
-
-/// Where an exchange stands between calls (kept in the session cell).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Exchange {
-    stage: Stage,
-    /// Request bytes sent so far.
-    sent: usize,
-    /// The request's first byte. The core writes the window at offset 0 only
-    /// when it starts a request (that marks it in flight); a window that
-    /// starts at 0 is this byte followed by the window at offset 1.
-    first: u8,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Idle,
-    Sending,
-    Head,
-    Body,
-}
-
-impl Exchange {
-    pub(crate) const IDLE: Exchange = Exchange {
-        stage: Stage::Idle,
-        sent: 0,
-        first: 0,
-    };
-}
 
 /// How one exchange call ends.
 enum End {

@@ -30,6 +30,8 @@
 
 // Declaration order is the header's order.
 mod body;
+mod cell;
+mod event;
 mod exchange;
 mod head;
 mod preset;

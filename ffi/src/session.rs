@@ -4,74 +4,17 @@ use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::body::ErrorCode;
 use fieldauth_core::session::{
-    Action, ApiVerdict, Arena, Authorization, Event, Failure, RequestKind, Revocation, SessionIn,
-    TokenBody, TokenId, DEFAULT_CAPACITY,
+    Action, ApiVerdict, Authorization, Revocation, SessionIn, TokenBody, TokenId,
 };
 use fieldauth_core::{Error, ResponseError};
 
-use crate::exchange::Exchange;
+use crate::cell::{Exchange, SessionCell, Storage};
+use crate::event::{event, failure, request_kind};
 use crate::head::HeadCell;
 use crate::preset::{config_from_c, preset, profile_from_c};
-use crate::ptr::{done, fits, wipe_bytes, wipe_words, Args, Cell, Out, R};
+use crate::ptr::{done, wipe_bytes, wipe_words, Args, Cell, Out, R};
 use crate::status::*;
 use crate::types::*;
-
-/// Token storage the session addresses by pointer: the inline area after
-/// the cell in a fieldauth_session, or the caller's storage
-/// (fieldauth_session_init_with_storage).
-pub(crate) struct Storage {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl AsRef<[u8]> for Storage {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: `ptr` is non-NULL and valid for `len` bytes for as long as
-        // the session is initialized (init checked it; the caller keeps it,
-        // per the header's ownership rules), disjoint from the cell itself
-        // and from the other arguments of the call (claimed by `with_mut`).
-        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-impl AsMut<[u8]> for Storage {
-    fn as_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_ref`; the session is used by one thread at a time.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-impl Arena for Storage {}
-
-/// The session in caller storage (the first FIELDAUTH_SESSION_HEADER_SIZE
-/// bytes of a fieldauth_session; its token storage follows, or is the
-/// caller's).
-#[repr(C)]
-pub(crate) struct SessionCell {
-    magic: u64,
-    /// Where the token storage is (also inside `inner`, which does not
-    /// expose it): claimed by every call so no argument overlaps it.
-    storage: *mut u8,
-    storage_len: usize,
-    /// State of a transport exchange in progress (fieldauth_session_exchange).
-    pub(crate) xchg: Exchange,
-    /// The token response being read (the core keeps it outside the session
-    /// so Rust callers can hold it only during an exchange; a C handle bundles
-    /// it, so the C API keeps one storage object per session).
-    pub(crate) body: TokenBody,
-    pub(crate) inner: SessionIn<Storage>,
-}
-
-impl Cell for SessionCell {
-    const MAGIC: u64 = 0x4641_5345_5353_0002; // "FASESS" v2
-    const STORAGE: usize = FIELDAUTH_SESSION_HEADER_SIZE;
-}
-
-const _: () = assert!(fits::<SessionCell, fieldauth_session_header>());
-const _: () = assert!(core::mem::size_of::<fieldauth_session>() == FIELDAUTH_SESSION_SIZE);
-const _: () =
-    assert!(core::mem::size_of::<fieldauth_session_header>() == FIELDAUTH_SESSION_HEADER_SIZE);
-const _: () = assert!(FIELDAUTH_SESSION_INLINE_STORAGE == DEFAULT_CAPACITY);
 
 /// A core error as a status, storing the needed size for `BufferTooSmall`.
 pub(crate) fn fail_len(e: Error, out_len: Out<usize>) -> fieldauth_status {
@@ -90,89 +33,6 @@ fn put_len(r: Result<usize, Error>, out_len: Out<usize>) -> R<()> {
             Ok(())
         }
         Err(e) => Err(fail_len(e, out_len)),
-    }
-}
-
-pub(crate) fn request_kind(k: RequestKind) -> u32 {
-    match k {
-        RequestKind::Fetch => FIELDAUTH_REQUEST_FETCH,
-        RequestKind::Refresh => FIELDAUTH_REQUEST_REFRESH,
-        RequestKind::DeviceAuthorization => FIELDAUTH_REQUEST_DEVICE_AUTHORIZATION,
-        RequestKind::DevicePoll => FIELDAUTH_REQUEST_DEVICE_POLL,
-        RequestKind::Revoke => FIELDAUTH_REQUEST_REVOKE,
-    }
-}
-
-fn failure(f: Option<Failure>) -> u32 {
-    match f {
-        None => FIELDAUTH_FAILURE_NONE,
-        Some(Failure::InvalidClient) => FIELDAUTH_FAILURE_INVALID_CLIENT,
-        Some(Failure::UnauthorizedClient) => FIELDAUTH_FAILURE_UNAUTHORIZED_CLIENT,
-        Some(Failure::InvalidScope) => FIELDAUTH_FAILURE_INVALID_SCOPE,
-        Some(Failure::InvalidGrant) => FIELDAUTH_FAILURE_INVALID_GRANT,
-        Some(Failure::InvalidKey) => FIELDAUTH_FAILURE_INVALID_KEY,
-        Some(Failure::AccessDenied) => FIELDAUTH_FAILURE_ACCESS_DENIED,
-        Some(Failure::Rejected) => FIELDAUTH_FAILURE_REJECTED,
-        Some(Failure::RetriesExhausted) => FIELDAUTH_FAILURE_RETRIES_EXHAUSTED,
-        Some(Failure::Revoked) => FIELDAUTH_FAILURE_REVOKED,
-    }
-}
-
-const NO_EVENT: fieldauth_event = fieldauth_event {
-    at_ms: 0,
-    kind: FIELDAUTH_EVENT_NONE,
-    request_kind: FIELDAUTH_REQUEST_NONE,
-    lifetime_s: 0,
-    refreshable: 0,
-    http_status: 0,
-    failure: FIELDAUTH_FAILURE_NONE,
-};
-
-pub(crate) fn event(e: Option<Event>) -> fieldauth_event {
-    let Some(e) = e else { return NO_EVENT };
-    match e {
-        Event::TokenIssued {
-            kind,
-            lifetime_s,
-            refreshable,
-        } => fieldauth_event {
-            kind: FIELDAUTH_EVENT_TOKEN_ISSUED,
-            request_kind: request_kind(kind),
-            lifetime_s,
-            refreshable: u32::from(refreshable),
-            ..NO_EVENT
-        },
-        Event::UserCode => fieldauth_event {
-            kind: FIELDAUTH_EVENT_USER_CODE,
-            ..NO_EVENT
-        },
-        Event::AuthorizationPending => fieldauth_event {
-            kind: FIELDAUTH_EVENT_AUTHORIZATION_PENDING,
-            ..NO_EVENT
-        },
-        Event::SlowDown => fieldauth_event {
-            kind: FIELDAUTH_EVENT_SLOW_DOWN,
-            ..NO_EVENT
-        },
-        Event::RefreshRejected => fieldauth_event {
-            kind: FIELDAUTH_EVENT_REFRESH_REJECTED,
-            ..NO_EVENT
-        },
-        Event::Retrying { status, at } => fieldauth_event {
-            at_ms: at,
-            kind: FIELDAUTH_EVENT_RETRYING,
-            http_status: u32::from(status),
-            ..NO_EVENT
-        },
-        Event::Failed(f) => fieldauth_event {
-            kind: FIELDAUTH_EVENT_FAILED,
-            failure: failure(Some(f)),
-            ..NO_EVENT
-        },
-        Event::Revoked => fieldauth_event {
-            kind: FIELDAUTH_EVENT_REVOKED,
-            ..NO_EVENT
-        },
     }
 }
 
