@@ -241,7 +241,8 @@ pub(crate) fn emit_json(_: &mut Writer<'_>, _: &str, first: bool) -> bool {
     first
 }
 
-#[cfg(all(test, feature = "extra-params"))]
+#[cfg(test)]
+#[cfg(feature = "extra-params")]
 mod tests {
     extern crate std;
     use super::*;

@@ -2,6 +2,8 @@
 //! `audience`, extra token-request parameters and extra authorization-URL
 //! parameters (`prompt`, `nonce`, `login_hint`, ...), in form and JSON
 //! bodies; what cannot be sent is refused when the session is configured.
+// Without feature `extra-params` only the last test is built.
+#![cfg_attr(not(feature = "extra-params"), allow(unused_imports))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
