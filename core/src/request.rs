@@ -631,39 +631,46 @@ impl<'a> Request<'a> {
     /// errors are those of [`Request::write_http`].
     pub fn write_parts<'b>(&self, buf: &'b mut [u8]) -> Result<Parts<'b>> {
         let len = self.write_http(buf)?;
-        let buf: &'b [u8] = buf;
-        let raw = buf.get(..len).unwrap_or(&[]);
-        // All of it is UTF-8 (written from `str`s and ASCII encodings). The
-        // head is the request line `POST <target> HTTP/1.1` and `Name: value`
-        // lines, none of them empty and none with a CR or LF inside (every
-        // piece was checked), then an empty line and the body.
-        let bad = Error::WrongState;
-        let all = core::str::from_utf8(raw).map_err(|_| bad)?;
-        let (line, mut rest) = next_line(all).ok_or(bad)?;
-        let target = line.get(5..line.len().wrapping_sub(9)).ok_or(bad)?;
-        let mut headers = [("", ""); MAX_HEADERS];
-        let mut n = 0;
-        loop {
-            let (line, tail) = next_line(rest).ok_or(bad)?;
-            rest = tail;
-            if line.is_empty() {
-                break;
-            }
-            let (name, value) = split_once_byte(line, b':').ok_or(bad)?;
-            if let Some(slot) = headers.get_mut(n) {
-                *slot = (name, value.get(1..).unwrap_or_default());
-                n = n.saturating_add(1);
-            }
-        }
-        Ok(Parts {
-            method: "POST",
-            target,
-            headers,
-            header_count: n,
-            body: rest.as_bytes(),
-            raw,
-        })
+        parts_of(buf, len)
     }
+}
+
+/// The parts of a request [`Request::write_http`] wrote: the first `len`
+/// bytes of `buf`. Out of line, so a caller's request builders and the
+/// parts' header table do not share a stack frame.
+#[inline(never)]
+pub(crate) fn parts_of(buf: &[u8], len: usize) -> Result<Parts<'_>> {
+    let raw = buf.get(..len).unwrap_or(&[]);
+    // All of it is UTF-8 (written from `str`s and ASCII encodings). The
+    // head is the request line `POST <target> HTTP/1.1` and `Name: value`
+    // lines, none of them empty and none with a CR or LF inside (every
+    // piece was checked), then an empty line and the body.
+    let bad = Error::WrongState;
+    let all = core::str::from_utf8(raw).map_err(|_| bad)?;
+    let (line, lines) = next_line(all).ok_or(bad)?;
+    let target = line.get(5..line.len().wrapping_sub(9)).ok_or(bad)?;
+    let mut rest = lines;
+    let mut n = 0usize;
+    loop {
+        let (line, tail) = next_line(rest).ok_or(bad)?;
+        if line.is_empty() {
+            break;
+        }
+        split_once_byte(line, b':').ok_or(bad)?;
+        rest = tail;
+        n = n.saturating_add(1);
+    }
+    // `rest` starts at the empty line; the body follows it.
+    let head = lines.get(..lines.len().saturating_sub(rest.len())).ok_or(bad)?;
+    let body = rest.get(2..).ok_or(bad)?;
+    Ok(Parts {
+        method: "POST",
+        target,
+        head,
+        header_count: n,
+        body: body.as_bytes(),
+        raw,
+    })
 }
 
 /// A written request as pieces borrowing the caller's buffer (see
@@ -677,11 +684,12 @@ pub struct Parts<'b> {
     pub method: &'static str,
     /// The request target (origin-form path and query).
     pub target: &'b str,
-    /// `(name, value)` pairs; the first [`Parts::header_count`] are used.
-    /// Includes `Host` and `Content-Length`, which a host's HTTP client may
-    /// set itself.
-    pub headers: [(&'b str, &'b str); MAX_HEADERS],
-    /// Number of used entries in [`Parts::headers`].
+    /// The header lines as written (`Name: value` and CR LF each), read by
+    /// [`Parts::headers`]: the parts stay small (no table of slices on the
+    /// stack: issue #13).
+    head: &'b str,
+    /// Number of headers ([`Parts::headers`] yields this many; at most
+    /// [`MAX_HEADERS`]).
     pub header_count: usize,
     /// The body (empty for [`Grant::RevokeBearer`]).
     pub body: &'b [u8],
@@ -691,30 +699,40 @@ pub struct Parts<'b> {
 }
 
 impl<'b> Parts<'b> {
-    /// The used headers.
-    pub fn headers(&self) -> &[(&'b str, &'b str)] {
-        self.headers.get(..self.header_count).unwrap_or(&[])
+    /// The headers as `(name, value)` pairs, in order. Includes `Host` and
+    /// `Content-Length`, which a host's HTTP client may set itself.
+    pub fn headers(&self) -> impl Iterator<Item = (&'b str, &'b str)> {
+        let mut rest = self.head;
+        core::iter::from_fn(move || {
+            let (line, tail) = next_line(rest)?;
+            rest = tail;
+            let (name, value) = split_once_byte(line, b':')?;
+            Some((name, value.get(1..).unwrap_or_default()))
+        })
     }
 
     /// The value of the first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'b str> {
         self.headers()
-            .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|&(_, v)| v)
+            .map(|(_, v)| v)
     }
 }
 
 impl fmt::Debug for Parts<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names = [""; MAX_HEADERS];
-        for (slot, &(n, _)) in names.iter_mut().zip(self.headers()) {
-            *slot = n;
+        struct Names<'p, 'b>(&'p Parts<'b>);
+        impl fmt::Debug for Names<'_, '_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list()
+                    .entries(self.0.headers().map(|(n, _)| n))
+                    .finish()
+            }
         }
         f.debug_struct("Parts")
             .field("method", &self.method)
             .field("target", &self.target)
-            .field("headers", &names.get(..self.header_count).unwrap_or(&[]))
+            .field("headers", &Names(self))
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -1444,7 +1462,7 @@ mod tests {
         let p = r.write_parts(&mut buf).unwrap();
         assert_eq!(p.method, "POST");
         assert_eq!(p.target, "/token");
-        let names: Vec<&str> = p.headers().iter().map(|h| h.0).collect();
+        let names: Vec<&str> = p.headers().map(|h| h.0).collect();
         assert_eq!(
             names,
             [

@@ -261,6 +261,14 @@ impl Args {
 pub(crate) struct Out<T>(*mut T);
 
 impl<T> Out<T> {
+    /// The checked location, for filling a large out struct field by field
+    /// in place (not built on the stack first and then copied: issue #13's
+    /// stack target). Every field must be written before the call returns
+    /// success.
+    pub(crate) fn as_ptr(&self) -> *mut T {
+        self.0
+    }
+
     /// Stores the value.
     pub(crate) fn put(self, v: T) {
         // SAFETY: `Args::out` checked NULL, alignment and overlap; the caller

@@ -646,32 +646,47 @@ pub unsafe extern "C" fn fieldauth_session_write_token_request_parts(
             Ok(p) => p,
             Err(e) => return Err(fail_len(e, len)),
         };
-        let empty = fieldauth_header {
-            name: fieldauth_str::EMPTY,
-            value: fieldauth_str::EMPTY,
-        };
-        let mut headers = [empty; FIELDAUTH_MAX_HEADERS];
-        for (h, (n, v)) in headers.iter_mut().zip(p.headers()) {
-            *h = fieldauth_header {
-                name: str_of(n),
-                value: str_of(v),
-            };
-        }
         len.put(p.raw.len());
-        parts_out.put(fieldauth_request_parts {
-            method: str_of(p.method),
-            target: str_of(p.target),
-            headers,
-            header_count: p.headers().len(),
-            body: fieldauth_str {
+        // Filled in place, field by field: built on the stack and copied,
+        // the 240-byte struct and its header table took two frames' worth
+        // of stack (issue #13).
+        let out = parts_out.as_ptr();
+        if p.header_count > FIELDAUTH_MAX_HEADERS {
+            // Not reached: the core writes at most MAX_HEADERS.
+            return Err(FIELDAUTH_ERR_CAPACITY_EXCEEDED);
+        }
+        let mut used = p.headers();
+        // SAFETY: `out` was checked by `Args::out` (non-NULL, aligned,
+        // disjoint from the other arguments) and the caller promised it is
+        // writable for a fieldauth_request_parts; `addr_of_mut!` and `write`
+        // create no reference to the (maybe uninitialized) struct, every
+        // field is written, and `i` stays below FIELDAUTH_MAX_HEADERS.
+        unsafe {
+            core::ptr::addr_of_mut!((*out).method).write(str_of(p.method));
+            core::ptr::addr_of_mut!((*out).target).write(str_of(p.target));
+            let headers = core::ptr::addr_of_mut!((*out).headers).cast::<fieldauth_header>();
+            for i in 0..FIELDAUTH_MAX_HEADERS {
+                headers.add(i).write(match used.next() {
+                    Some((n, v)) => fieldauth_header {
+                        name: str_of(n),
+                        value: str_of(v),
+                    },
+                    None => fieldauth_header {
+                        name: fieldauth_str::EMPTY,
+                        value: fieldauth_str::EMPTY,
+                    },
+                });
+            }
+            core::ptr::addr_of_mut!((*out).header_count).write(p.header_count);
+            core::ptr::addr_of_mut!((*out).body).write(fieldauth_str {
                 ptr: p.body.as_ptr(),
                 len: p.body.len(),
-            },
-            raw: fieldauth_str {
+            });
+            core::ptr::addr_of_mut!((*out).raw).write(fieldauth_str {
                 ptr: p.raw.as_ptr(),
                 len: p.raw.len(),
-            },
-        });
+            });
+        }
         Ok(())
     };
     // SAFETY: forwarded contract.

@@ -6,6 +6,7 @@ for `-Z emit-stack-sizes`):
 
     rustup +nightly target add thumbv7em-none-eabihf
     python3 tests/firmware-c/stack_report.py
+    STACK_CHAINS=1 python3 tests/firmware-c/stack_report.py   # with each chain
 
 1. Builds libfieldauth.a (firmware profile, thumbv7em-none-eabihf) with
    nightly and `-Z emit-stack-sizes`, so every Rust function's frame size is
@@ -126,9 +127,13 @@ def main() -> int:
     rows = sorted(((peak(e), e) for e in entries if e in calls or e in sizes), reverse=True)
     print(f"worst-case stack below the caller, {len(rows)} entry points of libfieldauth.a "
           f"({TARGET}, firmware profile)\n")
+    chains = os.environ.get("STACK_CHAINS") == "1"
     for (total, chain), entry in rows:
         note = "  (+ indirect calls, not followed)" if entry in indirect else ""
         print(f"{total:6}  {entry}{note}")
+        if chains:  # STACK_CHAINS=1: every entry point's deepest chain
+            for link in chain[1:]:
+                print(f"          {link}")
     worst = rows[0]
     print(f"\ndeepest chain ({worst[0][0]} bytes):")
     for link in worst[0][1]:

@@ -232,7 +232,7 @@ impl<A: Arena> SessionIn<A> {
         for v in [c.token_params, c.authorize_params] {
             crate::params::check(Field::ExtraParams, v)?;
         }
-        let len = strings_len(p, c);
+        let len = table_len(&strings, p.mode);
         // Two slots of at least 256 bytes must remain.
         let cap = self.capacity();
         let min = len.saturating_add(MIN_CAPACITY);
@@ -290,11 +290,17 @@ fn config_strings<'a>(p: &Profile<'a>, c: &Config<'a>) -> [(Field, &'a str); STR
 /// Bytes of the string table (NUL-separated), plus the PKCE zone in
 /// authorization-code mode.
 fn strings_len(p: &Profile<'_>, c: &Config<'_>) -> usize {
+    table_len(&config_strings(p, c), p.mode)
+}
+
+/// [`strings_len`] of a table already built (the table is 216 bytes of
+/// stack on a Cortex-M4: configuration builds it once).
+fn table_len(strings: &[(Field, &str)], mode: Mode) -> usize {
     let mut len = 0usize;
-    for (_, v) in config_strings(p, c) {
+    for (_, v) in strings {
         len = len.saturating_add(v.len()).saturating_add(1);
     }
-    if p.mode == Mode::AuthorizationCode {
+    if mode == Mode::AuthorizationCode {
         len = len.saturating_add(PKCE_ZONE);
     }
     len

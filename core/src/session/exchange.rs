@@ -230,6 +230,7 @@ impl<A: Arena> SessionIn<A> {
     /// assert_eq!(s.poll(1), Action::AwaitResponse); // one request in flight
     /// # Ok::<(), fieldauth::Error>(())
     /// ```
+    #[inline(never)]
     pub fn write_token_request(&mut self, now: u64, buf: &mut [u8]) -> Result<usize> {
         let (now, kind) = self.due_request(now)?;
         let n = {
@@ -248,13 +249,11 @@ impl<A: Arena> SessionIn<A> {
         now: u64,
         buf: &'b mut [u8],
     ) -> Result<Parts<'b>> {
-        let (now, kind) = self.due_request(now)?;
-        let parts = {
-            let client = self.client(kind)?;
-            self.request_for(&client, kind)?.write_parts(buf)?
-        };
-        self.sent(now, kind);
-        Ok(parts)
+        // Written, then split into parts: the request's builders and the
+        // parts' header table are never on the stack at the same time
+        // (issue #13's 1 KB stack target).
+        let len = self.write_token_request(now, buf)?;
+        crate::request::parts_of(buf, len)
     }
 
     /// Writes the token request window by window, for devices whose buffer
