@@ -661,7 +661,9 @@ pub(crate) fn parts_of(buf: &[u8], len: usize) -> Result<Parts<'_>> {
         n = n.saturating_add(1);
     }
     // `rest` starts at the empty line; the body follows it.
-    let head = lines.get(..lines.len().saturating_sub(rest.len())).ok_or(bad)?;
+    let head = lines
+        .get(..lines.len().saturating_sub(rest.len()))
+        .ok_or(bad)?;
     let body = rest.get(2..).ok_or(bad)?;
     Ok(Parts {
         method: "POST",
