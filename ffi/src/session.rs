@@ -428,6 +428,9 @@ unsafe fn claim_session(
 /// Wipes the header, then builds the session in it over `storage` (which
 /// `SessionIn::with_storage` wipes). The magic word is written last, so the
 /// storage counts as initialized only on success.
+/// A blank token body (a constant, so writing it copies from flash).
+const BLANK_BODY: TokenBody = TokenBody::new();
+
 fn init(
     cell: *mut SessionCell,
     storage: Storage,
@@ -453,7 +456,8 @@ fn init(
         core::ptr::addr_of_mut!((*cell).storage).write(ptr);
         core::ptr::addr_of_mut!((*cell).storage_len).write(len);
         core::ptr::addr_of_mut!((*cell).xchg).write(Exchange::IDLE);
-        core::ptr::addr_of_mut!((*cell).body).write(TokenBody::new());
+        // From a constant: copied from flash, not built on the stack first.
+        core::ptr::addr_of_mut!((*cell).body).write(BLANK_BODY);
         core::ptr::addr_of_mut!((*cell).magic).write(SessionCell::MAGIC);
     }
     Ok(())

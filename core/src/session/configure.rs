@@ -6,12 +6,14 @@ use core::mem::MaybeUninit;
 
 use zeroize::Zeroize;
 
+#[cfg(doc)]
+use super::Session;
 use super::{
     Arena, Config, Place, SessionIn, Settings, St, DEFAULT_MAX_WAIT_S, MIN_CAPACITY, PKCE_ZONE,
-    STRINGS,
+    STRINGS, S_AUDIENCE, S_AUTH_PARAMS, S_AUTH_PATH, S_BASE, S_CLIENT_ID, S_DEVICE_PATH, S_KEY,
+    S_PASS, S_PHRASE, S_PLACEMENT, S_REDIRECT, S_RESOURCE, S_REVOKE_PATH, S_SCOPE, S_SECRET,
+    S_TOKEN_PARAMS, S_TOKEN_PATH, S_USER,
 };
-#[cfg(doc)]
-use super::{Session, S_BASE, S_PLACEMENT};
 use crate::error::{Error, Field, InputError, Result};
 use crate::http::ResetMode;
 use crate::preset::{Backoff, Mode, Placement, Profile, RevokeStyle};
@@ -223,8 +225,8 @@ impl<A: Arena> SessionIn<A> {
         if p.mode != Mode::ApiKey && p.mode != Mode::Login && p.client_auth != ClientAuth::None {
             need(Field::ClientSecret, c.client_secret)?;
         }
-        let strings = config_strings(p, c);
-        for (field, v) in strings {
+        for i in 0..STRINGS {
+            let (field, v) = config_string(p, c, i);
             if !v.is_empty() {
                 check_param(field, v)?;
             }
@@ -232,7 +234,7 @@ impl<A: Arena> SessionIn<A> {
         for v in [c.token_params, c.authorize_params] {
             crate::params::check(Field::ExtraParams, v)?;
         }
-        let len = table_len(&strings, p.mode);
+        let len = strings_len(p, c);
         // Two slots of at least 256 bytes must remain.
         let cap = self.capacity();
         let min = len.saturating_add(MIN_CAPACITY);
@@ -240,7 +242,8 @@ impl<A: Arena> SessionIn<A> {
             return Err(Error::capacity_exceeded(min, cap));
         }
         let mut pos = 0usize;
-        for (_, v) in strings {
+        for i in 0..STRINGS {
+            let (_, v) = config_string(p, c, i);
             let end = pos.saturating_add(v.len());
             if let Some(dst) = self.arena.as_mut().get_mut(pos..end) {
                 crate::write::copy(dst, v.as_bytes());
@@ -253,54 +256,57 @@ impl<A: Arena> SessionIn<A> {
     }
 }
 
-/// The configuration strings the arena's string table holds, in [`S_BASE`]
-/// .. [`S_PLACEMENT`] order, with the field each is checked as.
-fn config_strings<'a>(p: &Profile<'a>, c: &Config<'a>) -> [(Field, &'a str); STRINGS as usize] {
-    let scope = if c.scope.is_empty() {
-        p.scope.unwrap_or("")
-    } else {
-        c.scope
-    };
-    let placement = match p.placement {
-        Placement::Header(n) | Placement::Query(n) => n,
-        Placement::Bearer | Placement::Raw => "",
-    };
-    [
-        (Field::Url, c.base_url),
-        (Field::ClientId, c.client_id),
-        (Field::ClientSecret, c.client_secret),
-        (Field::Username, c.username),
-        (Field::Password, c.password),
-        (Field::ApiKey, c.api_key),
-        (Field::Scope, scope),
-        (Field::RedirectUri, c.redirect_uri),
-        (Field::Target, p.token_path),
-        (Field::Target, p.authorize_path),
-        (Field::Target, p.device_path),
-        (Field::Target, p.revoke_path),
-        (Field::Target, p.expired_token_phrase),
-        (Field::ParamName, placement),
-        (Field::Resource, c.resource),
-        (Field::Audience, c.audience),
-        (Field::ExtraParams, c.token_params),
-        (Field::ExtraParams, c.authorize_params),
-    ]
+/// Configuration string `i` of the arena's string table ([`S_BASE`] ..
+/// [`S_PLACEMENT`] ..), with the field it is checked as. One at a time: the
+/// whole table as an array was 216 bytes of stack on a Cortex-M4, in the
+/// deepest frame of a session's initialization (issue #13).
+fn config_string<'a>(p: &Profile<'a>, c: &Config<'a>, i: u8) -> (Field, &'a str) {
+    match i {
+        S_BASE => (Field::Url, c.base_url),
+        S_CLIENT_ID => (Field::ClientId, c.client_id),
+        S_SECRET => (Field::ClientSecret, c.client_secret),
+        S_USER => (Field::Username, c.username),
+        S_PASS => (Field::Password, c.password),
+        S_KEY => (Field::ApiKey, c.api_key),
+        S_SCOPE => (
+            Field::Scope,
+            if c.scope.is_empty() {
+                p.scope.unwrap_or("")
+            } else {
+                c.scope
+            },
+        ),
+        S_REDIRECT => (Field::RedirectUri, c.redirect_uri),
+        S_TOKEN_PATH => (Field::Target, p.token_path),
+        S_AUTH_PATH => (Field::Target, p.authorize_path),
+        S_DEVICE_PATH => (Field::Target, p.device_path),
+        S_REVOKE_PATH => (Field::Target, p.revoke_path),
+        S_PHRASE => (Field::Target, p.expired_token_phrase),
+        S_PLACEMENT => (
+            Field::ParamName,
+            match p.placement {
+                Placement::Header(n) | Placement::Query(n) => n,
+                Placement::Bearer | Placement::Raw => "",
+            },
+        ),
+        S_RESOURCE => (Field::Resource, c.resource),
+        S_AUDIENCE => (Field::Audience, c.audience),
+        S_TOKEN_PARAMS => (Field::ExtraParams, c.token_params),
+        S_AUTH_PARAMS => (Field::ExtraParams, c.authorize_params),
+        _ => (Field::Url, ""),
+    }
 }
 
 /// Bytes of the string table (NUL-separated), plus the PKCE zone in
 /// authorization-code mode.
 fn strings_len(p: &Profile<'_>, c: &Config<'_>) -> usize {
-    table_len(&config_strings(p, c), p.mode)
-}
-
-/// [`strings_len`] of a table already built (the table is 216 bytes of
-/// stack on a Cortex-M4: configuration builds it once).
-fn table_len(strings: &[(Field, &str)], mode: Mode) -> usize {
     let mut len = 0usize;
-    for (_, v) in strings {
-        len = len.saturating_add(v.len()).saturating_add(1);
+    for i in 0..STRINGS {
+        len = len
+            .saturating_add(config_string(p, c, i).1.len())
+            .saturating_add(1);
     }
-    if mode == Mode::AuthorizationCode {
+    if p.mode == Mode::AuthorizationCode {
         len = len.saturating_add(PKCE_ZONE);
     }
     len
