@@ -160,8 +160,27 @@ impl<A: Arena> SessionIn<A> {
         Url::parse(self.string(S_BASE))?.join(self.string(path))
     }
 
-    fn client(&self, kind: RequestKind) -> Result<Client<'_>> {
-        let mut c = Client::new(self.endpoint(S_TOKEN_PATH)?, self.string(S_CLIENT_ID));
+    /// The request of `kind`, given to `f`: the endpoint parsed once, the
+    /// client and grant built in place (no `Result` of a 120-byte client to
+    /// move out of: the session's token request is the deepest stack chain
+    /// of several C entry points, issue #13).
+    fn with_request<T>(
+        &self,
+        kind: RequestKind,
+        f: impl FnOnce(&Request<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let path = match kind {
+            RequestKind::DeviceAuthorization => S_DEVICE_PATH,
+            RequestKind::Revoke => S_REVOKE_PATH,
+            _ => S_TOKEN_PATH,
+        };
+        let client = self.client(self.endpoint(path)?, kind);
+        let grant = self.grant_for(kind)?;
+        f(&client.request(grant))
+    }
+
+    fn client<'c>(&'c self, endpoint: Url<'c>, kind: RequestKind) -> Client<'c> {
+        let mut c = Client::new(endpoint, self.string(S_CLIENT_ID));
         let secret = self.string(S_SECRET);
         c.client_secret = (!secret.is_empty()).then_some(secret);
         c.auth = self.set.client_auth;
@@ -177,7 +196,7 @@ impl<A: Arena> SessionIn<A> {
         c.audience = opt(S_AUDIENCE);
         c.extra_params = opt(S_TOKEN_PARAMS);
         c.allow_insecure = self.set.allow_insecure;
-        Ok(c)
+        c
     }
 
     /// When the one attempt after exhaustion goes out: `min(10 s, 5 %)` of
@@ -233,10 +252,7 @@ impl<A: Arena> SessionIn<A> {
     #[inline(never)]
     pub fn write_token_request(&mut self, now: u64, buf: &mut [u8]) -> Result<usize> {
         let (now, kind) = self.due_request(now)?;
-        let n = {
-            let client = self.client(kind)?;
-            self.request_for(&client, kind)?.write_http(buf)?
-        };
+        let n = self.with_request(kind, |r| r.write_http(buf))?;
         self.sent(now, kind);
         Ok(n)
     }
@@ -278,11 +294,7 @@ impl<A: Arena> SessionIn<A> {
         } else {
             return Err(Error::WrongState);
         };
-        let win = {
-            let client = self.client(kind)?;
-            self.request_for(&client, kind)?
-                .write_http_window(offset, buf)?
-        };
+        let win = self.with_request(kind, |r| r.write_http_window(offset, buf))?;
         if offset == 0 {
             self.sent(now, kind);
         }
@@ -298,7 +310,7 @@ impl<A: Arena> SessionIn<A> {
         }
     }
 
-    fn request_for<'c>(&'c self, client: &'c Client<'c>, kind: RequestKind) -> Result<Request<'c>> {
+    fn grant_for(&self, kind: RequestKind) -> Result<Grant<'_>> {
         let (access, refresh) = (self.active_text(0), self.active_text(1));
         let grant = match kind {
             RequestKind::Refresh => Grant::RefreshToken {
@@ -347,12 +359,7 @@ impl<A: Arena> SessionIn<A> {
                 _ => Grant::ClientCredentials,
             },
         };
-        let endpoint = match kind {
-            RequestKind::DeviceAuthorization => self.endpoint(S_DEVICE_PATH)?,
-            RequestKind::Revoke => self.endpoint(S_REVOKE_PATH)?,
-            _ => client.endpoint,
-        };
-        Ok(client.request_to(endpoint, grant))
+        Ok(grant)
     }
 
     /// The URL the current or next token request goes to (for hosts that use
