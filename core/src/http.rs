@@ -520,6 +520,47 @@ impl<const N: usize> HeadParser<N> {
         }
     }
 
+    /// After an interim (1xx) head: the state of [`HeadParser::new`] but the
+    /// byte count, set field by field (`*self = Self::new()` built a whole
+    /// parser, buffer included, on the stack: 476 bytes of a Cortex-M4
+    /// frame, issue #13). The pattern names every field, so a new one
+    /// cannot be forgotten here.
+    fn start_over(&mut self) {
+        let HeadParser {
+            buf,
+            head,
+            spans,
+            total: _,
+            vlen,
+            mask,
+            pos,
+            retained,
+            st,
+            cur,
+            lines,
+            present,
+            cr,
+            interim,
+            http10,
+            keep_alive,
+            te,
+            #[cfg(feature = "ietf-ratelimit")]
+            sf_remaining,
+            #[cfg(feature = "ietf-ratelimit")]
+            sf_limit,
+        } = self;
+        buf.fill(0);
+        *head = EMPTY_HEAD;
+        *spans = [(0, 0); 5];
+        (*vlen, *mask, *pos, *retained) = (0, 0, 0, 0);
+        (*st, *cur, *lines, *present) = (St::Status, H_NONE, 0, 0);
+        (*cr, *interim, *http10, *keep_alive, *te) = (false, false, false, false, false);
+        #[cfg(feature = "ietf-ratelimit")]
+        {
+            (*sf_remaining, *sf_limit) = (false, false);
+        }
+    }
+
     /// Feeds the next bytes from the connection.
     ///
     /// `Ok(Some(n))`: the head ended after the first `n` bytes of `chunk`; the
@@ -784,9 +825,7 @@ impl<const N: usize> HeadParser<N> {
     /// ended (`Ok(false)`, start over).
     fn end_of_head(&mut self) -> Result<bool> {
         if self.interim {
-            let total = self.total;
-            *self = Self::new();
-            self.total = total;
+            self.start_over();
             return Ok(false);
         }
         if self.te {
