@@ -61,7 +61,7 @@ fn sha256(msg: &[u8]) -> [u8; 32] {
             *slot = b;
         }
         if i & 63 == 63 {
-            sha2::compress256(&mut state, &[block.into()]);
+            compress(&mut state, &block);
         }
     }
     let mut out = [0u8; 32];
@@ -82,6 +82,84 @@ fn check_random(random: &[u8], min: usize, max: usize) -> Result<()> {
         return Err(Error::input(Field::Random, InputError::TooLong));
     }
     Ok(())
+}
+
+/// The S256 challenge [`AuthorizationRequest::write_with`] takes (none
+/// without feature `pkce`).
+#[cfg(feature = "pkce")]
+pub(crate) type S256 = Challenge;
+/// The S256 challenge [`AuthorizationRequest::write_with`] takes (none
+/// without feature `pkce`).
+#[cfg(not(feature = "pkce"))]
+pub(crate) type S256 = core::convert::Infallible;
+
+#[cfg(feature = "pkce")]
+/// SHA-256's round constants (FIPS 180-4 §4.2.2).
+const K: [u32; 64] = [
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+];
+
+#[cfg(feature = "pkce")]
+/// The SHA-256 compression function (FIPS 180-4 §6.2.2), compact: the
+/// message schedule rolls in 16 words, one round per loop pass. RustCrypto's
+/// `sha2` (its compact software variant) needed a 568-byte stack frame and
+/// more flash on a Cortex-M4 (issue #13; the numbers are in
+/// docs/ARCHITECTURE.md); this is checked against it in the tests.
+fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
+    let mut w = [0u32; 16];
+    for (d, c) in w.iter_mut().zip(block.chunks_exact(4)) {
+        let mut b = [0u8; 4];
+        for (x, y) in b.iter_mut().zip(c) {
+            *x = *y;
+        }
+        *d = u32::from_be_bytes(b);
+    }
+    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
+    for (i, &k) in K.iter().enumerate() {
+        let at = |j: usize| w.get(i.wrapping_add(j) & 15).copied().unwrap_or(0);
+        let wi = if i < 16 {
+            at(0)
+        } else {
+            // w[i] = σ1(w[i-2]) + w[i-7] + σ0(w[i-15]) + w[i-16], kept in
+            // the slot of w[i-16].
+            let (w2, w7, w15, w16) = (at(14), at(9), at(1), at(0));
+            let s0 = w15.rotate_right(7) ^ w15.rotate_right(18) ^ (w15 >> 3);
+            let s1 = w2.rotate_right(17) ^ w2.rotate_right(19) ^ (w2 >> 10);
+            let v = w16.wrapping_add(s0).wrapping_add(w7).wrapping_add(s1);
+            if let Some(slot) = w.get_mut(i & 15) {
+                *slot = v;
+            }
+            v
+        };
+        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+        let ch = (e & f) ^ (!e & g);
+        let t1 = h
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(k)
+            .wrapping_add(wi);
+        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+        let maj = (a & b) ^ (a & c) ^ (b & c);
+        let t2 = s0.wrapping_add(maj);
+        h = g;
+        g = f;
+        f = e;
+        e = d.wrapping_add(t1);
+        d = c;
+        c = b;
+        b = a;
+        a = t1.wrapping_add(t2);
+    }
+    for (s, v) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
+        *s = s.wrapping_add(v);
+    }
 }
 
 /// Stored bytes (always ASCII) as a string.
@@ -114,14 +192,24 @@ impl CodeVerifier {
     /// Errors: [`InputError::TooShort`] / [`InputError::TooLong`] with
     /// [`Field::Random`].
     pub fn from_random(random: &[u8]) -> Result<Self> {
-        check_random(random, 32, 96)?;
-        let mut v = CodeVerifier {
-            bytes: [0; 128],
-            len: 0,
-        };
-        let n = encode_random(random, &mut v.bytes);
-        v.len = u8::try_from(n).unwrap_or(0);
+        let mut v = Self::EMPTY;
+        v.fill(random)?;
         Ok(v)
+    }
+
+    /// An empty verifier, for [`CodeVerifier::fill`].
+    pub(crate) const EMPTY: Self = CodeVerifier {
+        bytes: [0; 128],
+        len: 0,
+    };
+
+    /// [`CodeVerifier::from_random`] in place (no `Result` of a 129-byte
+    /// value to move out of: the session's stack, issue #13).
+    pub(crate) fn fill(&mut self, random: &[u8]) -> Result<()> {
+        check_random(random, 32, 96)?;
+        let n = encode_random(random, &mut self.bytes);
+        self.len = u8::try_from(n).unwrap_or(0);
+        Ok(())
     }
 
     /// A verifier from a string the caller generated.
@@ -157,6 +245,7 @@ impl CodeVerifier {
     }
 
     /// The S256 challenge: BASE64URL(SHA256(ASCII(verifier))) (RFC 7636 §4.2).
+    #[inline(never)] // SHA-256's frame of its own (issue #13)
     pub fn challenge(&self) -> Challenge {
         let digest = sha256(self.as_str().as_bytes());
         let mut c = Challenge { bytes: [0; 43] };
@@ -165,6 +254,8 @@ impl CodeVerifier {
     }
 
     /// Writes the challenge for `method` (the verifier itself for `plain`).
+    /// Out of line: SHA-256's state gets a frame of its own.
+    #[inline(never)]
     fn write_challenge(&self, method: ChallengeMethod, w: &mut Writer<'_>) {
         match method {
             ChallengeMethod::S256 => w.str(self.challenge().as_str()),
@@ -251,14 +342,23 @@ impl State {
     /// Errors: [`InputError::TooShort`] / [`InputError::TooLong`] with
     /// [`Field::Random`].
     pub fn from_random(random: &[u8]) -> Result<Self> {
-        check_random(random, 16, 48)?;
-        let mut s = State {
-            bytes: [0; 64],
-            len: 0,
-        };
-        let n = encode_random(random, &mut s.bytes);
-        s.len = u8::try_from(n).unwrap_or(0);
+        let mut s = Self::EMPTY;
+        s.fill(random)?;
         Ok(s)
+    }
+
+    /// An empty state, for [`State::fill`].
+    pub(crate) const EMPTY: Self = State {
+        bytes: [0; 64],
+        len: 0,
+    };
+
+    /// [`State::from_random`] in place.
+    pub(crate) fn fill(&mut self, random: &[u8]) -> Result<()> {
+        check_random(random, 16, 48)?;
+        let n = encode_random(random, &mut self.bytes);
+        self.len = u8::try_from(n).unwrap_or(0);
+        Ok(())
     }
 
     /// The state text.
@@ -346,6 +446,22 @@ impl<'a> AuthorizationRequest<'a> {
     /// [`InputError::ControlCharacter`] for `client_id`, `redirect_uri`,
     /// `scope` or `state`; [`Error::BufferTooSmall`] (the buffer is zeroed).
     pub fn write(&self, buf: &mut [u8]) -> Result<usize> {
+        #[cfg(feature = "pkce")]
+        let s256 = match self.pkce {
+            Some((v, ChallengeMethod::S256)) => Some(v.challenge()),
+            _ => None,
+        };
+        #[cfg(not(feature = "pkce"))]
+        let s256 = None;
+        self.write_with(s256.as_ref(), buf)
+    }
+
+    /// [`AuthorizationRequest::write`] with the S256 challenge already
+    /// computed (the session computes it before, so SHA-256's frame and the
+    /// URL writer's are not stacked: issue #13). Computed here if `None`.
+    pub(crate) fn write_with(&self, s256: Option<&S256>, buf: &mut [u8]) -> Result<usize> {
+        #[cfg(not(feature = "pkce"))]
+        let _ = s256;
         self.endpoint.check_transport(self.allow_insecure)?;
         check_param(Field::ClientId, self.client_id)?;
         let optional = [
@@ -385,7 +501,10 @@ impl<'a> AuthorizationRequest<'a> {
             #[cfg(feature = "pkce")]
             if let Some((v, method)) = self.pkce {
                 w.str("&code_challenge=");
-                v.write_challenge(method, w);
+                match (method, s256) {
+                    (ChallengeMethod::S256, Some(c)) => w.str(c.as_str()),
+                    _ => v.write_challenge(method, w),
+                }
                 w.str("&code_challenge_method=");
                 w.str(method.as_str());
             }
@@ -421,6 +540,39 @@ mod tests {
         );
         let v2 = CodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
         assert_eq!(v2.challenge(), v.challenge());
+    }
+
+    /// The compact SHA-256 against FIPS 180-4's examples and, for every
+    /// message length up to four blocks, RustCrypto's `sha2`.
+    #[test]
+    #[cfg(feature = "pkce")]
+    fn sha256_matches_fips_180_4_and_sha2() {
+        use sha2::Digest;
+        let hex = |d: [u8; 32]| {
+            d.iter()
+                .map(|b| std::format!("{b:02x}"))
+                .collect::<String>()
+        };
+        assert_eq!(
+            hex(sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(sha256(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(sha256(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
+        let msg: std::vec::Vec<u8> = (0..256u32).map(|i| (i * 31 + 7) as u8).collect();
+        // Under Miri (tests/miri.sh) every 17th length.
+        for n in (0..=msg.len()).step_by(if cfg!(miri) { 17 } else { 1 }) {
+            let want: [u8; 32] = sha2::Sha256::digest(&msg[..n]).into();
+            assert_eq!(sha256(&msg[..n]), want, "length {n}");
+        }
     }
 
     #[test]

@@ -25,14 +25,16 @@ const NAMES: [&CStr; FIELDAUTH_PRESET_COUNT as usize] = [
 ];
 
 /// The core profile of a preset id.
-pub(crate) fn preset(id: u32) -> R<Profile<'static>> {
+pub(crate) fn preset(id: u32) -> R<&'static Profile<'static>> {
+    // A reference, not a copy: init's stack (issue #13).
+    static CUSTOM: Profile<'static> = preset::custom();
     match id {
-        FIELDAUTH_PRESET_CUSTOM => Ok(preset::custom()),
+        FIELDAUTH_PRESET_CUSTOM => Ok(&CUSTOM),
         _ => {
             let i = usize::try_from(id.wrapping_sub(1)).map_err(|_| FIELDAUTH_ERR_UNKNOWN_ENUM)?;
             preset::ALL
                 .get(i)
-                .map(|p| **p)
+                .copied()
                 .ok_or(FIELDAUTH_ERR_UNKNOWN_ENUM)
         }
     }
@@ -67,7 +69,7 @@ pub unsafe extern "C" fn fieldauth_profile_preset(
     let mut a = Args::new();
     done((|| {
         let out = a.out(out_profile)?;
-        out.put(profile_to_c(&preset(id)?));
+        out.put(profile_to_c(preset(id)?));
         Ok(())
     })())
 }
@@ -351,7 +353,7 @@ mod tests {
     #[test]
     fn profiles_round_trip_through_c() {
         for id in 0..FIELDAUTH_PRESET_COUNT {
-            let p = preset(id).unwrap();
+            let p = *preset(id).unwrap();
             let c = profile_to_c(&p);
             let mut a = Args::new();
             // SAFETY: the strings point to static data.

@@ -384,7 +384,7 @@ unsafe fn init_preset(
         let c = unsafe { a.input(config) }?;
         // SAFETY: forwarded contract (strings of `c`).
         let c = unsafe { config_from_c(&mut a, c) }?;
-        init(cell, storage, &preset(preset_id)?, &c, seed)
+        init(cell, storage, preset(preset_id)?, &c, seed)
     })())
 }
 
@@ -425,12 +425,12 @@ unsafe fn claim_session(
     Ok((cell, storage))
 }
 
-/// Wipes the header, then builds the session in it over `storage` (which
-/// `SessionIn::with_storage` wipes). The magic word is written last, so the
-/// storage counts as initialized only on success.
 /// A blank token body (a constant, so writing it copies from flash).
 const BLANK_BODY: TokenBody = TokenBody::new();
 
+/// Wipes the header, then builds the session in it over `storage` (which
+/// `SessionIn::with_storage` wipes). The magic word is written last, so the
+/// storage counts as initialized only on success.
 fn init(
     cell: *mut SessionCell,
     storage: Storage,

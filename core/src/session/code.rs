@@ -20,6 +20,7 @@ impl<A: Arena> SessionIn<A> {
     /// feature, a PKCE S256 verifier from `verifier_random` (32–96 bytes;
     /// ignored without the feature). Both come from the caller's RNG; the
     /// session keeps verifier and state for [`Session::set_authorization_code`].
+    #[inline(never)]
     pub fn authorization_url(
         &mut self,
         verifier_random: &[u8],
@@ -29,29 +30,22 @@ impl<A: Arena> SessionIn<A> {
         if self.set.mode != Mode::AuthorizationCode || self.st.phase != Phase::Idle {
             return Err(Error::WrongState);
         }
+        // Filled in place (stack, issue #13).
         #[cfg(feature = "pkce")]
-        let v = CodeVerifier::from_random(verifier_random)?;
+        let mut v = CodeVerifier::EMPTY;
+        #[cfg(feature = "pkce")]
+        v.fill(verifier_random)?;
         #[cfg(not(feature = "pkce"))]
         let _ = verifier_random;
-        let s = PkceState::from_random(state_random)?;
-        let n = {
-            let endpoint = self.endpoint(S_AUTH_PATH)?;
-            let mut a = AuthorizationRequest::new(endpoint, self.string(S_CLIENT_ID));
-            let redirect = self.string(S_REDIRECT);
-            a.redirect_uri = (!redirect.is_empty()).then_some(redirect);
-            let scope = self.string(S_SCOPE);
-            a.scope = (!scope.is_empty()).then_some(scope);
-            let opt = |i| Some(self.string(i)).filter(|v: &&str| !v.is_empty());
-            a.resource = opt(S_RESOURCE);
-            a.extra_params = opt(S_AUTH_PARAMS);
-            a.state = Some(s.as_str());
-            #[cfg(feature = "pkce")]
-            {
-                a.pkce = Some((&v, ChallengeMethod::S256));
-            }
-            a.allow_insecure = self.set.allow_insecure;
-            a.write(buf)?
-        };
+        let mut s = PkceState::EMPTY;
+        s.fill(state_random)?;
+        // The challenge first: SHA-256's frame is gone before the URL's.
+        #[cfg(feature = "pkce")]
+        let c = v.challenge();
+        #[cfg(feature = "pkce")]
+        let n = self.write_authorization_url(&v, &c, &s, buf)?;
+        #[cfg(not(feature = "pkce"))]
+        let n = self.write_authorization_url(&s, buf)?;
         // Keep verifier and state in the PKCE zone (after the strings).
         let zone_end = usize::from(self.st.strings_len);
         let zone = zone_end.saturating_sub(PKCE_ZONE)..zone_end;
@@ -79,6 +73,38 @@ impl<A: Arena> SessionIn<A> {
         self.st.state = span(v_end, sb.len());
         self.set_flag(F_PKCE, true);
         Ok(n)
+    }
+
+    /// The authorization URL into `buf` (a frame of its own: the verifier
+    /// and state of the caller are not stacked on the request's, issue #13).
+    #[inline(never)]
+    fn write_authorization_url(
+        &self,
+        #[cfg(feature = "pkce")] v: &CodeVerifier,
+        #[cfg(feature = "pkce")] c: &crate::pkce::Challenge,
+        s: &PkceState,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        let endpoint = self.endpoint(S_AUTH_PATH)?;
+        let mut a = AuthorizationRequest::new(endpoint, self.string(S_CLIENT_ID));
+        let redirect = self.string(S_REDIRECT);
+        a.redirect_uri = (!redirect.is_empty()).then_some(redirect);
+        let scope = self.string(S_SCOPE);
+        a.scope = (!scope.is_empty()).then_some(scope);
+        let opt = |i| Some(self.string(i)).filter(|v: &&str| !v.is_empty());
+        a.resource = opt(S_RESOURCE);
+        a.extra_params = opt(S_AUTH_PARAMS);
+        a.state = Some(s.as_str());
+        #[cfg(feature = "pkce")]
+        {
+            a.pkce = Some((v, ChallengeMethod::S256));
+        }
+        a.allow_insecure = self.set.allow_insecure;
+        #[cfg(feature = "pkce")]
+        let s256 = Some(c);
+        #[cfg(not(feature = "pkce"))]
+        let s256 = None;
+        a.write_with(s256, buf)
     }
 
     /// Authorization-code mode: the `code` and `state` the redirect brought.
