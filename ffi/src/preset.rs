@@ -181,7 +181,11 @@ fn budget_from_c(b: fieldauth_budget) -> R<Option<Budget>> {
 ///
 /// # Safety
 /// Every `fieldauth_str` in `p` is readable for its length during `'a`.
-pub(crate) unsafe fn profile_from_c<'a>(a: &mut Args, p: &fieldauth_profile) -> R<Profile<'a>> {
+pub(crate) unsafe fn profile_from_c<'a>(
+    a: &mut Args,
+    p: &fieldauth_profile,
+    out: &mut Profile<'a>,
+) -> R<()> {
     // SAFETY (all `a.str` calls): the caller's contract covers every string.
     let mut s = |v: fieldauth_str| unsafe { a.str(v) };
     let name = s(p.name)?;
@@ -199,7 +203,8 @@ pub(crate) unsafe fn profile_from_c<'a>(a: &mut Args, p: &fieldauth_profile) -> 
             Ok(n)
         }
     };
-    Ok(Profile {
+    // Into `out`, not a `Result` of it (the init functions' stack, issue #13).
+    *out = Profile {
         name,
         mode: match p.mode {
             FIELDAUTH_MODE_API_KEY => Mode::ApiKey,
@@ -275,32 +280,38 @@ pub(crate) unsafe fn profile_from_c<'a>(a: &mut Args, p: &fieldauth_profile) -> 
                 .ok_or(FIELDAUTH_ERR_INVALID_ARGUMENT)?,
         },
         expired_token_phrase,
-    })
+    };
+    Ok(())
 }
 
 /// Converts and validates a C configuration; its strings borrow the C memory.
 ///
 /// # Safety
 /// Every `fieldauth_str` in `c` is readable for its length during `'a`.
-pub(crate) unsafe fn config_from_c<'a>(a: &mut Args, c: &fieldauth_config) -> R<Config<'a>> {
+/// Written into `out` field by field (no `Result` of the whole configuration
+/// to move out of: the init functions' stack, issue #13).
+pub(crate) unsafe fn config_from_c<'a>(
+    a: &mut Args,
+    c: &fieldauth_config,
+    out: &mut Config<'a>,
+) -> R<()> {
     // SAFETY (all `a.str` calls): the caller's contract covers every string.
     let mut s = |v: fieldauth_str| unsafe { a.str(v) };
-    Ok(Config {
-        base_url: s(c.base_url)?,
-        client_id: s(c.client_id)?,
-        client_secret: s(c.client_secret)?,
-        username: s(c.username)?,
-        password: s(c.password)?,
-        api_key: s(c.api_key)?,
-        scope: s(c.scope)?,
-        redirect_uri: s(c.redirect_uri)?,
-        allow_insecure: flag(c.allow_insecure)?,
-        max_wait_s: c.max_wait_s,
-        resource: s(c.resource)?,
-        audience: s(c.audience)?,
-        token_params: s(c.token_params)?,
-        authorize_params: s(c.authorize_params)?,
-    })
+    out.base_url = s(c.base_url)?;
+    out.client_id = s(c.client_id)?;
+    out.client_secret = s(c.client_secret)?;
+    out.username = s(c.username)?;
+    out.password = s(c.password)?;
+    out.api_key = s(c.api_key)?;
+    out.scope = s(c.scope)?;
+    out.redirect_uri = s(c.redirect_uri)?;
+    out.allow_insecure = flag(c.allow_insecure)?;
+    out.max_wait_s = c.max_wait_s;
+    out.resource = s(c.resource)?;
+    out.audience = s(c.audience)?;
+    out.token_params = s(c.token_params)?;
+    out.authorize_params = s(c.authorize_params)?;
+    Ok(())
 }
 
 // ------------------------------------------------------------------ version
@@ -356,8 +367,9 @@ mod tests {
             let p = *preset(id).unwrap();
             let c = profile_to_c(&p);
             let mut a = Args::new();
+            let mut back = preset::custom();
             // SAFETY: the strings point to static data.
-            let back = unsafe { profile_from_c(&mut a, &c) }.unwrap();
+            unsafe { profile_from_c(&mut a, &c, &mut back) }.unwrap();
             assert_eq!(back, p, "preset {id}");
         }
     }
@@ -388,7 +400,9 @@ mod tests {
         for (c, built_in) in cases {
             let mut a = Args::new();
             // SAFETY: the strings point to static data.
-            let r = unsafe { profile_from_c(&mut a, &c) }.map(|_| ());
+            let mut out = preset::custom();
+            // SAFETY: the strings point to static data.
+            let r = unsafe { profile_from_c(&mut a, &c, &mut out) };
             if built_in {
                 assert_eq!(r, Ok(()));
             } else {

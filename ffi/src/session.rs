@@ -4,7 +4,7 @@ use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::body::ErrorCode;
 use fieldauth_core::session::{
-    Action, ApiVerdict, Authorization, Revocation, SessionIn, TokenBody, TokenId,
+    Action, ApiVerdict, Authorization, Config, Revocation, SessionIn, TokenBody, TokenId,
 };
 use fieldauth_core::{Error, ResponseError};
 
@@ -323,11 +323,14 @@ pub unsafe extern "C" fn fieldauth_session_storage_size(
         let p = unsafe { a.input(profile) }?;
         // SAFETY: forwarded contract.
         let c = unsafe { a.input(config) }?;
+        let mut prof = fieldauth_core::preset::custom();
         // SAFETY: forwarded contract (strings of `p`).
-        let p = unsafe { profile_from_c(&mut a, p) }?;
+        unsafe { profile_from_c(&mut a, p, &mut prof) }?;
+        let p = &prof;
+        let mut conf = Config::default();
         // SAFETY: forwarded contract (strings of `c`).
-        let c = unsafe { config_from_c(&mut a, c) }?;
-        let n = SessionIn::<Storage>::storage_needed(&p, &c, slot_bytes);
+        unsafe { config_from_c(&mut a, c, &mut conf) }?;
+        let n = SessionIn::<Storage>::storage_needed(p, &conf, slot_bytes);
         out.put(n);
         if n > FIELDAUTH_SESSION_MAX_STORAGE {
             return Err(FIELDAUTH_ERR_CAPACITY_EXCEEDED);
@@ -354,14 +357,17 @@ unsafe fn init_profile(
         // SAFETY: forwarded contract.
         let (cell, storage) = unsafe { claim_session(&mut a, session, store) }?;
         // SAFETY: forwarded contract.
-        let c = unsafe { a.input(config) }?;
-        // SAFETY: forwarded contract (strings of `c`).
-        let c = unsafe { config_from_c(&mut a, c) }?;
+        let raw = unsafe { a.input(config) }?;
+        let mut c = Config::default();
+        // SAFETY: forwarded contract (strings of `raw`).
+        unsafe { config_from_c(&mut a, raw, &mut c) }?;
         // SAFETY: forwarded contract.
         let p = unsafe { a.input(profile) }?;
+        let mut prof = fieldauth_core::preset::custom();
         // SAFETY: forwarded contract (strings of `p`).
-        let p = unsafe { profile_from_c(&mut a, p) }?;
-        init(cell, storage, &p, &c, seed)
+        unsafe { profile_from_c(&mut a, p, &mut prof) }?;
+        let p = &prof;
+        init(cell, storage, p, &c, seed)
     })())
 }
 
@@ -381,9 +387,10 @@ unsafe fn init_preset(
         // SAFETY: forwarded contract.
         let (cell, storage) = unsafe { claim_session(&mut a, session, store) }?;
         // SAFETY: forwarded contract.
-        let c = unsafe { a.input(config) }?;
-        // SAFETY: forwarded contract (strings of `c`).
-        let c = unsafe { config_from_c(&mut a, c) }?;
+        let raw = unsafe { a.input(config) }?;
+        let mut c = Config::default();
+        // SAFETY: forwarded contract (strings of `raw`).
+        unsafe { config_from_c(&mut a, raw, &mut c) }?;
         init(cell, storage, preset(preset_id)?, &c, seed)
     })())
 }
