@@ -213,7 +213,7 @@
 //! | `ietf-ratelimit` | IETF `RateLimit` / `RateLimit-Policy` / `RateLimit-*` response fields (`ResponseHead::rate_limit`) | ~0.8 KB |
 //! | `obsolete-dates` | the RFC 850 and asctime HTTP-date formats | ~0.3 KB |
 //! | `basic-auth` | `ClientAuth::Basic` (client_secret_basic) | ~0.3 KB |
-//! | `pkce` | RFC 7636: `CodeVerifier`, `Challenge`, `AuthorizationRequest::pkce` (pulls in `sha2`) | ~1.5 KB |
+//! | `pkce` | RFC 7636: `CodeVerifier`, `Challenge`, `AuthorizationRequest::pkce` (with the crate's own compact SHA-256) | ~1.5 KB |
 //! | `extra-params` | extra request parameters (`Config::token_params` / `authorize_params`, `Client::extra_params`, `AuthorizationRequest::extra_params`); without it a non-empty value is refused with [`InputError::Unsupported`] | ~1.1 KB |
 //!
 //! Off by default, for hosts: `embedded-io` and `embedded-io-async` (the
