@@ -273,6 +273,22 @@ impl fmt::Debug for Authorization<'_> {
     }
 }
 
+/// What [`Session::adopt`] did with a shared state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Adopted {
+    /// The state was newer: the session now holds its token (and its
+    /// rate-limit state and server blocks).
+    Newer,
+    /// The session already holds this generation or a newer one: nothing
+    /// changed.
+    NotNewer,
+    /// Newer, but nothing in it is still usable (the token and the refresh
+    /// token expired): the session keeps its own state and records the
+    /// generation, so its next save builds on it.
+    NothingUsable,
+}
+
 /// Which tokens [`Session::revoke_tokens`] revokes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Revocation {
@@ -513,10 +529,24 @@ struct Settings {
     refresh_lifetime_s: u32,
     refresh_margin_s: u32,
     max_wait_s: u32,
-    token_budget: Option<Budget>,
-    api_budget: Option<Budget>,
+    /// `requests == 0`: none (an `Option` took 4 more bytes each: the
+    /// 256-byte state budget, see [`budget`]).
+    token_budget: Budget,
+    api_budget: Budget,
     backoff: Backoff,
 }
+
+/// A budget of [`Settings`], if there is one.
+fn budget(b: Budget) -> Option<Budget> {
+    (b.requests > 0).then_some(b)
+}
+
+/// No budget (see [`Settings`]).
+const NO_BUDGET: Budget = Budget {
+    requests: 0,
+    window_s: 0,
+    burst: 0,
+};
 
 /// The exchange in progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -669,6 +699,9 @@ struct St {
     token_gen: u32,
     /// Bytes of token slot the last response that did not fit needed.
     slot_needed: u32,
+    /// Generation of the shared state (issue #21) this session holds: the
+    /// store's number for the image it adopted or saved last (0: none).
+    shared_gen: u64,
 }
 
 impl<A: Arena> fmt::Debug for SessionIn<A> {
@@ -850,6 +883,7 @@ impl St {
             ticket: 0,
             token_gen: 0,
             slot_needed: 0,
+            shared_gen: 0,
         }
     }
 }

@@ -51,7 +51,7 @@ impl<A: Arena> SessionIn<A> {
         let now = self.clock(now);
         let usable = self.usable(now);
         let mut until = self.st.api_blocked_until;
-        if let Some(b) = self.set.api_budget {
+        if let Some(b) = super::budget(self.set.api_budget) {
             until = until.max(self.st.api_gcra.ready_at(now, b));
         }
         // A rate limit outlasts the token it was learned with: a token that
@@ -65,7 +65,7 @@ impl<A: Arena> SessionIn<A> {
         if !usable {
             return Authorization::NoCredential;
         }
-        if let Some(b) = self.set.api_budget {
+        if let Some(b) = super::budget(self.set.api_budget) {
             self.st.api_gcra.take(now, b);
         }
         Authorization::Send(self.api_credential())

@@ -9,9 +9,9 @@ use zeroize::Zeroize;
 #[cfg(doc)]
 use super::Session;
 use super::{
-    Arena, Config, Place, SessionIn, Settings, St, DEFAULT_MAX_WAIT_S, MIN_CAPACITY, PKCE_ZONE,
-    STRINGS, S_AUDIENCE, S_AUTH_PARAMS, S_AUTH_PATH, S_BASE, S_CLIENT_ID, S_DEVICE_PATH, S_KEY,
-    S_PASS, S_PHRASE, S_PLACEMENT, S_REDIRECT, S_RESOURCE, S_REVOKE_PATH, S_SCOPE, S_SECRET,
+    Arena, Config, Place, SessionIn, Settings, St, DEFAULT_MAX_WAIT_S, MIN_CAPACITY, NO_BUDGET,
+    PKCE_ZONE, STRINGS, S_AUDIENCE, S_AUTH_PARAMS, S_AUTH_PATH, S_BASE, S_CLIENT_ID, S_DEVICE_PATH,
+    S_KEY, S_PASS, S_PHRASE, S_PLACEMENT, S_REDIRECT, S_RESOURCE, S_REVOKE_PATH, S_SCOPE, S_SECRET,
     S_TOKEN_PARAMS, S_TOKEN_PATH, S_USER,
 };
 use crate::error::{Error, Field, InputError, Result};
@@ -330,8 +330,8 @@ impl Settings {
         refresh_lifetime_s: 0,
         refresh_margin_s: 0,
         max_wait_s: DEFAULT_MAX_WAIT_S,
-        token_budget: None,
-        api_budget: None,
+        token_budget: NO_BUDGET,
+        api_budget: NO_BUDGET,
         backoff: Backoff {
             base_ms: 1,
             cap_ms: 1,
@@ -364,8 +364,14 @@ fn settings(p: &Profile<'_>, c: &Config<'_>) -> Settings {
             0 => DEFAULT_MAX_WAIT_S,
             s => s,
         },
-        token_budget: p.token_budget.filter(|b| b.requests > 0 && b.window_s > 0),
-        api_budget: p.api_budget.filter(|b| b.requests > 0 && b.window_s > 0),
+        token_budget: p
+            .token_budget
+            .filter(|b| b.requests > 0 && b.window_s > 0)
+            .unwrap_or(NO_BUDGET),
+        api_budget: p
+            .api_budget
+            .filter(|b| b.requests > 0 && b.window_s > 0)
+            .unwrap_or(NO_BUDGET),
         backoff: Backoff {
             base_ms: p.backoff.base_ms.max(1),
             cap_ms: p.backoff.cap_ms.max(p.backoff.base_ms.max(1)),

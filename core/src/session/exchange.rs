@@ -47,7 +47,7 @@ impl<A: Arena> SessionIn<A> {
 
     /// Earliest time the token endpoint may be used.
     fn token_gate(&self, now: u64) -> u64 {
-        let gcra = match self.set.token_budget {
+        let gcra = match super::budget(self.set.token_budget) {
             Some(b) => self.st.token_gcra.ready_at(now, b),
             None => 0,
         };
@@ -218,7 +218,7 @@ impl<A: Arena> SessionIn<A> {
         self.st.phase = Phase::Sent;
         self.st.kind = kind;
         self.st.sent_at = now;
-        if let Some(b) = self.set.token_budget {
+        if let Some(b) = super::budget(self.set.token_budget) {
             self.st.token_gcra.take(now, b);
         }
     }

@@ -21,7 +21,7 @@
 //! | 72 | 8 | API GCRA state (Unix ms) |
 //! | 80 | 4 | token lifetime (s) |
 //! | 84 | 16 | spans of access token, refresh token, scope, message (offset and length, `u16` each, relative to the text) |
-//! | 100 | 8 | reserved (zero) |
+//! | 100 | 8 | shared-state generation (issue #21; 0: none, as in images written before it) |
 //! | 108 | 4 | CRC-32 (IEEE) of every other byte of the image |
 //! | 112 | slot | token text (the active slot, zero-padded) |
 //!
@@ -179,6 +179,7 @@ impl<A: Arena> SessionIn<A> {
         put(img, 64, &u(self.st.token_gcra.tat()));
         put(img, 72, &u(self.st.api_gcra.tat()));
         put(img, 80, &self.st.lifetime_s.to_le_bytes());
+        put(img, 100, &self.st.shared_gen.to_le_bytes());
         let slot = self.slot_range(self.st.active);
         for (i, s) in self.st.spans.iter().enumerate() {
             let rel = usize::from(s.start).saturating_sub(slot.start);
@@ -296,12 +297,73 @@ impl<A: Arena> SessionIn<A> {
         self.st.token_gcra = super::Gcra::with_tat(m(64));
         self.st.api_gcra = super::Gcra::with_tat(m(72));
         self.st.lifetime_s = u32::from_le_bytes(get(image, 80));
+        self.st.shared_gen = get_u64(image, 100);
         self.st.token_gen = self.st.token_gen.wrapping_add(1);
         self.st.failure = None;
         self.st.attempts = 0;
         self.st.retry_at = 0;
         self.set_wall_clock(now, unix_ms);
         Ok(())
+    }
+}
+
+impl<A: Arena> SessionIn<A> {
+    /// The generation of the shared state this session holds (issue #21):
+    /// the number a store gave the image it adopted ([`SessionIn::adopt`])
+    /// or saved last ([`SessionIn::set_shared_generation`]); 0 for none.
+    /// Snapshots carry it, and restore brings it back. A worker that saves
+    /// its state passes it to the store as the generation it builds on
+    /// (compare-and-set).
+    pub fn shared_generation(&self) -> u64 {
+        self.st.shared_gen
+    }
+
+    /// Records that a store saved this session's snapshot as `generation`.
+    pub fn set_shared_generation(&mut self, generation: u64) {
+        self.st.shared_gen = generation;
+    }
+
+    /// Adopts a shared state: `image` is a snapshot another session with the
+    /// same configuration and arena size wrote ([`SessionIn::snapshot`]), as
+    /// a store returned it with its `generation`. Only a generation newer
+    /// than [`SessionIn::shared_generation`] is taken, and then as
+    /// [`SessionIn::restore`] takes an image (token, refresh token, expiry,
+    /// rate-limit state and server blocks; same clock rules), keeping what
+    /// is this session's own: its random stream and its configuration. A
+    /// worker of a fleet calls it after loading the store, before deciding
+    /// to fetch or refresh, and when a refresh it sent was rejected (a peer
+    /// may have rotated the refresh token: the rejected one is never sent
+    /// again either way).
+    ///
+    /// Returns [`Adopted::Newer`], [`Adopted::NotNewer`] (nothing changed) or
+    /// [`Adopted::NothingUsable`] (a newer image whose tokens all expired:
+    /// the generation is recorded, the rest kept).
+    ///
+    /// Errors, with the session unchanged: those of [`SessionIn::restore`]
+    /// but [`SnapshotError::Expired`], among them [`Error::WrongState`] while
+    /// this session's own token request is in flight (its outcome would be
+    /// lost: adopt after it completes).
+    pub fn adopt(
+        &mut self,
+        now: u64,
+        unix_ms: u64,
+        image: &[u8],
+        generation: u64,
+    ) -> Result<super::Adopted> {
+        if generation <= self.st.shared_gen {
+            return Ok(super::Adopted::NotNewer);
+        }
+        match self.restore(now, unix_ms, image) {
+            Ok(()) => {
+                self.st.shared_gen = generation;
+                Ok(super::Adopted::Newer)
+            }
+            Err(Error::Snapshot(SnapshotError::Expired)) => {
+                self.st.shared_gen = generation;
+                Ok(super::Adopted::NothingUsable)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
