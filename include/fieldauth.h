@@ -361,6 +361,24 @@
 #define FIELDAUTH_ACTION_FAILED 6
 
 /**
+ * fieldauth_session_adopt(): the image was newer; the session now holds its
+ * token, rate-limit state and server blocks.
+ */
+#define FIELDAUTH_ADOPTED_NEWER 1
+
+/**
+ * fieldauth_session_adopt(): the session already holds this generation or a
+ * newer one; nothing changed.
+ */
+#define FIELDAUTH_ADOPTED_NOT_NEWER 2
+
+/**
+ * fieldauth_session_adopt(): newer, but its tokens all expired; the
+ * generation is recorded, the session keeps its own state.
+ */
+#define FIELDAUTH_ADOPTED_NOTHING_USABLE 3
+
+/**
  * fieldauth_session_revoke_tokens(): the grant (the refresh token if held,
  * else the access token); the session then reports FIELDAUTH_FAILURE_REVOKED.
  */
@@ -2335,6 +2353,66 @@ fieldauth_status fieldauth_session_restore(struct fieldauth_session *session,
                                            uint64_t unix_ms,
                                            const uint8_t *image,
                                            size_t image_len);
+
+/**
+ * The generation of the shared state this session holds (issue #21: a
+ * fleet of workers sharing one credential through a store): the number the
+ * store gave the image the session adopted (fieldauth_session_adopt()) or
+ * saved last (fieldauth_session_set_shared_generation()); 0 for none.
+ * Snapshots carry it and restore brings it back. Pass it to the store as the
+ * generation a save builds on (compare-and-set).
+ *
+ * Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `session` is an initialized session not written by another thread;
+ * `out_generation` is writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_shared_generation(const struct fieldauth_session *session,
+                                                     uint64_t *out_generation);
+
+/**
+ * Records that a store saved this session's snapshot as `generation`.
+ *
+ * Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED.
+ *
+ * # Safety
+ * `session` is an initialized session used by no other thread.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_set_shared_generation(struct fieldauth_session *session,
+                                                         uint64_t generation);
+
+/**
+ * Adopts a shared state: `image` is a snapshot another session with the
+ * same configuration wrote (fieldauth_session_snapshot()), as the store
+ * returned it with its `generation`. Only a generation newer than
+ * fieldauth_session_shared_generation() is taken, as
+ * fieldauth_session_restore() takes an image; the session keeps its random
+ * stream and configuration. `*out_adopted` is FIELDAUTH_ADOPTED_NEWER,
+ * _NOT_NEWER (nothing changed) or _NOTHING_USABLE (its tokens expired: the
+ * generation is recorded, the session keeps its own state). Call it after
+ * loading the store, before deciding to fetch or refresh, and after a
+ * rejected refresh (a peer may have rotated the refresh token).
+ *
+ * Errors (the session left as it was): FIELDAUTH_ERR_SNAPSHOT_LENGTH,
+ * _CORRUPT, _VERSION, _FOREIGN; WRONG_STATE while this session's own token
+ * request is in flight (adopt after it completes); NULL_POINTER,
+ * MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `session` is an initialized session used by no other thread; `image` is
+ * readable for `image_len` bytes; `out_adopted` is writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_session_adopt(struct fieldauth_session *session,
+                                         uint64_t now_ms,
+                                         uint64_t unix_ms,
+                                         const uint8_t *image,
+                                         size_t image_len,
+                                         uint64_t generation,
+                                         uint32_t *out_adopted);
 
 /**
  * Device flow (after FIELDAUTH_EVENT_USER_CODE): copies what the user needs

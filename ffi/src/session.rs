@@ -4,7 +4,7 @@ use core::mem::MaybeUninit;
 use fieldauth_core::apply::ApiCredential;
 use fieldauth_core::body::ErrorCode;
 use fieldauth_core::session::{
-    Action, ApiVerdict, Authorization, Config, Revocation, SessionIn, TokenBody, TokenId,
+    Action, Adopted, ApiVerdict, Authorization, Config, Revocation, SessionIn, TokenBody, TokenId,
 };
 use fieldauth_core::{Error, ResponseError};
 
@@ -1187,6 +1187,103 @@ pub unsafe extern "C" fn fieldauth_session_restore(
         // SAFETY: forwarded contract.
         let img = unsafe { a.bytes(image, image_len) }?;
         s.inner.restore(now_ms, unix_ms, img).map_err(status_of)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+// ------------------------------------------------------------------ shared state
+
+/// The generation of the shared state this session holds (issue #21: a
+/// fleet of workers sharing one credential through a store): the number the
+/// store gave the image the session adopted (fieldauth_session_adopt()) or
+/// saved last (fieldauth_session_set_shared_generation()); 0 for none.
+/// Snapshots carry it and restore brings it back. Pass it to the store as the
+/// generation a save builds on (compare-and-set).
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session not written by another thread;
+/// `out_generation` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_shared_generation(
+    session: *const fieldauth_session,
+    out_generation: *mut u64,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &SessionCell| -> R<()> {
+        a.out(out_generation)?.put(s.inner.shared_generation());
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_ref(session, f) }
+}
+
+/// Records that a store saved this session's snapshot as `generation`.
+///
+/// Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_set_shared_generation(
+    session: *mut fieldauth_session,
+    generation: u64,
+) -> fieldauth_status {
+    let f = |_: &mut Args, s: &mut SessionCell| -> R<()> {
+        s.inner.set_shared_generation(generation);
+        Ok(())
+    };
+    // SAFETY: forwarded contract.
+    unsafe { with_mut(session, f) }
+}
+
+/// Adopts a shared state: `image` is a snapshot another session with the
+/// same configuration wrote (fieldauth_session_snapshot()), as the store
+/// returned it with its `generation`. Only a generation newer than
+/// fieldauth_session_shared_generation() is taken, as
+/// fieldauth_session_restore() takes an image; the session keeps its random
+/// stream and configuration. `*out_adopted` is FIELDAUTH_ADOPTED_NEWER,
+/// _NOT_NEWER (nothing changed) or _NOTHING_USABLE (its tokens expired: the
+/// generation is recorded, the session keeps its own state). Call it after
+/// loading the store, before deciding to fetch or refresh, and after a
+/// rejected refresh (a peer may have rotated the refresh token).
+///
+/// Errors (the session left as it was): FIELDAUTH_ERR_SNAPSHOT_LENGTH,
+/// _CORRUPT, _VERSION, _FOREIGN; WRONG_STATE while this session's own token
+/// request is in flight (adopt after it completes); NULL_POINTER,
+/// MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+///
+/// # Safety
+/// `session` is an initialized session used by no other thread; `image` is
+/// readable for `image_len` bytes; `out_adopted` is writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_session_adopt(
+    session: *mut fieldauth_session,
+    now_ms: u64,
+    unix_ms: u64,
+    image: *const u8,
+    image_len: usize,
+    generation: u64,
+    out_adopted: *mut u32,
+) -> fieldauth_status {
+    let f = |a: &mut Args, s: &mut SessionCell| -> R<()> {
+        let out = a.out(out_adopted)?;
+        // SAFETY: forwarded contract.
+        let img = unsafe { a.bytes(image, image_len) }?;
+        let r = s
+            .inner
+            .adopt(now_ms, unix_ms, img, generation)
+            .map_err(status_of)?;
+        out.put(match r {
+            Adopted::Newer => FIELDAUTH_ADOPTED_NEWER,
+            Adopted::NotNewer => FIELDAUTH_ADOPTED_NOT_NEWER,
+            _ => FIELDAUTH_ADOPTED_NOTHING_USABLE,
+        });
+        Ok(())
     };
     // SAFETY: forwarded contract.
     unsafe { with_mut(session, f) }

@@ -357,6 +357,16 @@ pub const FIELDAUTH_ACTION_NEED_AUTHORIZATION_CODE: u32 = 5;
 /// fieldauth_session_restart().
 pub const FIELDAUTH_ACTION_FAILED: u32 = 6;
 
+/// fieldauth_session_adopt(): the image was newer; the session now holds its
+/// token, rate-limit state and server blocks.
+pub const FIELDAUTH_ADOPTED_NEWER: u32 = 1;
+/// fieldauth_session_adopt(): the session already holds this generation or a
+/// newer one; nothing changed.
+pub const FIELDAUTH_ADOPTED_NOT_NEWER: u32 = 2;
+/// fieldauth_session_adopt(): newer, but its tokens all expired; the
+/// generation is recorded, the session keeps its own state.
+pub const FIELDAUTH_ADOPTED_NOTHING_USABLE: u32 = 3;
+
 /// fieldauth_session_revoke_tokens(): the grant (the refresh token if held,
 /// else the access token); the session then reports FIELDAUTH_FAILURE_REVOKED.
 pub const FIELDAUTH_REVOCATION_GRANT: u32 = 0;

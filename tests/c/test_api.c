@@ -574,6 +574,42 @@ static void test_token_flow(void) {
     EXPECT(fieldauth_session_restore(&s2, 5, 1700000000000ull + 7200000ull, snap, snap_len),
            FIELDAUTH_ERR_SNAPSHOT_EXPIRED);
 
+    /* Shared state (issue #21): the image as a store's generation 3. */
+    {
+        uint64_t g = 99;
+        uint32_t adopted = 0;
+        init_autotask(&s2);
+        OK(fieldauth_session_shared_generation(&s2, &g));
+        CHECK(g == 0);
+        EXPECT(fieldauth_session_shared_generation(&s2, NULL), FIELDAUTH_ERR_NULL_POINTER);
+        EXPECT(fieldauth_session_adopt(&s2, 5, 1700000001000ull, snap, snap_len, 3, NULL),
+               FIELDAUTH_ERR_NULL_POINTER);
+        EXPECT(fieldauth_session_adopt(&s2, 5, 1700000001000ull, NULL, snap_len, 3, &adopted),
+               FIELDAUTH_ERR_NULL_POINTER);
+        snap[20] ^= 1;
+        EXPECT(fieldauth_session_adopt(&s2, 5, 1700000001000ull, snap, snap_len, 3, &adopted),
+               FIELDAUTH_ERR_SNAPSHOT_CORRUPT);
+        snap[20] ^= 1;
+        OK(fieldauth_session_shared_generation(&s2, &g));
+        CHECK(g == 0);
+        OK(fieldauth_session_adopt(&s2, 5, 1700000001000ull, snap, snap_len, 3, &adopted));
+        CHECK(adopted == FIELDAUTH_ADOPTED_NEWER);
+        OK(fieldauth_session_shared_generation(&s2, &g));
+        CHECK(g == 3);
+        OK(fieldauth_session_authorize(&s2, 1000, NULL, 0, buf, sizeof buf, &n, &au));
+        CHECK(au.kind == FIELDAUTH_AUTHORIZATION_SEND && mem_has(buf, n, "tok-123"));
+        OK(fieldauth_session_adopt(&s2, 6, 1700000001000ull, snap, snap_len, 3, &adopted));
+        CHECK(adopted == FIELDAUTH_ADOPTED_NOT_NEWER);
+        /* Newer but expired: generation recorded, nothing else. */
+        OK(fieldauth_session_adopt(&s2, 7, 1700000000000ull + 7200000ull, snap, snap_len, 4,
+                                   &adopted));
+        CHECK(adopted == FIELDAUTH_ADOPTED_NOTHING_USABLE);
+        OK(fieldauth_session_set_shared_generation(&s2, 7));
+        OK(fieldauth_session_shared_generation(&s2, &g));
+        CHECK(g == 7);
+        EXPECT(fieldauth_session_set_shared_generation(NULL, 7), FIELDAUTH_ERR_NULL_POINTER);
+    }
+
     /* A 401 from the API drops the token: retry once with a new one. */
     n = response(resp, sizeof resp, 401,
                  "WWW-Authenticate: Bearer realm=\"api\", error=\"invalid_token\", "

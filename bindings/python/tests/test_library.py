@@ -70,6 +70,7 @@ ENUM_PREFIXES = {
     enums.ClientAuth: "FIELDAUTH_CLIENT_AUTH_",
     enums.RevokeStyle: "FIELDAUTH_REVOKE_",
     enums.Revocation: "FIELDAUTH_REVOCATION_",
+    enums.Adopted: "FIELDAUTH_ADOPTED_",
     enums.Keys: "FIELDAUTH_KEYS_",
     enums.Placement: "FIELDAUTH_PLACEMENT_",
     enums.ResetMode: "FIELDAUTH_RESET_",

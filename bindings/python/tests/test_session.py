@@ -254,6 +254,31 @@ def test_snapshot_and_restore_move_the_token() -> None:
         assert caught.value.status == fieldauth.Status.SNAPSHOT_LENGTH
 
 
+def test_adopt_takes_a_newer_shared_state_once() -> None:
+    """Issue #21: a store's image and generation move the token to a peer."""
+    with field_nation() as a, field_nation() as b:
+        issue_token(a, token="shared")
+        a.set_shared_generation(1)
+        assert a.shared_generation == 1
+        image = a.snapshot(unix_ms=1_700_000_000_000, now_ms=T0)
+        assert b.shared_generation == 0
+        corrupt = bytearray(image)
+        corrupt[len(corrupt) // 2] ^= 0xFF
+        with pytest.raises(fieldauth.SnapshotError):
+            b.adopt(bytes(corrupt), 2, unix_ms=1_700_000_001_000, now_ms=50)
+        assert b.shared_generation == 0
+        assert b.adopt(image, 2, unix_ms=1_700_000_001_000, now_ms=50) == fieldauth.Adopted.NEWER
+        assert b.shared_generation == 2
+        assert b.authorize("/w", now_ms=60).target == "/w?access_token=shared"
+        assert b.adopt(image, 2, unix_ms=1_700_000_001_000, now_ms=70) == fieldauth.Adopted.NOT_NEWER
+        # Newer but long expired: the generation is recorded, nothing else.
+        later = 1_700_000_000_000 + 86_400_000
+        assert b.adopt(image, 3, unix_ms=later, now_ms=80) == fieldauth.Adopted.NOTHING_USABLE
+        assert b.shared_generation == 3
+        with pytest.raises(ValueError):
+            b.set_shared_generation(-1)
+
+
 def test_set_wall_clock_and_reseed(autotask: Session) -> None:
     autotask.set_wall_clock(1_700_000_000_000, T0)
     autotask.set_wall_clock()

@@ -387,6 +387,12 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
     "fieldauth_session_snapshot_len": (_st, [_sess, _sizep]),
     "fieldauth_session_snapshot": (_st, [_sess, c_uint64, c_uint64, _u8p, c_size_t, _sizep]),
     "fieldauth_session_restore": (_st, [_sess, c_uint64, c_uint64, _u8p, c_size_t]),
+    "fieldauth_session_shared_generation": (_st, [_sess, POINTER(c_uint64)]),
+    "fieldauth_session_set_shared_generation": (_st, [_sess, c_uint64]),
+    "fieldauth_session_adopt": (
+        _st,
+        [_sess, c_uint64, c_uint64, _u8p, c_size_t, c_uint64, POINTER(c_uint32)],
+    ),
     "fieldauth_session_device_display": (
         _st,
         [_sess, _u8p, c_size_t, _sizep, POINTER(DeviceDisplay)],

@@ -379,6 +379,19 @@ class Revocation(IntEnum):
     """The refresh token, then the access token; the session then reports ``Failure.REVOKED``."""
 
 
+class Adopted(IntEnum):
+    """What :meth:`Session.adopt` did with a shared state (``FIELDAUTH_ADOPTED_*``)."""
+
+    NEWER = 1
+    """The image was newer: the session now holds its token, rate-limit state and server blocks."""
+
+    NOT_NEWER = 2
+    """The session already holds this generation or a newer one: nothing changed."""
+
+    NOTHING_USABLE = 3
+    """Newer, but its tokens all expired: the generation is recorded, the session keeps its own state."""
+
+
 class RequestKind(IntEnum):
     """Kind of token request (``FIELDAUTH_REQUEST_*``)."""
 

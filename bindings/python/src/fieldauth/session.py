@@ -40,6 +40,7 @@ from typing import (
 from . import _lib as _c
 from .enums import (
     ActionKind,
+    Adopted,
     AuthorizationKind,
     ClientAuth,
     CredentialForm,
@@ -1628,6 +1629,60 @@ class Session:
         finally:
             if buf is not None:
                 ctypes.memset(buf, 0, n)
+
+    # -- shared state (a fleet of workers sharing one credential, issue #21)
+
+    @property
+    def shared_generation(self) -> int:
+        """The generation of the shared state this session holds (0: none).
+
+        The number a store gave the image the session adopted (:meth:`adopt`)
+        or saved last (:meth:`set_shared_generation`). Snapshots carry it.
+        """
+        out = ctypes.c_uint64(0)
+        self._call(
+            "Session.shared_generation", "fieldauth_session_shared_generation", ctypes.byref(out)
+        )
+        return out.value
+
+    def set_shared_generation(self, generation: int) -> None:
+        """Records that a store saved this session's snapshot as ``generation``."""
+        self._call(
+            "Session.set_shared_generation",
+            "fieldauth_session_set_shared_generation",
+            _u64("generation", generation),
+        )
+
+    def adopt(
+        self,
+        image: BytesLike,
+        generation: int,
+        unix_ms: Optional[int] = None,
+        now_ms: Optional[int] = None,
+    ) -> Adopted:
+        """Adopts a shared state a store returned: a :meth:`snapshot` of a session
+        with the same configuration, and its generation.
+
+        Only a generation newer than :attr:`shared_generation` is taken (as
+        :meth:`restore` takes an image); the session keeps its own random stream.
+        Returns ``Adopted.NEWER``, ``NOT_NEWER`` or ``NOTHING_USABLE`` (its tokens
+        expired: the generation is recorded). Raises like :meth:`restore` (the
+        session unchanged), ``WrongState`` while its own token request is in flight.
+        """
+        data = _data("image", image)
+        gen = _u64("generation", generation)
+        unix = int(time.time() * 1000) if unix_ms is None else _u64("unix_ms", unix_ms)
+        now = _now(now_ms)
+        out = ctypes.c_uint32(0)
+        buf, n = _in_buf(data)
+        try:
+            self._call(
+                "Session.adopt", "fieldauth_session_adopt", now, unix, buf, n, gen, ctypes.byref(out)
+            )
+        finally:
+            if buf is not None:
+                ctypes.memset(buf, 0, n)
+        return Adopted(out.value)
 
     # -- device and authorization-code flows
 
