@@ -117,7 +117,7 @@ def cargo_build(root: Path, cargo: str) -> Path:
     if proc.returncode != 0:
         raise BuildError(
             f"fieldauth: `cargo build -p fieldauth-ffi --release --locked` failed (exit {proc.returncode}; "
-            "cargo's messages are above). The library's minimum Rust is 1.85 (`rustup update`); "
+            "cargo's messages are above). The library's minimum Rust is 1.89 (`rustup update`); "
             "--locked needs the repository's Cargo.lock unchanged."
         )
     name = library_file_name()

@@ -883,7 +883,7 @@ impl Sim {
 
     /// Workload and client-side clock faults due now.
     fn client_events(&mut self) {
-        if self.real >= self.next_suspend && self.suspends % 2 == 0 {
+        if self.real >= self.next_suspend && self.suspends.is_multiple_of(2) {
             // Suspended in the middle of its work: between authorizing an
             // API request and sending it.
             self.suspends += 1;

@@ -117,7 +117,7 @@ impl Args {
         if p.is_null() {
             return Err(FIELDAUTH_ERR_NULL_POINTER);
         }
-        if (p as usize) % 8 != 0 {
+        if !(p as usize).is_multiple_of(8) {
             return Err(FIELDAUTH_ERR_MISALIGNED);
         }
         self.claim(p as usize, C::STORAGE, writable)?;

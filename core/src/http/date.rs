@@ -131,7 +131,7 @@ fn find3(table: &[u8], name: &[u8]) -> Option<u32> {
 /// on Cortex-M); every intermediate value is small and non-negative once the
 /// ranges hold, so the wrapping operations never wrap.
 fn unix(year: u32, month: u32, day: u32, secs: u32) -> Option<u64> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let dim = MONTH_DAYS.get(usize::try_from(month.checked_sub(1)?).ok()?)?;
     let dim = u32::from(*dim).wrapping_add(u32::from(leap && month == 2));
     if !(1970..=9999).contains(&year) || day == 0 || day > dim {
@@ -205,7 +205,7 @@ mod tests {
         let mut days = 0u64;
         for year in 1970u32..2100 {
             for month in 1u32..=12 {
-                let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+                let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
                 let n = u32::from(MONTH_DAYS[month as usize - 1]) + u32::from(leap && month == 2);
                 // Under Miri (tests/miri.sh) every 7th year (leap and
                 // common ones) and 2000.

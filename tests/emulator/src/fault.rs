@@ -292,7 +292,7 @@ impl Trigger {
     pub fn fires(&self, count: u64, rng: &mut Rng) -> bool {
         match *self {
             Trigger::Always => true,
-            Trigger::EveryNth(n) => count % u64::from(n.max(1)) == 0,
+            Trigger::EveryNth(n) => count.is_multiple_of(u64::from(n.max(1))),
             Trigger::FirstN(n) => count <= u64::from(n),
             Trigger::AfterN(n) => count > u64::from(n),
             Trigger::Rate(p) => rng.next_f64() < p,
