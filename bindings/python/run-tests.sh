@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python binding's tests: builds the package wheel the way users do
 # (`pip wheel ./bindings/python`: setup.py's hook runs cargo and bundles
-# libfieldauth.so), installs it with the [requests,httpx] extras into a virtual
+# libfieldauth.so), installs it with the [requests,httpx,redis] extras into a virtual
 # environment (target/py-venv, reused), runs the pytest suite and the example,
 # then installs the same wheel into a second environment (target/py-venv-wheel)
 # with no index and no cargo on PATH and loads the bundled library there.
@@ -43,7 +43,7 @@ echo "$(basename "$WHEEL"): $(du -k "$WHEEL" | cut -f1) KB"
 # Reinstall the binding every run so the tests use the current source; the
 # extras' dependencies are installed once.
 "$PY" -m pip install "${PIP[@]}" --force-reinstall --no-deps "$WHEEL"
-"$PY" -m pip install "${PIP[@]}" "$WHEEL[requests,httpx]"
+"$PY" -m pip install "${PIP[@]}" "$WHEEL[requests,httpx,redis]"
 
 echo "--- pytest"
 # Run from outside the source tree so `import fieldauth` is the installed package.
