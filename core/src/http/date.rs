@@ -205,7 +205,8 @@ mod tests {
         let mut days = 0u64;
         for year in 1970u32..2100 {
             for month in 1u32..=12 {
-                let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+                let leap = year.is_multiple_of(4)
+                    && (!year.is_multiple_of(100) || year.is_multiple_of(400));
                 let n = u32::from(MONTH_DAYS[month as usize - 1]) + u32::from(leap && month == 2);
                 // Under Miri (tests/miri.sh) every 7th year (leap and
                 // common ones) and 2000.
