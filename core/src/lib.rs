@@ -20,6 +20,7 @@
 //! | [`driver`] (features `embedded-io`, `embedded-io-async`, `std`) | run a session's I/O over a stream you connected (TLS and all): a whole token exchange, an authorized `GET` |
 //! | [`preset`] | each provider's documented behaviour as `const` data ([`Profile`](preset::Profile)) |
 //! | [`request`], [`http`], [`body`], [`apply`], [`pkce`], [`url`] | the wire-format layer, without a session: write one token request, parse one response, apply one credential |
+//! | [`shared`] | share one credential and its rate budgets among many workers: the [`Store`](shared::Store) contract, and a file store (feature `std`) |
 //!
 //! # Example: client credentials with the blocking driver
 //!
@@ -218,18 +219,21 @@
 //!
 //! Off by default, for hosts: `embedded-io` and `embedded-io-async` (the
 //! transport drivers in [`driver`]), `std` (adapters from `std::io` streams
-//! to them, and `simd-utf8` with run-time CPU detection) and `simd-utf8` (the
-//! one UTF-8 validation of a parsed body's text runs on simdutf8's SSE4.2 /
-//! AVX2 validator; without `std` only if those CPU features are enabled at
-//! compile time). Items that need a feature say so in these docs.
+//! to them, [`shared`]'s `FileStore`, and `simd-utf8` with run-time CPU
+//! detection) and `simd-utf8` (the one UTF-8 validation of a parsed body's
+//! text runs on simdutf8's SSE4.2 / AVX2 validator; without `std` only if
+//! those CPU features are enabled at compile time). Items that need a
+//! feature say so in these docs.
 //!
 //! # Guarantees
 //!
-//! No heap, no `unsafe` in this crate, no panic paths (the firmware link
-//! check proves it), no static RAM. Chunking never changes a result. `Debug`
-//! output of tokens, secrets and verifiers shows lengths only, and errors
-//! carry no input bytes. Secrets in a [`Session`](session::Session) are wiped
-//! by [`clear`](session::Session::clear) and on drop.
+//! No heap (but for [`shared`]'s `FileStore`, feature `std`, which reads its
+//! file into a `Vec`), no `unsafe` in this crate, no panic paths (the
+//! firmware link check proves it), no static RAM. Chunking never changes a
+//! result. `Debug` output of tokens, secrets and verifiers shows lengths
+//! only, and errors carry no input bytes. Secrets in a
+//! [`Session`](session::Session) are wiped by
+//! [`clear`](session::Session::clear) and on drop.
 //!
 #![cfg_attr(not(feature = "embedded-io"), doc = "[`driver`]: #cargo-features")]
 #![no_std]
@@ -252,6 +256,7 @@ pub mod pkce;
 pub mod preset;
 pub mod request;
 pub mod session;
+pub mod shared;
 mod trace;
 pub mod url;
 pub mod write;
