@@ -79,6 +79,9 @@ mod lifecycle;
 mod snapshot;
 
 pub use governor::Gcra;
+/// The snapshot checksum, shared with the file store (`shared::FileStore`).
+#[cfg(feature = "std")]
+pub(crate) use snapshot::crc32;
 pub use snapshot::SNAPSHOT_HEADER_LEN;
 
 /// Default arena size: configuration plus two token slots of about 1.4 KB.

@@ -335,8 +335,8 @@ impl<A: Arena> SessionIn<A> {
     /// may have rotated the refresh token: the rejected one is never sent
     /// again either way).
     ///
-    /// Returns [`Adopted::Newer`], [`Adopted::NotNewer`] (nothing changed) or
-    /// [`Adopted::NothingUsable`] (a newer image whose tokens all expired:
+    /// Returns [`Adopted::Newer`](super::Adopted::Newer), [`Adopted::NotNewer`](super::Adopted::NotNewer) (nothing changed) or
+    /// [`Adopted::NothingUsable`](super::Adopted::NothingUsable) (a newer image whose tokens all expired:
     /// the generation is recorded, the rest kept).
     ///
     /// Errors, with the session unchanged: those of [`SessionIn::restore`]

@@ -199,18 +199,9 @@ fn system_clock() -> u64 {
         .unwrap_or(0)
 }
 
-/// CRC-32 (IEEE 802.3, reflected), as the session's snapshot images use
-/// (that one is private to the session module).
+/// CRC-32 (IEEE 802.3, reflected): the session's snapshot checksum.
 fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xedb8_8320 & mask);
-        }
-    }
-    !crc
+    crate::session::crc32(data, 0)
 }
 
 /// File bytes, wiped when dropped (they hold tokens).
