@@ -12,15 +12,30 @@ This module imports neither requests nor httpx.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Callable, Generator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Generator, List, Optional, Tuple, TypeVar, Union
 
 from ._lib import NEVER
-from .enums import ActionKind, AuthorizationKind, CredentialForm, EventKind, Status, VerdictKind
-from .errors import WrongState
-from .session import Authorization, HeaderItems, Session, Verdict, monotonic_ms
+from .enums import ActionKind, Adopted, AuthorizationKind, CredentialForm, EventKind, Failure, Status, VerdictKind
+from .errors import FieldauthError, WrongState
+from .session import Authorization, Budget, HeaderItems, Session, Verdict, monotonic_ms
+from .stores import STORED, Store, StoreError, gcra, unix_ms
+
+log = logging.getLogger("fieldauth")
+T = TypeVar("T")
+
+#: Default lease time-to-live: longer than a token request may take (the adapters' timeout is 30 s).
+DEFAULT_LEASE_TTL_MS = 45_000
+
+#: How often a worker waiting for the lease holder's new token looks in the store.
+WAIT_POLL_MS = 100
+
+#: How long a worker whose store failed works on its own before asking the store again.
+STORE_RETRY_MS = 1_000
 
 __all__ = [
     "WaitTooLong",
@@ -134,6 +149,121 @@ def with_target(url: str, target: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{target}"
 
 
+class _StoreDown(Exception):
+    """The store failed (logged once) or is still in its retry pause."""
+
+
+class Shared:
+    """One worker's side of a fleet sharing a credential through a :class:`~fieldauth.stores.Store`.
+
+    Holds the worker's lease holder id (random), whether the store is answering,
+    and the budgets it falls back to when it is not (the session profile's
+    budgets divided by ``fleet_size``).
+    """
+
+    def __init__(self, session: Session, store: Store, fleet_size: int, lease_ttl_ms: int, solo_refresh: bool) -> None:
+        for name in ("load", "lease", "save", "release", "charge"):
+            if not callable(getattr(store, name, None)):
+                raise TypeError(f"store must implement fieldauth.stores.Store: {type(store).__name__} has no {name}()")
+        if isinstance(fleet_size, bool) or not isinstance(fleet_size, int) or fleet_size < 1:
+            raise ValueError(f"fleet_size must be an int >= 1, not {fleet_size!r}")
+        if isinstance(lease_ttl_ms, bool) or not isinstance(lease_ttl_ms, int) or lease_ttl_ms < 100:
+            raise ValueError(f"lease_ttl_ms must be an int >= 100, not {lease_ttl_ms!r}")
+        self.store = store
+        self.fleet_size = fleet_size
+        self.lease_ttl_ms = lease_ttl_ms
+        self.solo_refresh = solo_refresh
+        self.holder = (int.from_bytes(os.urandom(8), "little") >> 1) or 1
+        self.down = False
+        self._retry_at = 0
+        self._local: Dict[str, int] = {}
+        profile = session.profile
+        self.budgets: Dict[str, Budget] = {"token": profile.token_budget, "api": profile.api_budget}
+
+    def call(self, now: int, fn: Callable[[], T]) -> T:
+        """``fn()`` against the store; raises :class:`_StoreDown` if it fails (logged once) or is resting."""
+        if self.down and now < self._retry_at:
+            raise _StoreDown()
+        try:
+            result = fn()
+        except StoreError as exc:
+            if not self.down:
+                log.warning(
+                    "fieldauth: the shared store %r failed (%s): this worker keeps its own token and "
+                    "1/%d of the budgets until the store answers again",
+                    self.store,
+                    exc,
+                    self.fleet_size,
+                )
+            self.down = True
+            self._retry_at = now + STORE_RETRY_MS
+            raise _StoreDown() from None
+        if self.down:
+            self.down = False
+            log.warning("fieldauth: the shared store %r answers again: this worker rejoins the fleet", self.store)
+        return result
+
+    def sync(self, session: Session, now: int) -> Optional[Adopted]:
+        """Loads the newest shared state and adopts it if newer; None if the store is empty or down."""
+        try:
+            got = self.call(now, self.store.load)
+        except _StoreDown:
+            return None
+        if got is None:
+            return None
+        generation, image = got
+        if generation < session.shared_generation:
+            # The store lost its state (restarted empty, file removed): count from its numbers again.
+            session.set_shared_generation(0)
+        try:
+            return session.adopt(image, generation, now_ms=now)
+        except WrongState:
+            return None
+        except FieldauthError as exc:  # a foreign or corrupt image: keep our own state
+            log.warning(
+                "fieldauth: the shared store %r holds a state this session cannot adopt (%s): "
+                "is every worker configured alike?",
+                self.store,
+                type(exc).__name__,
+            )
+            return None
+
+    def save(self, session: Session, now: int) -> None:
+        """Saves the session's state over the generation it holds (the lease held)."""
+        image = session.snapshot(now_ms=now)
+        for _ in range(2):
+            result, generation = self.call(now, lambda: self.store.save(self.holder, session.shared_generation, image))
+            if result == STORED:
+                session.set_shared_generation(generation)
+                return
+            if result == "stale" and generation < session.shared_generation:
+                session.set_shared_generation(generation)  # the store was reset: save over what it has
+                continue
+            return  # lease lost or a peer saved meanwhile: the next sync sorts it out
+
+    def release(self, now: int) -> None:
+        try:
+            self.call(now, lambda: self.store.release(self.holder))
+        except _StoreDown:
+            pass
+
+    def charge(self, budget_id: str, now: int) -> int:
+        """Charges one request: 0, or how many ms to wait (the fleet's budget, or our share when the store is down)."""
+        budget = self.budgets[budget_id]
+        if budget.requests <= 0 or budget.window_s <= 0:
+            return 0
+        try:
+            until = self.call(now, lambda: self.store.charge(budget_id, budget.requests, budget.window_s, budget.burst))
+            return max(1, until - unix_ms()) if until else 0
+        except _StoreDown:
+            share = max(1, budget.requests // self.fleet_size)
+            tat, wait = gcra(self._local.get(budget_id, 0), now, share, budget.window_s, min(budget.burst, share))
+            if wait:
+                return max(1, wait - now)
+            self._local[budget_id] = tat
+            return 0
+
+
 class Driver:
     """Runs a :class:`~fieldauth.Session` for an HTTP-client adapter.
 
@@ -152,6 +282,10 @@ class Driver:
         clock: Optional[Callable[[], int]] = None,
         max_wait_s: Optional[float] = None,
         max_rounds: int = DEFAULT_MAX_ROUNDS,
+        store: Optional[Store] = None,
+        fleet_size: int = 1,
+        lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
+        solo_refresh: bool = False,
     ) -> None:
         if not isinstance(session, Session):
             raise TypeError(f"session must be a fieldauth.Session, not {type(session).__name__}")
@@ -169,6 +303,10 @@ class Driver:
         """Token requests and waits per API request."""
         self.lock = threading.Lock()
         """Serialises credential fetches of synchronous callers (one token request at a time)."""
+        self.shared: Optional[Shared] = (
+            Shared(session, store, fleet_size, lease_ttl_ms, solo_refresh) if store is not None else None
+        )
+        """The fleet side (None without a store)."""
 
     def __repr__(self) -> str:
         return f"<fieldauth adapter driver for {self.session!r}>"
@@ -205,36 +343,71 @@ class Driver:
         :class:`~fieldauth.Authorization` (``SEND``). Raises
         :class:`~fieldauth.SessionFailed` when the session fails for good,
         :class:`WaitTooLong`, or :class:`NoCredentialError`.
+
+        With a store (:class:`Shared`): before a token request the newest
+        shared state is adopted if newer; only the lease holder sends the token
+        request (and saves the result), the others keep using a still-valid
+        token or wait for the holder's; an ``invalid_grant`` answer to a refresh
+        adopts a peer's newer state instead of failing; every token and API
+        request is charged to the fleet's budget first.
         """
         session = self.session
+        shared = self.shared
+        if shared is not None:
+            # The fleet's API budget first: waits for it are not rounds (peers may take the
+            # slot we waited for, again and again, while the budget is tight).
+            while True:
+                now = self.clock()
+                wait = shared.charge("api", now)
+                if not wait:
+                    break
+                yield self._pause(now + wait, now)
         for _ in range(self.max_rounds):
             now = self.clock()
             action = session.poll(now)
             if action.kind == ActionKind.SEND_TOKEN_REQUEST:
-                # Due now: the first token, a refresh before expiry, or one after a 401.
-                request = session.write_token_request_parts(now)
-                call = TokenCall(
-                    request.method,
-                    request.url,
-                    [(k, v) for k, v in request.headers if k.lower() not in _CLIENT_OWNED],
-                    request.body,
-                )
-                try:
-                    reply = yield call
-                except BaseException:
-                    session.report_transport_error(self.clock())
-                    raise
-                if reply is None:
-                    raise TypeError("credential(): send a TokenReply after a TokenCall")
-                event = session.feed_token_response(
-                    reply.status, reply.headers, reply.body, reason=reply.reason, now_ms=self.clock()
-                )
-                if event.kind == EventKind.FAILED:
-                    session.raise_if_failed()
-                continue
-            if action.kind == ActionKind.FAILED:
+                if shared is None:
+                    yield from self._exchange(now)
+                    continue
+                decision = yield from self._fleet_token(shared)
+                if decision == "retry":
+                    continue
+                if decision in ("lead", "solo"):
+                    leading = decision == "lead"
+                    wait = shared.charge("token", self.clock())
+                    if wait:
+                        if leading:
+                            shared.release(self.clock())
+                        now = self.clock()
+                        yield self._pause(now + wait, now)
+                        continue
+                    try:
+                        failed = yield from self._exchange(self.clock(), raise_failure=False)
+                        if leading and not failed:
+                            try:
+                                shared.save(session, self.clock())
+                            except _StoreDown:
+                                pass
+                    finally:
+                        if leading:
+                            shared.release(self.clock())
+                    if failed:
+                        if session.info().failure == Failure.INVALID_GRANT and shared.sync(
+                            session, self.clock()
+                        ) == Adopted.NEWER:
+                            # A peer rotated the refresh token first: its state replaces the failure.
+                            continue
+                        session.raise_if_failed()
+                    continue
+                # "use": the lease is busy and our token is still valid: use it.
+                now = self.clock()
+            elif action.kind == ActionKind.FAILED:
+                if shared is not None and shared.sync(session, now) == Adopted.NEWER:
+                    continue
                 session.raise_if_failed()
             if action.kind == ActionKind.NEED_AUTHORIZATION_CODE:
+                if shared is not None and shared.sync(session, now) == Adopted.NEWER:
+                    continue  # a peer holds the grant: share it
                 raise NoCredentialError(
                     "fieldauth: the session needs an authorization code first: open "
                     "session.authorization_url() in a browser and pass the redirect's code and state "
@@ -256,10 +429,84 @@ class Driver:
                     "fieldauth: a token request of this session is already in flight from another "
                     "client: share one adapter per session between sync and async callers, not two",
                 )
+            if action.kind == ActionKind.SEND_TOKEN_REQUEST and shared is not None:
+                # "use" said valid, authorize disagreed: wait a little for the holder's token.
+                yield self._pause(now + WAIT_POLL_MS, now)
         raise NoCredentialError(
             f"fieldauth: no credential after {self.max_rounds} token requests and waits "
             f"({self._state()}): check the token URL and the credentials in the Config"
         )
+
+    def _exchange(
+        self, now: int, raise_failure: bool = True
+    ) -> Generator[Step, Optional[TokenReply], bool]:
+        """One token request (due now: the first token, a refresh, one after a 401); True if it failed for good."""
+        session = self.session
+        request = session.write_token_request_parts(now)
+        call = TokenCall(
+            request.method,
+            request.url,
+            [(k, v) for k, v in request.headers if k.lower() not in _CLIENT_OWNED],
+            request.body,
+        )
+        try:
+            reply = yield call
+        except BaseException:
+            session.report_transport_error(self.clock())
+            raise
+        if reply is None:
+            raise TypeError("credential(): send a TokenReply after a TokenCall")
+        event = session.feed_token_response(
+            reply.status, reply.headers, reply.body, reason=reply.reason, now_ms=self.clock()
+        )
+        if event.kind == EventKind.FAILED:
+            if raise_failure:
+                session.raise_if_failed()
+            return True
+        return False
+
+    def _fleet_token(self, shared: Shared) -> Generator[Step, Optional[TokenReply], str]:
+        """Who sends the token request the session wants: ``"lead"`` (we hold the lease),
+        ``"solo"`` (the store is down: on our own), ``"use"`` (a peer holds the lease and our
+        token is still valid) or ``"retry"`` (a newer state was adopted, or the wait is over:
+        poll again)."""
+        session = self.session
+        now = self.clock()
+        if shared.sync(session, now) == Adopted.NEWER:
+            return "retry"
+        info = session.info()
+        if not shared.down:
+            try:
+                held, until = shared.call(now, lambda: shared.store.lease(shared.holder, shared.lease_ttl_ms))
+            except _StoreDown:
+                held, until = False, 0
+            if held:
+                # A peer may have saved between our load and our lease.
+                if shared.sync(session, self.clock()) == Adopted.NEWER:
+                    shared.release(self.clock())
+                    return "retry"
+                return "lead"
+            if not shared.down:
+                if info.usable:
+                    return "use"
+                # Wait for the holder's token, at most until its lease ends.
+                deadline = now + max(0, until - unix_ms()) + WAIT_POLL_MS
+                while True:
+                    now = self.clock()
+                    if now >= deadline:
+                        return "retry"
+                    yield self._pause(min(deadline, now + WAIT_POLL_MS), now)
+                    if shared.sync(session, self.clock()) == Adopted.NEWER or shared.down:
+                        return "retry"
+        # The store is down: on our own, with our share of the budgets. A refresh token may
+        # rotate: two workers spending the same one would lose the grant, so unless told it is
+        # safe (solo_refresh) keep the valid token, or wait for the store to answer.
+        if info.refreshable and not shared.solo_refresh:
+            if info.usable:
+                return "use"
+            yield self._pause(now + STORE_RETRY_MS, now)
+            return "retry"
+        return "solo"
 
     def report(self, auth: Authorization, status: int, headers: HeaderItems, body: bytes) -> Verdict:
         """Reports an API response to the session (first :data:`BODY_PREFIX` bytes of the body)."""

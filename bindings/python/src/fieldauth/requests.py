@@ -36,6 +36,7 @@ from requests.auth import AuthBase
 from requests.models import PreparedRequest, Response
 
 from ._adapter import (
+    DEFAULT_LEASE_TTL_MS,
     Driver,
     NoCredentialError,
     Pause,
@@ -48,6 +49,7 @@ from ._adapter import (
     retry_kind,
 )
 from .session import Authorization, Session
+from .stores import Store
 
 __all__ = ["FieldAuth", "WaitTooLong", "NoCredentialError"]
 
@@ -74,6 +76,16 @@ class FieldAuth(AuthBase):
     as long as the session says). ``rate_limit_retries``: how often one request
     is sent again after a rate-limit answer.
 
+    ``store`` (a :class:`fieldauth.stores.Store`) shares the token and the
+    provider's budgets with the other workers using the same credential (see
+    :mod:`fieldauth.stores`): only the worker holding the store's lease
+    (``lease_ttl_ms``, longer than a token request may take) fetches or
+    refreshes, and every token and API request is charged to the fleet's
+    budget first. ``fleet_size`` is how many workers share it: while the
+    store fails each one keeps its token and uses 1/``fleet_size`` of the
+    budgets. ``solo_refresh=True`` lets a worker refresh on its own while the
+    store is down; only safe when the provider does not rotate refresh tokens.
+
     Thread-safe: token requests are made one at a time. A request body that
     cannot be rewound (a generator) is not sent again; its 401 or 429 response
     is returned.
@@ -89,12 +101,24 @@ class FieldAuth(AuthBase):
         clock: Optional[Callable[[], int]] = None,
         max_wait_s: Optional[float] = None,
         rate_limit_retries: int = 1,
+        store: Optional[Store] = None,
+        fleet_size: int = 1,
+        lease_ttl_ms: int = DEFAULT_LEASE_TTL_MS,
+        solo_refresh: bool = False,
     ) -> None:
         if token_client is not None and not isinstance(token_client, requests.Session):
             raise TypeError(f"token_client must be a requests.Session, not {type(token_client).__name__}")
         if isinstance(rate_limit_retries, bool) or not isinstance(rate_limit_retries, int) or rate_limit_retries < 0:
             raise ValueError(f"rate_limit_retries must be an int >= 0, not {rate_limit_retries!r}")
-        self.driver = Driver(session, clock=clock, max_wait_s=max_wait_s)
+        self.driver = Driver(
+            session,
+            clock=clock,
+            max_wait_s=max_wait_s,
+            store=store,
+            fleet_size=fleet_size,
+            lease_ttl_ms=lease_ttl_ms,
+            solo_refresh=solo_refresh,
+        )
         """The session steps this adapter runs."""
         self.timeout = timeout
         """Timeout of token requests (requests' ``timeout``)."""

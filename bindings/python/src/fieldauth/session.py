@@ -1062,6 +1062,7 @@ class Session:
         self._tokens: Any = None
         self._guard = _Guard("session")
         self._exchange_head: Optional[Head] = None
+        self._profile: Optional[Profile] = None
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {type(config).__name__}")
         if seed is None:
@@ -1111,8 +1112,28 @@ class Session:
                 seed,
             )
             _raise(status, "Session")
+            self._profile = (
+                replace(provider, token_budget=replace(provider.token_budget), api_budget=replace(provider.api_budget))
+                if isinstance(provider, Profile)
+                else Profile.preset(provider)
+            )
         finally:
             keep.wipe()
+
+    @property
+    def profile(self) -> Profile:
+        """A copy of the profile this session was created with (the preset's, or yours).
+
+        The adapters read its budgets to charge a fleet-wide budget in a store
+        (:mod:`fieldauth.stores`); changing the copy changes nothing.
+        """
+        assert self._profile is not None
+        return replace(
+            self._profile,
+            token_budget=replace(self._profile.token_budget),
+            api_budget=replace(self._profile.api_budget),
+            backoff=replace(self._profile.backoff),
+        )
 
     @property
     def _ptr(self) -> Any:
