@@ -4,7 +4,8 @@ requests adapter, all sharing one store, calling the emulator's API until DEADLI
     python fleet_worker.py BASE_URL PROVIDER STORE THREADS SECONDS FLEET_SIZE [LEASE_TTL_MS]
 
 STORE is ``file:PATH`` or ``redis:PORT:KEY``. Prints one JSON line: ok / failed
-counts, the longest gap between two successful calls of one thread (ms), and the
+counts, the longest gap between two successful calls of one thread (ms), when each
+succeeded (CLOCK_MONOTONIC ms, comparable across processes), and the
 errors' types (never their text: no secret leaves the worker).
 """
 
@@ -48,6 +49,7 @@ def main() -> None:
         ok = failed = 0
         gap = 0.0
         errors: Dict[str, int] = {}
+        times: List[int] = []
         last = time.monotonic()
         with profile(provider).session(config(base, provider)) as session, requests.Session() as http:
             http.auth = FieldAuth(session, store=store, fleet_size=int(fleet), lease_ttl_ms=ttl, max_wait_s=30)
@@ -57,6 +59,7 @@ def main() -> None:
                     if r.status_code == 200:
                         ok += 1
                         now = time.monotonic()
+                        times.append(int(now * 1000))
                         gap = max(gap, now - last)
                         last = now
                     else:
@@ -67,7 +70,7 @@ def main() -> None:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     time.sleep(0.05)
         with lock:
-            results.append({"ok": ok, "failed": failed, "gap_ms": int(gap * 1000), "errors": errors})
+            results.append({"ok": ok, "failed": failed, "gap_ms": int(gap * 1000), "errors": errors, "times": times})
 
     workers = [threading.Thread(target=work) for _ in range(int(threads))]
     for t in workers:

@@ -144,3 +144,72 @@ def test_fleet_shares_one_grant_through_redis(fleet_emulator: Emulator) -> None:
         assert loaded is not None and loaded[0] >= 2  # refreshed and saved by the fleet
     finally:
         server.stop()
+
+
+def test_a_worker_killed_holding_the_lease_delays_the_others_by_the_ttl_at_most(
+    fleet_emulator: Emulator, tmp_path: Path
+) -> None:
+    """A worker takes the lease just before the refresh is due and is SIGKILLed: the
+    others use their token until it expires, wait for the dead worker's lease to end
+    (2 s), then one of them refreshes."""
+    ttl_ms = 2_000
+    path = tmp_path / "fentu.state"
+    bootstrap_fentu(fleet_emulator, FileStore(path))
+    issued = time.monotonic()
+    stats(fleet_emulator, reset=True)
+    procs = run_fleet(fleet_emulator, "fentu", f"file:{path}", 9, ttl_ms)
+    time.sleep(max(0.0, issued + LIFETIME_S * 0.86 - time.monotonic()))  # just before the refresh is due
+    doomed = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from fieldauth.stores import FileStore; "
+         f"held = FileStore(sys.argv[1]).lease(999, {ttl_ms})[0]; print(held, flush=True); time.sleep(60)",
+         str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert doomed.stdout is not None
+    took = doomed.stdout.readline().strip()
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    assert took == "True", "the doomed worker did not get the lease: a fleet worker refreshed early"
+    threads = results(procs)
+    s = stats(fleet_emulator)["providers"]["fentu"]
+    assert all(t["ok"] > 0 and t["failed"] == 0 for t in threads), threads
+    assert s["refresh_replays"] == 0 and s["grants_revoked"] == 0 and s["token_requests"] >= 1, s
+    # Token valid for 0.7 s more when the lease was taken, then at most the TTL's rest
+    # of waiting, a refresh, and the budget's spacing between one thread's calls.
+    # The fleet's longest pause between two successful calls (any thread: one thread alone
+    # also waits for its turn in the shared API budget).
+    times = sorted(x for t in threads for x in t["times"])
+    longest = max(b - a for a, b in zip(times, times[1:]))
+    assert longest <= ttl_ms + 1_500, (longest, [t["gap_ms"] for t in threads])
+
+
+def test_redis_stopped_and_restarted_empty_workers_keep_working_and_rejoin(fleet_emulator: Emulator) -> None:
+    """Client credentials (Autotask, 5 s tokens): Redis is stopped for 3 s and comes back
+    empty; every worker keeps calling (its own token, its share of the budgets), logs the
+    failure once, and rejoins: the store holds the fleet's state again afterwards."""
+    require_redis()
+    server = RedisServer()
+    try:
+        procs = run_fleet(fleet_emulator, "autotask", f"redis:{server.port}:fleet:autotask", 11, 2_000)
+        time.sleep(3)
+        server.stop()
+        time.sleep(3)
+        server.start()  # empty: no persistence
+        logs: List[str] = []
+        threads: List[Dict[str, Any]] = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=60)
+            assert p.returncode == 0, stderr
+            threads.extend(json.loads(stdout.strip().splitlines()[-1]))
+            logs.append(stderr)
+        assert all(t["ok"] > 0 and t["failed"] == 0 for t in threads), (threads, logs)
+        for stderr in logs:
+            assert stderr.count("failed (") >= 1 and "answers again" in stderr, stderr
+            assert "Bearer" not in stderr and "demo-secret" not in stderr, stderr
+        loaded = RedisStore(server.client(), "fleet:autotask").load()
+        assert loaded is not None, "nobody saved into the restarted store: the fleet did not rejoin"
+        s = stats(fleet_emulator)["providers"]["autotask"]
+        assert s["api_rejected"] == 0 and s["token_rate_limited"] == 0, s
+    finally:
+        server.stop()
