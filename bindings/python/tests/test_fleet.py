@@ -213,3 +213,38 @@ def test_redis_stopped_and_restarted_empty_workers_keep_working_and_rejoin(fleet
         assert s["api_rejected"] == 0 and s["token_rate_limited"] == 0, s
     finally:
         server.stop()
+
+
+def fleet_numbers(emu: Emulator, provider: str, spec: str, seconds: float) -> Dict[str, Any]:
+    """One fleet run: its threads and the emulator's counters for the provider."""
+    stats(emu, reset=True)
+    started = time.monotonic()
+    threads = results(run_fleet(emu, provider, spec, seconds))
+    elapsed = time.monotonic() - started
+    s = stats(emu)["providers"][provider]
+    return {
+        "seconds": round(elapsed, 1),
+        "token_requests": s["token_requests"],
+        "api_ok": sum(t["ok"] for t in threads),
+        "api_max_per_window": s["windows"][str(WINDOW_S)]["api_requests_max"],
+    }
+
+
+def test_without_a_store_the_same_fleet_overspends(fleet_emulator: Emulator, tmp_path: Path) -> None:
+    """The control of the fleet checks (they can fail): the same workers (Autotask, client
+    credentials) without a store each fetch their own token and spend their own budget, so
+    the fleet sends far more token requests and more API requests per window than the
+    budget allows; with a FileStore the same run stays inside both. Prints both for
+    BENCHMARKS.md."""
+    seconds = 8.0
+    # Shared first: the control overspends the token endpoint's 10 a minute, and its
+    # 429s would hold up a run after it.
+    shared = fleet_numbers(fleet_emulator, "autotask", f"file:{tmp_path / 'autotask.state'}", seconds)
+    alone = fleet_numbers(fleet_emulator, "autotask", "none", seconds)
+    print(f"\nfleet {PROCS}x{THREADS}, Autotask, {LIFETIME_S} s tokens: without a store {alone}; "
+          f"with a FileStore {shared}")
+    bound = seconds / (LIFETIME_S * 0.9) + 2
+    assert alone["token_requests"] > bound, alone
+    assert alone["api_max_per_window"] > API_BUDGET.requests, alone
+    assert shared["token_requests"] <= bound + 1, shared
+    assert shared["api_max_per_window"] <= API_BUDGET.requests, shared
