@@ -186,7 +186,12 @@ const BASE_URL: &str = "https://api.example.com";
 const REDIRECT_URI: &str = "https://app.example/cb";
 const USERNAME: &str = "operator@example.com";
 
-type Sess = Session<3072>;
+/// Under Miri (tests/miri.sh) a 1 KiB arena: a session wipes its whole
+/// arena (zeroize's volatile writes, byte by byte) when dropped and each
+/// token slot when it is reused, a large part of each step's time there.
+/// The model's tokens fit both.
+const ARENA: usize = if cfg!(miri) { 1024 } else { 3072 };
+type Sess = Session<ARENA>;
 
 // ------------------------------------------------------------ randomness
 
@@ -282,21 +287,34 @@ fn pack(w: &[u8]) -> u64 {
 #[derive(Default)]
 struct Secrets {
     windows: HashSet<u64, BuildHasherDefault<Fx>>,
+    /// The windows' low 16 bits: a filter in front of the set (most windows
+    /// of a text are no secret's; the set lookups were a quarter of the
+    /// model's time under Miri, tests/miri.sh).
+    low: Vec<bool>,
 }
 
 impl Secrets {
     fn add(&mut self, s: &str) {
+        if self.low.is_empty() {
+            self.low = vec![false; 1 << 16];
+        }
         for w in s.as_bytes().windows(6) {
-            self.windows.insert(pack(w));
+            let p = pack(w);
+            self.low[(p & 0xffff) as usize] = true;
+            self.windows.insert(p);
         }
     }
 
     /// The first window of `text` that belongs to a secret. Secrets are
     /// alphanumeric, so only alphanumeric runs need looking at.
     fn leak(&self, text: &str) -> Option<String> {
+        if self.low.is_empty() {
+            return None;
+        }
         for run in text.as_bytes().split(|b| !b.is_ascii_alphanumeric()) {
             for w in run.windows(6) {
-                if self.windows.contains(&pack(w)) {
+                let p = pack(w);
+                if self.low[(p & 0xffff) as usize] && self.windows.contains(&p) {
                     return Some(String::from_utf8_lossy(w).into_owned());
                 }
             }
@@ -3263,7 +3281,7 @@ impl Sim {
     fn run_random(&mut self) {
         // Under Miri (tests/miri.sh) shorter cases.
         let steps = if cfg!(miri) {
-            self.rng.range(10, 30)
+            self.rng.range(3, 7)
         } else {
             self.rng.range(50, 150)
         };

@@ -154,8 +154,16 @@ fn no_public_function_allocates() {
         let mut client = Client::new(url, "client:id");
         client.client_secret = Some("s3cr%t+");
         client.scope = Some("read:work-orders write:work-orders");
-        for auth in [ClientAuth::Body, ClientAuth::Basic, ClientAuth::None] {
-            for format in [BodyFormat::Form, BodyFormat::Json] {
+        for (i, auth) in [ClientAuth::Body, ClientAuth::Basic, ClientAuth::None]
+            .into_iter()
+            .enumerate()
+        {
+            for (k, format) in [BodyFormat::Form, BodyFormat::Json].into_iter().enumerate() {
+                // Under Miri (tests/miri.sh) one body format per client
+                // authentication, taking turns.
+                if cfg!(miri) && (i + k) % 2 == 1 {
+                    continue;
+                }
                 client.auth = auth;
                 client.format = format;
                 for grant in [
@@ -267,15 +275,18 @@ fn no_public_function_allocates() {
             client_secret: "secret",
             ..Config::default()
         };
-        let mut s = Session::<3072>::new(&preset::AUTOTASK, &config, 1).unwrap();
-        let mut slot = MaybeUninit::<Session<3072>>::uninit();
+        // Under Miri (tests/miri.sh) 1 KiB arenas: each is wiped byte by
+        // byte when dropped or cleared (zeroize's volatile writes).
+        const ARENA: usize = if cfg!(miri) { 1024 } else { 3072 };
+        let mut s = Session::<ARENA>::new(&preset::AUTOTASK, &config, 1).unwrap();
+        let mut slot = MaybeUninit::<Session<ARENA>>::uninit();
         let t = Session::new_in(&mut slot, &preset::AUTOTASK, &config, 2).unwrap();
         t.clear();
         let bad = Config {
             base_url: "http://example.com",
             ..config
         };
-        let _ = black_box(Session::<3072>::new(&preset::AUTOTASK, &bad, 1));
+        let _ = black_box(Session::<ARENA>::new(&preset::AUTOTASK, &bad, 1));
         let mut buf = [0u8; 1024];
         let now = 1_000_000;
         black_box(s.poll(now));
