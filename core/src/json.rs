@@ -1163,7 +1163,10 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
-        assert_eq!(scan(input, 1), whole);
+        // (Not under Miri, tests/miri.sh: the splits above cover it there.)
+        if !cfg!(miri) {
+            assert_eq!(scan(input, 1), whole);
+        }
         whole
     }
 

@@ -313,11 +313,11 @@ mod tests {
         ];
         // Under Miri (tests/miri.sh) a sample of the lengths, and of the
         // positions.
-        for len in (0..=140usize).step_by(if cfg!(miri) { 23 } else { 1 }) {
+        for len in (0..=140usize).step_by(if cfg!(miri) { 35 } else { 1 }) {
             let ascii: Vec<u8> = (0..len).map(|k| b'!' + (k % 90) as u8).collect();
             assert_eq!(super::utf8(&ascii), core::str::from_utf8(&ascii).ok());
             for insert in inserts {
-                for at in (0..=len).step_by(if cfg!(miri) { 7 } else { 3 }) {
+                for at in (0..=len).step_by(if cfg!(miri) { 11 } else { 3 }) {
                     let mut s = ascii.clone();
                     s.splice(at..at, insert.iter().copied());
                     assert_eq!(

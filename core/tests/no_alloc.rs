@@ -166,7 +166,7 @@ fn no_public_function_allocates() {
                 }
                 client.auth = auth;
                 client.format = format;
-                for grant in [
+                for (g, grant) in [
                     Grant::ClientCredentials,
                     Grant::Password {
                         username: "u",
@@ -189,7 +189,15 @@ fn no_public_function_allocates() {
                         hint: Some(TokenTypeHint::RefreshToken),
                     },
                     Grant::RevokeBearer { token: "t" },
-                ] {
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    // Under Miri (tests/miri.sh) each grant with one of the
+                    // (authentication, format) pairs, taking turns.
+                    if cfg!(miri) && (g + i) % 3 != 0 {
+                        continue;
+                    }
                     let req = client.request(grant);
                     let _ = black_box(req.write_http(&mut buf));
                     let _ = black_box(req.write_body(&mut buf));

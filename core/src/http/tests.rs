@@ -1162,9 +1162,9 @@ fn http_mutated_heads_are_chunk_invariant() {
         (x % n as u64) as usize
     };
     let mut outcomes = [0usize; 2];
-    // Under Miri (tests/miri.sh) 12 rounds instead of 600, one piece size
+    // Under Miri (tests/miri.sh) 8 rounds instead of 600, one piece size
     // each.
-    let (rounds, each) = if cfg!(miri) { (12, 1) } else { (600, 50) };
+    let (rounds, each) = if cfg!(miri) { (8, 1) } else { (600, 50) };
     for round in 0..rounds {
         let mut input = seeds[round % seeds.len()].to_vec();
         for _ in 0..1 + rnd(4) {
