@@ -7,7 +7,7 @@
 # out-of-bounds and uninitialized reads, invalid pointer use, aliasing
 # violations (Stacked Borrows) and leaks in the code they run. The core is
 # `forbid(unsafe_code)`; the C ABI crate and the core's dependencies
-# (zeroize, sha2, embedded-io) are not.
+# (zeroize, embedded-io) are not.
 #
 #   bash tests/miri.sh                      # what CI runs: everything
 #   MIRI_JOBS=1 MIRI_NICE=19 bash tests/miri.sh
@@ -135,7 +135,11 @@ run_group() {
     fi
 }
 
-say "unit: C ABI --lib, core --lib,$UNIT_SUITES; sessions: $SESSION_SUITES ($JOBS group(s) at a time)"
+if [ -n "${MIRI_TESTS:-}" ]; then
+    say "only: $MIRI_TESTS ($JOBS group(s) at a time)"
+else
+    say "unit: C ABI --lib, core --lib,$UNIT_SUITES; sessions: $SESSION_SUITES ($JOBS group(s) at a time)"
+fi
 failed=0
 if [ "$JOBS" -ge 2 ]; then
     run_group unit & a=$!
