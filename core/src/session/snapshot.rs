@@ -72,6 +72,19 @@ fn get_u64(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(get(buf, at))
 }
 
+/// `t` on a clock that reads `from` moved to a clock that reads `to` at the
+/// same instant; 0 (never set) and `NEVER` stay as they are. One
+/// out-of-line copy for both directions (flash: it is used 14 times).
+#[inline(never)]
+fn shift(t: u64, from: u64, to: u64) -> u64 {
+    match t {
+        0 => 0,
+        NEVER => NEVER,
+        t if t >= from => to.saturating_add(t.saturating_sub(from)),
+        t => to.saturating_sub(from.saturating_sub(t)),
+    }
+}
+
 impl<A: Arena> SessionIn<A> {
     /// Size of this session's snapshot image (fixed for a given `N` and
     /// configuration).
@@ -92,22 +105,12 @@ impl<A: Arena> SessionIn<A> {
 
     /// Monotonic ms → Unix ms, given that `now` is `unix_ms`.
     fn to_unix(t: u64, now: u64, unix_ms: u64) -> u64 {
-        match t {
-            0 => 0,
-            NEVER => NEVER,
-            t if t >= now => unix_ms.saturating_add(t.saturating_sub(now)),
-            t => unix_ms.saturating_sub(now.saturating_sub(t)),
-        }
+        shift(t, now, unix_ms)
     }
 
     /// Unix ms → monotonic ms, given that `now` is `unix_ms`.
     fn to_mono(t: u64, now: u64, unix_ms: u64) -> u64 {
-        match t {
-            0 => 0,
-            NEVER => NEVER,
-            t if t >= unix_ms => now.saturating_add(t.saturating_sub(unix_ms)),
-            t => now.saturating_sub(unix_ms.saturating_sub(t)),
-        }
+        shift(t, unix_ms, now)
     }
 
     /// Writes the snapshot image into `buf` (at least
