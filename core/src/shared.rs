@@ -43,7 +43,10 @@
 //!    (with a share of the limit for a fleet of the configured size), and try
 //!    the store again later. A store error never means the credential is bad.
 //!
-//! One worker's round with the file store (feature `std`):
+//! [`Worker`] is these rules as code (no_std, no allocation, at most 64 bytes): the C
+//! ABI's `fieldauth_worker` runs it over a C application's store callbacks,
+//! and a Rust worker over any [`Store`]. The steps by hand, one worker's
+//! round with the file store (feature `std`):
 //!
 #![cfg_attr(feature = "std", doc = "```")]
 #![cfg_attr(not(feature = "std"), doc = "```ignore")]
@@ -106,9 +109,13 @@ use crate::session::Gcra;
 
 #[cfg(feature = "std")]
 mod file;
+mod worker;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use file::{FileStore, FileStoreError};
+pub use worker::{
+    BudgetKind, Notice, Turn, Worker, DEFAULT_LEASE_TTL_MS, STORE_RETRY_MS, WAIT_POLL_MS,
+};
 
 /// Longest budget name a store must accept, in bytes (`"token"`, `"api"`,
 /// `"api:tenant-42"`).

@@ -9,7 +9,7 @@ use super::{
 };
 #[cfg(doc)]
 use super::{RequestKind, Session};
-use crate::preset::{Mode, RevokeStyle};
+use crate::preset::{Budget, Mode, RevokeStyle};
 
 impl<A: Arena> SessionIn<A> {
     /// Asks the session to revoke its tokens (next token request):
@@ -89,6 +89,20 @@ impl<A: Arena> SessionIn<A> {
             slot_needed: self.st.slot_needed,
             slot_capacity: u32::from(self.st.slot_len),
         }
+    }
+
+    /// The client-side budget of the token endpoint this session keeps (the
+    /// profile's [`token_budget`](crate::preset::Profile::token_budget)), if
+    /// any. A fleet charges the same budget for all its workers
+    /// ([`crate::shared::Worker`]).
+    pub fn token_budget(&self) -> Option<Budget> {
+        super::budget(self.set.token_budget)
+    }
+
+    /// The client-side budget of API requests this session keeps (the
+    /// profile's [`api_budget`](crate::preset::Profile::api_budget)), if any.
+    pub fn api_budget(&self) -> Option<Budget> {
+        super::budget(self.set.api_budget)
     }
 
     /// The server's `error_description` for the last token error, if it
