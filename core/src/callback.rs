@@ -264,7 +264,7 @@ pub(crate) fn parse_spans(url_or_query: &str, buf: &mut [u8], wanted: usize) -> 
         // when stored, else only checked.
         let mut out = if store { buf.get_mut(start..) } else { None };
         let mut k = 0usize;
-        let n = crate::params::decoded(field, value, |b| {
+        let n = crate::params::decoded(field, value, &mut |b| {
             if let Some(slot) = out.as_deref_mut().and_then(|o| o.get_mut(k)) {
                 *slot = b;
             }

@@ -97,14 +97,16 @@ pub(crate) fn check(field: Field, text: &str) -> Result<()> {
         if RESERVED.iter().any(|n| same_bytes(n.as_bytes(), name)) {
             return Err(Error::input(field, InputError::Reserved));
         }
-        decoded(field, value, |_| {})?;
+        decoded(field, value, &mut |_| {})?;
     }
     Ok(())
 }
 
 /// Form-decodes `encoded` byte by byte into `out` and returns the decoded
 /// length; refuses bad escapes, control characters and invalid UTF-8.
-pub(crate) fn decoded(field: Field, encoded: &[u8], mut out: impl FnMut(u8)) -> Result<usize> {
+/// `out` is a trait object: one copy of the decoder serves the check, the
+/// redirect and the JSON bodies (flash, issue #13).
+pub(crate) fn decoded(field: Field, encoded: &[u8], out: &mut dyn FnMut(u8)) -> Result<usize> {
     let mut i = 0usize;
     let mut n = 0usize;
     let mut utf8 = Utf8::default();
@@ -222,7 +224,7 @@ pub(crate) fn emit_json(w: &mut Writer<'_>, text: &str, mut first: bool) -> bool
 #[cfg(feature = "extra-params")]
 fn json_decoded(w: &mut Writer<'_>, encoded: &[u8]) {
     w.byte(b'"');
-    let _ = decoded(Field::ParamName, encoded, |b| match b {
+    let _ = decoded(Field::ParamName, encoded, &mut |b| match b {
         b'"' => w.bytes(b"\\\""),
         b'\\' => w.bytes(b"\\\\"),
         _ => w.byte(b),
