@@ -39,6 +39,9 @@ pub const SNAPSHOT_HEADER_LEN: usize = 112;
 const MAGIC: &[u8; 4] = b"FASN";
 const VERSION: u16 = 1;
 const CRC_AT: usize = 108;
+/// Offset of the seven times (expiry, refresh, refresh-token expiry, API
+/// block, token block, token and API GCRA), 8 bytes each.
+const TIMES_AT: usize = 24;
 
 /// CRC-32 (IEEE 802.3, reflected), bitwise: small rather than fast; images are
 /// written rarely.
@@ -163,7 +166,6 @@ impl<A: Arena> SessionIn<A> {
         let now = now.max(self.st.last_now);
         let img = buf.get_mut(..len).unwrap_or(&mut []);
         img.fill(0);
-        let u = |t: u64| Self::to_unix(t, now, unix_ms).to_le_bytes();
         put(img, 0, MAGIC);
         put(img, 4, &VERSION.to_le_bytes());
         put(img, 6, &(self.st.flags & (F_TOKEN | F_RT)).to_le_bytes());
@@ -174,13 +176,19 @@ impl<A: Arena> SessionIn<A> {
         );
         put(img, 12, &self.config_crc().to_le_bytes());
         put(img, 16, &unix_ms.to_le_bytes());
-        put(img, 24, &u(self.st.expires_at));
-        put(img, 32, &u(self.st.refresh_at));
-        put(img, 40, &u(self.st.rt_expires_at));
-        put(img, 48, &u(self.st.api_blocked_until));
-        put(img, 56, &u(self.st.token_blocked_until));
-        put(img, 64, &u(self.st.token_gcra.tat()));
-        put(img, 72, &u(self.st.api_gcra.tat()));
+        let times = [
+            self.st.expires_at,
+            self.st.refresh_at,
+            self.st.rt_expires_at,
+            self.st.api_blocked_until,
+            self.st.token_blocked_until,
+            self.st.token_gcra.tat(),
+            self.st.api_gcra.tat(),
+        ];
+        for (k, t) in times.into_iter().enumerate() {
+            let at = TIMES_AT.saturating_add(k.saturating_mul(8));
+            put(img, at, &Self::to_unix(t, now, unix_ms).to_le_bytes());
+        }
         put(img, 80, &self.st.lifetime_s.to_le_bytes());
         put(img, 100, &self.st.shared_gen.to_le_bytes());
         let slot = self.slot_range(self.st.active);
