@@ -770,3 +770,135 @@ fn no_state_byte_in_errors_or_debug() {
     // Every store error answers `needed_len`: only the short buffer has one.
     assert_eq!(corrupt.needed_len(), None);
 }
+
+/// The golden file every implementation of the format is checked against
+/// (this test, and `bindings/python/tests/test_stores.py`, which runs the
+/// same operations with the Python `FileStore` and reads the file back).
+const GOLDEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/file-store-v1.bin"
+);
+
+/// Set to `1` to write the golden file anew from this Rust run, instead of
+/// comparing with it (only when the format changes on purpose: then bump
+/// its version, and the Python store follows):
+/// `FIELDAUTH_REGENERATE_FIXTURES=1 cargo test -p fieldauth --features std --test file_store golden`.
+const REGENERATE: &str = "FIELDAUTH_REGENERATE_FIXTURES";
+
+#[test]
+fn golden_file_of_a_fixed_sequence() {
+    const T: u64 = 1_700_000_000_000;
+    const A: u64 = 0x0102_0304_0506_0708;
+    const B: u64 = 0x1122_3344_5566_7788;
+    let token = Budget {
+        requests: 10,
+        window_s: 60,
+        burst: 1,
+    };
+    let api = Budget {
+        requests: 40,
+        window_s: 10,
+        burst: 4,
+    };
+    let tenant = Budget {
+        requests: 3,
+        window_s: 1,
+        burst: 2,
+    };
+    let path = store_path("golden");
+    set_now(T);
+    let mut a = FileStore::with_clock(&path, fake_clock).unwrap();
+    let mut b = FileStore::with_clock(&path, fake_clock).unwrap();
+    assert_eq!(
+        a.lease(A, 30_000).unwrap(),
+        Lease::Held {
+            until_ms: T + 30_000
+        }
+    );
+    assert_eq!(
+        a.save(A, 0, b"state one").unwrap(),
+        Saved::Stored { generation: 1 }
+    );
+    assert_eq!(a.charge("token", token).unwrap(), Charge::Granted);
+    set_now(T + 1);
+    for _ in 0..4 {
+        assert_eq!(a.charge("api", api).unwrap(), Charge::Granted);
+    }
+    // 10 s / (40 - 4 + 1) = 271 ms a request, 3 × 271 ms of tolerance.
+    assert_eq!(
+        a.charge("api", api).unwrap(),
+        Charge::WaitUntil {
+            unix_ms: T + 1 + 271
+        }
+    );
+    set_now(T + 1_000);
+    assert_eq!(
+        b.lease(B, 5_000).unwrap(),
+        Lease::Busy {
+            until_ms: T + 30_000
+        }
+    );
+    set_now(T + 2_000);
+    a.release(A).unwrap();
+    assert_eq!(
+        b.lease(B, 5_000).unwrap(),
+        Lease::Held {
+            until_ms: T + 7_000
+        }
+    );
+    assert_eq!(b.save(B, 0, b"x").unwrap(), Saved::Stale { generation: 1 });
+    let two: &[u8] = b"state two \x00\x01\xfe\xff";
+    assert_eq!(b.save(B, 1, two).unwrap(), Saved::Stored { generation: 2 });
+    assert_eq!(a.save(A, 2, b"x").unwrap(), Saved::NotHolder);
+    set_now(T + 3_000);
+    assert_eq!(b.charge("api:tenant-42", tenant).unwrap(), Charge::Granted);
+    assert_eq!(
+        b.charge("token", token).unwrap(),
+        Charge::WaitUntil { unix_ms: T + 6_000 }
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    if std::env::var(REGENERATE).as_deref() == Ok("1") {
+        std::fs::create_dir_all(Path::new(GOLDEN).parent().unwrap()).unwrap();
+        std::fs::write(GOLDEN, &bytes).unwrap();
+        println!("wrote {GOLDEN}");
+    }
+    let golden = std::fs::read(GOLDEN)
+        .unwrap_or_else(|e| panic!("{GOLDEN}: {e} (set {REGENERATE}=1 to write it)"));
+    assert_eq!(bytes, golden, "the file differs from {GOLDEN}");
+
+    // And the golden file reads back as what was stored.
+    let copy = store_path("golden-read");
+    std::fs::copy(GOLDEN, &copy).unwrap();
+    #[cfg(unix)]
+    chmod(&copy, 0o600);
+    // Back at T + 1 (the fake clock may go back), where each answer shows a cell.
+    set_now(T + 1);
+    let mut store = FileStore::with_clock(&copy, fake_clock).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        store.load(&mut buf).unwrap(),
+        Some(Loaded {
+            generation: 2,
+            len: two.len()
+        })
+    );
+    assert_eq!(&buf[..two.len()], two);
+    assert_eq!(
+        store.lease(A, 1_000).unwrap(),
+        Lease::Busy {
+            until_ms: T + 7_000
+        }
+    );
+    assert_eq!(
+        store.charge("token", token).unwrap(),
+        Charge::WaitUntil { unix_ms: T + 6_000 }
+    );
+    // api: 4 granted at T + 1, so its cell is T + 1 + 4 × 271, less 3 × 271
+    // of tolerance.
+    assert_eq!(
+        store.charge("api", api).unwrap(),
+        Charge::WaitUntil {
+            unix_ms: T + 1 + 271
+        }
+    );
+}

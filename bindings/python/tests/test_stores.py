@@ -203,6 +203,7 @@ def test_file_store_error_texts_hold_no_state(tmp_path: Path) -> None:
     with pytest.raises(StoreCorrupt) as corrupt:
         store.load()
     assert SECRET.decode() not in str(corrupt.value)
+    (tmp_path / "state").unlink()
     os.chmod(tmp_path, 0o500)  # the directory read-only: the save fails
     try:
         if os.geteuid() != 0:  # root writes anyway
@@ -222,6 +223,113 @@ def test_file_store_across_processes(tmp_path: Path) -> None:
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
+
+
+GOLDEN = Path(__file__).resolve().parents[3] / "core" / "tests" / "fixtures" / "file-store-v1.bin"
+T = 1_700_000_000_000
+A = 0x0102_0304_0506_0708
+B = 0x1122_3344_5566_7788
+TWO = b"state two \x00\x01\xfe\xff"
+
+
+class FakeClock:
+    """The store's clock, set by the test (Unix ms)."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def test_file_store_writes_the_rust_golden_file(tmp_path: Path) -> None:
+    """The operations of core/tests/file_store.rs golden_file_of_a_fixed_sequence, with the
+    same answers and byte for byte the same file (format FAst v1, the Rust FileStore's)."""
+    clock = FakeClock(T)
+    path = tmp_path / "fleet.store"
+    a = FileStore(path, clock=clock)
+    b = FileStore(path, clock=clock)
+    assert a.lease(A, 30_000) == (True, T + 30_000)
+    assert a.save(A, 0, b"state one") == ("stored", 1)
+    assert a.charge("token", 10, 60, 1) == 0
+    clock.now = T + 1
+    for _ in range(4):
+        assert a.charge("api", 40, 10, 4) == 0
+    assert a.charge("api", 40, 10, 4) == T + 1 + 271  # 10 s / (40 - 4 + 1), 3 of them tolerance
+    clock.now = T + 1_000
+    assert b.lease(B, 5_000) == (False, T + 30_000)
+    clock.now = T + 2_000
+    a.release(A)
+    assert b.lease(B, 5_000) == (True, T + 7_000)
+    assert b.save(B, 0, b"x") == ("stale", 1)
+    assert b.save(B, 1, TWO) == ("stored", 2)
+    assert a.save(A, 2, b"x") == ("not_holder", 2)
+    clock.now = T + 3_000
+    assert b.charge("api:tenant-42", 3, 1, 2) == 0
+    assert b.charge("token", 10, 60, 1) == T + 6_000
+    assert path.read_bytes() == GOLDEN.read_bytes()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["fleet.store", "fleet.store.lock"]
+
+
+def test_file_store_reads_the_rust_golden_file(tmp_path: Path) -> None:
+    """The file the Rust FileStore wrote: its state, generation, lease and budgets."""
+    path = tmp_path / "fleet.store"
+    path.write_bytes(GOLDEN.read_bytes())
+    os.chmod(path, 0o600)
+    clock = FakeClock(T + 1)
+    store = FileStore(path, clock=clock)
+    assert store.load() == (2, TWO)
+    assert store.lease(A, 1_000) == (False, T + 7_000)  # B's lease
+    assert store.charge("token", 10, 60, 1) == T + 6_000  # one granted at T, one a minute
+    assert store.charge("api", 40, 10, 4) == T + 1 + 271  # four granted at T + 1
+    clock.now = T + 3_000
+    assert store.charge("api:tenant-42", 3, 1, 2) == 0  # one granted at T + 3 s, a burst of 2
+    assert store.charge("api:tenant-42", 3, 1, 2) == T + 3_000 + 500
+    clock.now = T + 7_000
+    assert store.lease(A, 1_000) == (True, T + 8_000)  # B's lease ended
+    assert path.read_bytes() != GOLDEN.read_bytes()
+
+
+def test_file_store_format_errors_are_store_corrupt(tmp_path: Path) -> None:
+    """The Rust FileStore's corruption checks, with its reasons; nothing is written over the file."""
+    path = tmp_path / "fleet.store"
+    good = GOLDEN.read_bytes()
+    store = FileStore(path, clock=FakeClock(T))
+    flipped = bytearray(good)
+    flipped[-8] ^= 1
+    version = bytearray(good)
+    version[4] = 2
+    cases = [
+        (bytes(flipped), "checksum mismatch"),
+        (good[:-1], "checksum mismatch"),
+        (b"", "too short"),
+        (bytes(64), "not a fieldauth store file"),
+        (bytes(version), "unknown format version"),
+    ]
+    for data, reason in cases:
+        path.write_bytes(data)
+        for call in (store.load, lambda: store.lease(9, 1_000), lambda: store.charge("api", 1, 1, 1),
+                     lambda: FileStore(path)):
+            with pytest.raises(StoreCorrupt) as err:
+                call()
+            assert f"({reason})" in str(err.value) and "state two" not in str(err.value)
+        assert path.read_bytes() == data
+    path.unlink()  # the remedy: the next operation starts an empty store
+    assert store.load() is None
+    assert store.lease(9, 1_000)[0] and store.save(9, 0, b"anew") == ("stored", 1)
+
+
+def test_file_store_budget_names(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "s")
+    for bad in ("", "x" * 33, "\u00e9" * 17):
+        with pytest.raises(ValueError):
+            store.charge(bad, 1, 1, 1)
+    assert store.charge("x" * 32, 1, 1, 1) == 0
+    for i in range(31):
+        assert store.charge(f"b{i}", 1, 1, 1) == 0
+    with pytest.raises(StoreError) as err:
+        store.charge("one-too-many", 1, 1, 1)
+    assert "32 budget names" in str(err.value)
 
 
 # ---------------------------------------------------------------- RedisStore only

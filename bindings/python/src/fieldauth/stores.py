@@ -5,8 +5,10 @@ hosts), the newest session state (a :meth:`fieldauth.Session.snapshot` image
 with a generation number), a *lease* naming the one worker that may fetch or
 refresh the token, and the fleet-wide request budgets. Two implementations:
 
-- :class:`FileStore` for workers on one host: one state file, a lock file next
-  to it (``fcntl.flock``) that also holds the lease and the budgets;
+- :class:`FileStore` for workers on one host: one file holding state, lease and
+  budgets, in the format of the Rust ``FileStore`` (``FAst`` version 1) and with
+  its locking (``fcntl.flock`` on a lock file next to it), so Rust, C and Python
+  workers can share it;
 - :class:`RedisStore` for workers on several hosts: redis-py, each operation
   one command or one Lua script (one round trip), the store's clock is Redis'
   ``TIME``.
@@ -30,7 +32,7 @@ a worker picks for itself):
     charges one request to the fleet-wide budget ``budget_id`` (GCRA: never
     more than ``requests`` in any sliding window of ``window_s`` seconds,
     ``burst`` back to back); 0 if granted, else the Unix ms to wait until
-    (nothing is charged then).
+    (nothing is charged then). A budget name is 1 to 32 UTF-8 bytes.
 
 Every backend failure raises a :class:`StoreError` (subclasses:
 :class:`StoreUnavailable`, :class:`StorePermissionError`,
@@ -41,13 +43,12 @@ exception, a log line or a ``repr()``.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import stat
 import struct
-import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol, Tuple, Union
+import zlib
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Protocol, Tuple, TypeVar, Union
 
 if TYPE_CHECKING:  # redis-py is an optional extra
     import redis
@@ -61,7 +62,11 @@ __all__ = [
     "FileStore",
     "RedisStore",
     "gcra",
+    "MAX_BUDGETS",
+    "MAX_BUDGET_ID_LEN",
 ]
+
+T = TypeVar("T")
 
 STORED = "stored"
 NOT_HOLDER = "not_holder"
@@ -125,7 +130,9 @@ def gcra_params(requests: int, window_s: int, burst: int) -> Tuple[int, int]:
     if requests < 1 or window_s < 1:
         raise ValueError(f"a budget needs requests >= 1 and window_s >= 1, not {requests}/{window_s} s")
     b = min(max(burst, 1), requests)
-    interval = -(-window_s * 1000 // (requests - b + 1))
+    # The window in ms saturates at 2**32 - 1 (49 days), as in the Rust governor.
+    window_ms = min(window_s * 1000, 0xFFFF_FFFF)
+    interval = -(-window_ms // (requests - b + 1))
     return interval, (b - 1) * interval
 
 
@@ -147,36 +154,153 @@ def _check_args(holder: int, ttl_ms: Optional[int] = None) -> None:
 
 # ---------------------------------------------------------------- FileStore
 
-_MAGIC = b"FAST\x01\x00\x00\x00"
-_HEADER = struct.Struct("<8sQ")
+#: The store file's first bytes and the format version (the Rust ``fieldauth::shared::FileStore``'s).
+_MAGIC = b"FAst"
+_VERSION = 1
+#: Magic, version, budget count, generation, lease holder, lease end, state length.
+_HEADER = struct.Struct("<4sHHQQQI")
+_TAT = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
+#: Most budget names one store file holds (``FileStore::MAX_BUDGETS``).
+MAX_BUDGETS = 32
+#: Longest budget name, in UTF-8 bytes (``fieldauth::shared::MAX_BUDGET_ID_LEN``).
+MAX_BUDGET_ID_LEN = 32
+
+
+class _Image:
+    """A store file's content, parsed (``state`` holds tokens: no repr)."""
+
+    __slots__ = ("generation", "holder", "until", "budgets", "state")
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.holder = 0
+        self.until = 0
+        self.budgets: List[List[Any]] = []  # [name (bytes), tat (int)], in file order
+        self.state: Union[bytes, memoryview] = b""
+
+    def held_by(self, holder: int, now: int) -> bool:
+        """Whether ``holder`` holds a live lease at ``now``."""
+        return self.until > now and self.holder == holder
+
+
+def _parse(data: Union[bytes, bytearray, memoryview]) -> _Image:
+    """Parses a version-1 store file; raises ``ValueError(reason)`` (the Rust reasons) if it does not match."""
+    view = memoryview(data)
+    if len(view) < _HEADER.size + _CRC.size:
+        raise ValueError("too short")
+    body = view[: len(view) - _CRC.size]
+    magic, version, count, generation, holder, until, state_len = _HEADER.unpack_from(body)
+    if magic != _MAGIC:
+        raise ValueError("not a fieldauth store file")
+    if version != _VERSION:
+        raise ValueError("unknown format version")
+    if _CRC.unpack_from(view, len(body))[0] != zlib.crc32(body):
+        raise ValueError("checksum mismatch")
+    if count > MAX_BUDGETS:
+        raise ValueError("too many budgets")
+    image = _Image()
+    image.generation, image.holder, image.until = generation, holder, until
+    at = _HEADER.size
+    for _ in range(count):
+        if at >= len(body):
+            raise ValueError("shorter than its lengths say")
+        n = body[at]
+        if at + 1 + n + _TAT.size > len(body):
+            raise ValueError("shorter than its lengths say")
+        if not 1 <= n <= MAX_BUDGET_ID_LEN:
+            raise ValueError("bad budget name")
+        name = bytes(body[at + 1 : at + 1 + n])
+        image.budgets.append([name, _TAT.unpack_from(body, at + 1 + n)[0]])
+        at += 1 + n + _TAT.size
+    if at + state_len > len(body):
+        raise ValueError("shorter than its lengths say")
+    if at + state_len < len(body):
+        raise ValueError("longer than its lengths say")
+    if generation == 0 and state_len:
+        raise ValueError("a state without a generation")
+    image.state = body[at:]
+    return image
+
+
+def _encode(image: _Image) -> bytearray:
+    """The file bytes of ``image`` (the caller wipes them after writing)."""
+    out = bytearray(
+        _HEADER.pack(
+            _MAGIC, _VERSION, len(image.budgets), image.generation, image.holder, image.until, len(image.state)
+        )
+    )
+    for name, tat in image.budgets:
+        out.append(len(name))
+        out += name
+        out += _TAT.pack(tat)
+    out += image.state
+    out += _CRC.pack(zlib.crc32(out))
+    return out
+
+
+def _wipe(buf: bytearray) -> None:
+    """Overwrites ``buf`` with zeros (it held tokens)."""
+    buf[:] = bytes(len(buf))
+
+
+def _budget_name(budget_id: str) -> bytes:
+    """``budget_id`` as the stores keep it: 1 to :data:`MAX_BUDGET_ID_LEN` UTF-8 bytes."""
+    if not isinstance(budget_id, str):
+        raise TypeError(f"budget_id must be a str, not {type(budget_id).__name__}")
+    name = budget_id.encode()
+    if not 1 <= len(name) <= MAX_BUDGET_ID_LEN:
+        raise ValueError(f"a budget name is 1 to {MAX_BUDGET_ID_LEN} UTF-8 bytes, not {len(name)}")
+    return name
 
 
 class FileStore:
-    """A store in one file, for workers on one host.
+    """A store in one file, for the workers (threads, processes) of one host.
 
-    ``path`` holds the newest state (magic, generation, image), replaced
-    atomically on every save (a temporary file next to it, ``fsync``,
-    ``os.replace``). ``path + ".lock"`` is locked with ``fcntl.flock`` around
-    every operation and holds the lease and the budgets' state (JSON, no
-    secrets; losing it only ends the lease early). Both files are created with
-    mode 0600; an existing one that group or others may read or write, or that
-    another user owns, is refused with :class:`StorePermissionError`. The
-    store's clock is the host's wall clock. Safe to share between threads and
-    across ``fork()``.
+    The very file and protocol of the Rust ``fieldauth::shared::FileStore``
+    (format ``FAst`` version 1), so Rust, C and Python workers of one host can
+    share one store file:
+
+    - ``path`` holds everything: the generation, the lease (holder, end), the
+      budgets' GCRA cells and the state image, with a CRC-32; the layout is in
+      the Rust type's documentation (and ``core/tests/fixtures/file-store-v1.bin``
+      is a sample both implementations are tested against).
+    - Every operation opens ``path + ".lock"`` and takes ``fcntl.flock`` on it
+      (exclusive; shared for :meth:`load`), reads ``path``, and, if anything
+      changed, writes the new content to ``path + ".tmp"`` (created anew,
+      mode 0600), syncs it (``fsync``), renames it over ``path`` (atomic: a
+      reader sees the old file or the new one) and syncs the directory; then it
+      closes the lock file, which releases the lock. A process killed at any
+      point leaves the old or the new content, and its lock ends with it.
+    - Opening the store creates ``path`` (an empty store) and the lock file,
+      both with mode 0600, if they are missing. A file or lock file that group
+      or others may read or write, that another user owns, or that is not a
+      regular file is refused with :class:`StorePermissionError` at every
+      operation, before anything is read; a file that is not a version-1
+      store, or is damaged, is :class:`StoreCorrupt` (an operator deletes it:
+      the next operation starts an empty store).
+    - Budget names are 1 to :data:`MAX_BUDGET_ID_LEN` UTF-8 bytes, at most
+      :data:`MAX_BUDGETS` of them per file.
+
+    The store's clock is the host's wall clock in Unix ms, read once per
+    operation while the lock is held; ``clock`` (keyword only: a callable
+    returning Unix ms as an int) injects another, for tests or a host whose
+    workers agree on a different clock. One object may be shared by threads
+    and survives ``fork()`` (no descriptor is kept between operations).
     """
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+    def __init__(
+        self, path: Union[str, "os.PathLike[str]"], *, clock: Optional[Callable[[], int]] = None
+    ) -> None:
         self.path = os.fspath(path)
-        """The state file."""
+        """The store file."""
         self.lock_path = self.path + ".lock"
-        """The lock file (lease and budgets)."""
-        self._mutex = threading.Lock()
-        self._fd = -1
-        self._pid = -1
-        with self._locked():
-            fd = self._open_state()
-            if fd >= 0:
-                os.close(fd)
+        """The lock file (always empty: only its ``flock`` matters)."""
+        self.tmp_path = self.path + ".tmp"
+        """The temporary file a new content is written to before the rename."""
+        self._clock: Callable[[], int] = clock if clock is not None else unix_ms
+        # Checks both files and creates the store file if it is missing.
+        self._update(lambda image, now: (None, False), create=True)
 
     def __repr__(self) -> str:
         return f"FileStore({self.path!r})"
@@ -196,205 +320,210 @@ class FileStore:
         if st.st_uid != os.geteuid():
             raise StorePermissionError(f"fieldauth store: {path} belongs to another user (uid {st.st_uid})")
 
-    def _lock_fd(self) -> int:
-        if self._fd < 0 or self._pid != os.getpid():
-            # After fork() the inherited descriptor shares its lock with the parent: open our own.
-            try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-            except OSError as exc:
-                raise StoreUnavailable(f"fieldauth store: cannot open {self.lock_path}: {exc.strerror}") from None
-            try:
-                self._check(fd, self.lock_path)
-            except BaseException:
-                os.close(fd)
-                raise
-            self._fd, self._pid = fd, os.getpid()
-        return self._fd
-
-    class _Locked:
-        def __init__(self, store: "FileStore") -> None:
-            self.store = store
-
-        def __enter__(self) -> int:
-            self.store._mutex.acquire()
-            try:
-                fd = self.store._lock_fd()
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                self.store._mutex.release()
-                raise StoreUnavailable(f"fieldauth store: cannot lock {self.store.lock_path}: {exc.strerror}") from None
-            except BaseException:
-                self.store._mutex.release()
-                raise
-            return fd
-
-        def __exit__(self, *exc: object) -> None:
-            try:
-                fcntl.flock(self.store._fd, fcntl.LOCK_UN)
-            finally:
-                self.store._mutex.release()
-
-    def _locked(self) -> "FileStore._Locked":
-        return FileStore._Locked(self)
-
-    def _open_state(self) -> int:
-        """The state file's descriptor (checked), or -1 if it does not exist."""
+    def _open_checked(self, path: str, flags: int, missing_ok: bool = False) -> int:
+        """Opens ``path`` (never through a symlink; created 0600 with ``O_CREAT``) and checks
+        its owner and mode, closing it if refused; -1 if it does not exist and ``missing_ok``."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except FileNotFoundError:
-            return -1
+            if missing_ok:
+                return -1
+            raise StoreUnavailable(f"fieldauth store: cannot open {path}: no such file or directory") from None
         except OSError as exc:
-            raise StoreUnavailable(f"fieldauth store: cannot open {self.path}: {exc.strerror}") from None
+            raise StoreUnavailable(f"fieldauth store: cannot open {path}: {exc.strerror}") from None
         try:
-            self._check(fd, self.path)
+            self._check(fd, path)
         except BaseException:
             os.close(fd)
             raise
         return fd
 
-    def _read_state(self) -> Optional[Tuple[int, bytes]]:
-        fd = self._open_state()
+    def _lock(self, exclusive: bool) -> int:
+        """The lock file's descriptor, locked; closing it releases the lock."""
+        fd = self._open_checked(self.lock_path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError as exc:
+            os.close(fd)
+            raise StoreUnavailable(f"fieldauth store: cannot lock {self.lock_path}: {exc.strerror}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _read(self) -> Optional[bytearray]:
+        """The store file's bytes (wipe them after use), or None if it does not exist."""
+        fd = self._open_checked(self.path, os.O_RDONLY, missing_ok=True)
         if fd < 0:
             return None
+        buf = bytearray()
         try:
-            chunks = []
-            while True:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            with open(fd, "rb", buffering=0, closefd=True) as f:
+                size = os.fstat(f.fileno()).st_size
+                buf = bytearray(size + 1)
+                got = 0
+                while True:
+                    if got == len(buf):
+                        buf.extend(bytes(len(buf)))
+                    n = f.readinto(memoryview(buf)[got:])
+                    if not n:
+                        break
+                    got += n
+                del buf[got:]
         except OSError as exc:
+            _wipe(buf)
             raise StoreUnavailable(f"fieldauth store: cannot read {self.path}: {exc.strerror}") from None
-        finally:
-            os.close(fd)
-        data = b"".join(chunks)
-        if len(data) < _HEADER.size:
-            return None if not data else self._corrupt()
-        magic, generation = _HEADER.unpack_from(data)
-        if magic != _MAGIC:
-            self._corrupt()
-        return generation, data[_HEADER.size :]
+        return buf
 
-    def _corrupt(self) -> Any:
-        raise StoreCorrupt(f"fieldauth store: {self.path} is not a fieldauth state file")
-
-    def _write_state(self, generation: int, image: bytes) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        tmp = f"{self.path}.tmp{os.getpid()}.{threading.get_ident()}"
+    def _write(self, data: bytearray) -> None:
+        """Replaces the store file with ``data``: temporary file, fsync, rename, fsync of the directory."""
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            # Left by a process killed mid-write: only the lock holder writes it, so it is stale.
+            os.unlink(self.tmp_path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreUnavailable(f"fieldauth store: cannot remove {self.tmp_path}: {exc.strerror}") from None
+        try:
+            fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             try:
                 os.fchmod(fd, 0o600)
-                data = _HEADER.pack(_MAGIC, generation) + image
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, self.path)
-            dfd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+            os.rename(self.tmp_path, self.path)
+        except OSError as exc:
+            try:
+                os.unlink(self.tmp_path)
+            except OSError:
+                pass
+            raise StoreUnavailable(f"fieldauth store: cannot write {self.path}: {exc.strerror}") from None
+        # The rename is durable once the directory is synced; where that fails it is still atomic.
+        try:
+            dfd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY | os.O_CLOEXEC)
             try:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
-        except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise StoreUnavailable(f"fieldauth store: cannot write {self.path}: {exc.strerror}") from None
+        except OSError:
+            pass
 
-    def _read_meta(self, fd: int) -> Dict[str, Any]:
+    def _parsed(self, data: bytearray) -> _Image:
         try:
-            raw = os.pread(fd, 1 << 20, 0)
-        except OSError as exc:
-            raise StoreUnavailable(f"fieldauth store: cannot read {self.lock_path}: {exc.strerror}") from None
-        try:
-            meta = json.loads(raw.decode()) if raw else {}
-        except (UnicodeDecodeError, ValueError):
-            meta = {}  # volatile data: a torn write only ends the lease and resets the budgets
-        return meta if isinstance(meta, dict) else {}
+            return _parse(data)
+        except ValueError as exc:
+            raise StoreCorrupt(f"fieldauth store: {self.path} is corrupt ({exc})") from None
 
-    def _write_meta(self, fd: int, meta: Dict[str, Any]) -> None:
-        data = json.dumps(meta, separators=(",", ":")).encode()
+    def _update(self, step: Callable[[_Image, int], Tuple[T, bool]], create: bool = False) -> T:
+        """One atomic step: lock, read the clock, read, ``step`` (which returns its answer and
+        whether it changed the image), write if it did, unlock."""
+        fd = self._lock(exclusive=True)
+        data: Optional[bytearray] = None
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
-        except OSError as exc:
-            raise StoreUnavailable(f"fieldauth store: cannot write {self.lock_path}: {exc.strerror}") from None
-
-    @staticmethod
-    def _lease_of(meta: Dict[str, Any], now: int) -> Tuple[int, int]:
-        lease = meta.get("lease")
-        if isinstance(lease, list) and len(lease) == 2 and all(isinstance(x, int) for x in lease):
-            if lease[1] > now:
-                return lease[0], lease[1]
-        return 0, 0
+            now = int(self._clock())
+            data = self._read()
+            image = self._parsed(data) if data is not None else _Image()
+            out, changed = step(image, now)
+            if changed or (create and data is None):
+                new = _encode(image)
+                try:
+                    self._write(new)
+                finally:
+                    _wipe(new)
+            return out
+        finally:
+            os.close(fd)
+            if data is not None:
+                _wipe(data)
 
     # -- the contract
 
     def load(self) -> Optional[Tuple[int, bytes]]:
-        with self._locked():
-            return self._read_state()
+        """``(generation, image)`` of the newest state, or ``None`` when empty (under a shared lock)."""
+        fd = self._lock(exclusive=False)
+        data: Optional[bytearray] = None
+        try:
+            data = self._read()
+            if data is None:
+                return None
+            image = self._parsed(data)
+            return (image.generation, bytes(image.state)) if image.generation else None
+        finally:
+            os.close(fd)
+            if data is not None:
+                _wipe(data)
 
     def lease(self, holder: int, ttl_ms: int) -> Tuple[bool, int]:
+        """Takes or renews the lease: ``(held, until_ms)`` (a live lease of another holder: not held)."""
         _check_args(holder, ttl_ms)
-        with self._locked() as fd:
-            meta = self._read_meta(fd)
-            now = unix_ms()
-            current, until = self._lease_of(meta, now)
-            if current not in (0, holder):
-                return False, until
-            until = now + ttl_ms
-            meta["lease"] = [holder, until]
-            self._write_meta(fd, meta)
-            return True, until
+
+        def step(image: _Image, now: int) -> Tuple[Tuple[bool, int], bool]:
+            if image.until > now and image.holder != holder:
+                return (False, image.until), False
+            image.holder, image.until = holder, now + ttl_ms
+            return (True, image.until), True
+
+        return self._update(step)
 
     def save(self, holder: int, expected_generation: int, state: bytes) -> Tuple[str, int]:
+        """Compare-and-set: ``("stored", new)``, ``("not_holder", current)`` or ``("stale", current)``."""
         _check_args(holder)
         if not isinstance(state, (bytes, bytearray)):
             raise TypeError(f"state must be bytes, not {type(state).__name__}")
-        with self._locked() as fd:
-            current = self._read_state()
-            generation = current[0] if current is not None else 0
-            if self._lease_of(self._read_meta(fd), unix_ms())[0] != holder:
-                return NOT_HOLDER, generation
-            if generation != expected_generation:
-                return STALE, generation
-            self._write_state(generation + 1, bytes(state))
-            return STORED, generation + 1
+        if len(state) > 0xFFFF_FFFF:
+            raise StoreError(f"fieldauth store: a state of {len(state)} bytes is too large")
+
+        def step(image: _Image, now: int) -> Tuple[Tuple[str, int], bool]:
+            if not image.held_by(holder, now):
+                return (NOT_HOLDER, image.generation), False
+            if image.generation != expected_generation:
+                return (STALE, image.generation), False
+            if image.generation >= 2**64 - 1:
+                raise StoreError("fieldauth store: the generation number is exhausted")
+            image.generation += 1
+            image.state = state
+            return (STORED, image.generation), True
+
+        return self._update(step)
 
     def release(self, holder: int) -> None:
+        """Ends ``holder``'s lease (nothing if it does not hold it)."""
         _check_args(holder)
-        with self._locked() as fd:
-            meta = self._read_meta(fd)
-            if self._lease_of(meta, unix_ms())[0] == holder:
-                meta.pop("lease", None)
-                self._write_meta(fd, meta)
+
+        def step(image: _Image, now: int) -> Tuple[None, bool]:
+            if not image.held_by(holder, now):
+                return None, False
+            image.holder = image.until = 0
+            return None, True
+
+        self._update(step)
 
     def charge(self, budget_id: str, requests: int, window_s: int, burst: int) -> int:
+        """One request against a fleet-wide budget: 0 if granted, else the Unix ms to wait until."""
+        name = _budget_name(budget_id)
         gcra_params(requests, window_s, burst)
-        with self._locked() as fd:
-            meta = self._read_meta(fd)
-            budgets = meta.get("budgets")
-            if not isinstance(budgets, dict):
-                budgets = meta["budgets"] = {}
-            now = unix_ms()
-            tat = budgets.get(budget_id)
-            new_tat, wait = gcra(tat if isinstance(tat, int) else 0, now, requests, window_s, burst)
+
+        def step(image: _Image, now: int) -> Tuple[int, bool]:
+            cell = next((c for c in image.budgets if c[0] == name), None)
+            if cell is None:
+                if len(image.budgets) >= MAX_BUDGETS:
+                    raise StoreError(f"fieldauth store: {self.path} holds {MAX_BUDGETS} budget names already")
+                cell = [name, 0]
+                image.budgets.append(cell)
+            tat, wait = gcra(cell[1], now, requests, window_s, burst)
             if wait:
-                return wait
-            budgets[budget_id] = new_tat
-            self._write_meta(fd, meta)
-            return 0
+                return wait, False  # nothing charged, nothing written
+            cell[1] = tat
+            return 0, True
+
+        return self._update(step)
 
     def close(self) -> None:
-        """Closes the lock file's descriptor (the store reopens it when used again)."""
-        with self._mutex:
-            if self._fd >= 0 and self._pid == os.getpid():
-                os.close(self._fd)
-            self._fd = -1
+        """Nothing to release: every operation opens and closes the lock file itself (kept for
+        callers written against the earlier store, which kept it open)."""
 
 
 # ---------------------------------------------------------------- RedisStore
@@ -524,6 +653,7 @@ class RedisStore:
             raise self._fail(exc) from None
 
     def charge(self, budget_id: str, requests: int, window_s: int, burst: int) -> int:
+        _budget_name(budget_id)
         interval, tolerance = gcra_params(requests, window_s, burst)
         try:
             wait = self._charge(keys=[f"{self.key}:budget:{budget_id}"], args=[interval, tolerance])
