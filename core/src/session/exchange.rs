@@ -866,29 +866,36 @@ impl<A: Arena> SessionIn<A> {
                 self.st.retry_at = 0;
                 Event::RefreshRejected
             }
-            ErrorCode::InvalidClient => self.fail(Failure::InvalidClient),
-            ErrorCode::UnauthorizedClient | ErrorCode::UnsupportedGrantType => {
-                self.fail(Failure::UnauthorizedClient)
-            }
-            ErrorCode::InvalidScope => self.fail(Failure::InvalidScope),
-            ErrorCode::AccessDenied => self.fail(Failure::AccessDenied),
             ErrorCode::InvalidGrant if self.set.mode == Mode::AuthorizationCode => {
                 // The code expired or was used: the user must approve again.
                 self.st.flags &= !(F_CODE | F_PKCE);
                 self.st.retry_at = 0;
                 Event::Failed(Failure::InvalidGrant)
             }
-            ErrorCode::InvalidGrant => self.fail(Failure::InvalidGrant),
-            ErrorCode::InvalidRequest => self.fail(Failure::Rejected),
-            // A 401 without an error code: the login or password is wrong,
-            // or the client credentials are.
-            ErrorCode::None if matches!(self.set.mode, Mode::Login | Mode::Password) => {
-                self.fail(Failure::InvalidGrant)
+            _ => {
+                // The final answers, through one `fail` (flash, issue #13).
+                let failure = match code {
+                    ErrorCode::InvalidClient => Failure::InvalidClient,
+                    ErrorCode::UnauthorizedClient | ErrorCode::UnsupportedGrantType => {
+                        Failure::UnauthorizedClient
+                    }
+                    ErrorCode::InvalidScope => Failure::InvalidScope,
+                    ErrorCode::AccessDenied => Failure::AccessDenied,
+                    ErrorCode::InvalidGrant => Failure::InvalidGrant,
+                    ErrorCode::InvalidRequest => Failure::Rejected,
+                    // A 401 without an error code: the login or password is
+                    // wrong, or the client credentials are.
+                    ErrorCode::None if matches!(self.set.mode, Mode::Login | Mode::Password) => {
+                        Failure::InvalidGrant
+                    }
+                    ErrorCode::None => Failure::InvalidClient,
+                    // Codes that do not belong to a token endpoint, and
+                    // unknown ones: nothing says the request can never
+                    // succeed.
+                    _ => return self.back_off(now, status),
+                };
+                self.fail(failure)
             }
-            ErrorCode::None => self.fail(Failure::InvalidClient),
-            // Codes that do not belong to a token endpoint, and unknown ones:
-            // nothing says the request can never succeed.
-            _ => self.back_off(now, status),
         }
     }
 
