@@ -401,7 +401,11 @@ class Driver:
                         if session.info().failure == Failure.INVALID_GRANT and shared.sync(
                             session, self.clock()
                         ) == Adopted.NEWER:
-                            # A peer rotated the refresh token first: its state replaces the failure.
+                            # A primary grant refused with invalid_grant (a latched failure) while a
+                            # peer saved a newer state: adopt it instead of failing. (A *refresh*
+                            # answered invalid_grant is no failure: the session drops the refresh
+                            # token and wants its primary grant; the sync before that fetch, or the
+                            # NEED_AUTHORIZATION_CODE branch below, adopts the peer's rotation.)
                             continue
                         session.raise_if_failed()
                     continue
@@ -413,7 +417,9 @@ class Driver:
                 session.raise_if_failed()
             if action.kind == ActionKind.NEED_AUTHORIZATION_CODE:
                 if shared is not None and shared.sync(session, now) == Adopted.NEWER:
-                    continue  # a peer holds the grant: share it
+                    # A peer holds the grant (also when our refresh was answered invalid_grant
+                    # because a peer rotated the refresh token first): share it.
+                    continue
                 raise NoCredentialError(
                     "fieldauth: the session needs an authorization code first: open "
                     "session.authorization_url() in a browser and pass the redirect's code and state "

@@ -1,0 +1,249 @@
+"""The fleet worker's rules (issue #21) driven offline: :class:`fieldauth._adapter.Driver` with a
+store, a fake transport (the test answers each token request) and injected clocks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Generator, List, Optional
+
+import pytest
+
+from fieldauth import ActionKind, Authorization, AuthorizationKind, Config, EventKind, Failure, Preset, Session
+from fieldauth._adapter import Driver, NoCredentialError, Pause, Step, TokenCall, TokenReply
+from fieldauth.stores import FileStore
+from conftest import JSON, issue_token, token_json
+
+T0 = 1_000_000  # the worker's monotonic clock (ms)
+S0 = 1_700_000_000_000  # the store's clock (Unix ms)
+LEASE_TTL_MS = 1_000
+LIFETIME_S = 100
+WORKER, PEER, SEEDER = 0x1111, 0x2222, 0x3333
+
+
+class Clock:
+    """A clock the test moves (ms)."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def config(preset: Preset) -> Config:
+    if preset == Preset.FENTU_OAUTH:
+        return Config(base_url="https://auth.example/fentu", client_id="c", client_secret="s",
+                      redirect_uri="https://app.example/cb")
+    return Config(base_url="https://auth.example", client_id="c", client_secret="s")
+
+
+def grant(session: Session, preset: Preset, now: int, token: str, refresh: str) -> None:
+    """The session's first token (Fentu: a person approved the authorization code)."""
+    if preset == Preset.FENTU_OAUTH:
+        url = session.authorization_url()
+        session.set_authorization_code("the-code", url.split("state=")[1].split("&")[0])
+    issue_token(session, now=now, token=token, refresh_token=refresh, expires_in=LIFETIME_S)
+
+
+def seed_store(store: FileStore, worker: Session) -> None:
+    """Generation 1: the state the fleet starts from, and the worker holds it."""
+    assert store.lease(SEEDER, LEASE_TTL_MS)[0]
+    assert store.save(SEEDER, 0, worker.snapshot(now_ms=T0)) == ("stored", 1)
+    store.release(SEEDER)
+    worker.set_shared_generation(1)
+
+
+def invalid_grant() -> TokenReply:
+    body = json.dumps({"error": "invalid_grant", "error_description": "refresh token rotated"}).encode()
+    return TokenReply(400, JSON, body)
+
+
+def run(
+    gen: Generator[Step, Optional[TokenReply], Authorization], answer: "Answer"
+) -> Authorization:
+    """Drives ``credential()``: each TokenCall to ``answer``, each Pause moves the worker's clock."""
+    reply: Optional[TokenReply] = None
+    try:
+        while True:
+            step = gen.send(reply)
+            if isinstance(step, TokenCall):
+                reply = answer(step)
+            else:
+                assert isinstance(step, Pause)
+                answer.clock.now = max(answer.clock.now, step.until_ms)
+                reply = None
+    except StopIteration as stop:
+        auth: Authorization = stop.value
+        return auth
+    finally:
+        gen.close()
+
+
+def served(auth: Authorization) -> str:
+    """The credential an authorization sends (the header's value)."""
+    assert auth.kind == AuthorizationKind.SEND and auth.header is not None, auth
+    return auth.header[1]
+
+
+class Answer:
+    """The fake token endpoint: records every request's body and answers from a script."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.bodies: List[bytes] = []
+        self.script: List[object] = []
+
+    def __call__(self, call: TokenCall) -> TokenReply:
+        self.bodies.append(call.body)
+        action = self.script.pop(0)
+        if callable(action):
+            action = action()
+        assert isinstance(action, TokenReply)
+        return action
+
+
+@pytest.mark.parametrize("preset", [Preset.FENTU_OAUTH, Preset.CUSTOM], ids=["fentu", "client-credentials"])
+def test_invalid_grant_after_a_peer_rotated_adopts_the_peers_state(tmp_path: Path, preset: Preset) -> None:
+    """The refresh this worker sends is answered invalid_grant because a peer rotated the
+    refresh token meanwhile (this worker's lease ran out while its request was out, the peer
+    took the lease, refreshed and saved generation 2). The worker adopts generation 2 and
+    serves the peer's token instead of failing, and its next refresh sends the peer's refresh
+    token: the rejected one never again.
+
+    The session answers a rejected refresh with REFRESH_REJECTED (it drops the refresh token
+    and wants its primary grant): Fentu (authorization code) then needs a person's code, and
+    the driver adopts the peer's state in its NEED_AUTHORIZATION_CODE branch; a client that
+    can fetch without a person (CUSTOM: client credentials) adopts it in the sync before that
+    fetch, which it then does not send."""
+    clock = Clock(T0)
+    store_clock = Clock(S0)
+    store = FileStore(tmp_path / "fleet.store", clock=store_clock)
+    with Session(preset, config(preset), seed=1) as worker, Session(preset, config(preset), seed=2) as peer:
+        grant(worker, preset, T0, "at-1", "rt-1")
+        grant(peer, preset, T0, "at-1", "rt-1")
+        seed_store(store, worker)
+        driver = Driver(worker, clock=clock, store=store, lease_ttl_ms=LEASE_TTL_MS)
+        answer = Answer(clock)
+
+        def peer_rotates_first() -> TokenReply:
+            # The worker's request is out; its lease ends (the store's clock moves past it),
+            # the peer takes the lease, refreshes rt-1 into rt-2 and saves generation 2.
+            store_clock.now += LEASE_TTL_MS + 1
+            assert store.lease(PEER, LEASE_TTL_MS)[0]
+            assert peer.poll(clock.now).kind == ActionKind.SEND_TOKEN_REQUEST
+            assert b"refresh_token=rt-1" in peer.write_token_request_parts(clock.now).body
+            fresh = token_json("at-peer", refresh_token="rt-2", expires_in=LIFETIME_S)
+            assert peer.feed_token_response(200, JSON, fresh, now_ms=clock.now).kind == EventKind.TOKEN_ISSUED
+            assert store.save(PEER, 1, peer.snapshot(now_ms=clock.now)) == ("stored", 2)
+            store.release(PEER)
+            return invalid_grant()  # rt-1 was rotated out: the provider rejects this worker's refresh
+
+        # The token expired: the worker leads the refresh with rt-1.
+        clock.now = T0 + LIFETIME_S * 1000 + 1
+        answer.script = [peer_rotates_first]
+        auth = run(driver.credential("/api"), answer)
+        assert auth.kind == AuthorizationKind.SEND
+        assert served(auth).endswith("at-peer"), auth
+        assert worker.shared_generation == 2
+        assert [b"refresh_token=rt-1" in body for body in answer.bodies] == [True]
+        # Nothing was saved over the peer's generation (this worker's refresh failed).
+        loaded = store.load()
+        assert loaded is not None and loaded[0] == 2
+
+        # The peer's token expires in turn: this worker refreshes with rt-2, never rt-1 again.
+        clock.now += LIFETIME_S * 1000 + 1
+        store_clock.now += LIFETIME_S * 1000 + 1
+        answer.script = [TokenReply(200, JSON, token_json("at-3", refresh_token="rt-3", expires_in=LIFETIME_S))]
+        auth = run(driver.credential("/api"), answer)
+        assert served(auth).endswith("at-3"), auth
+        assert len(answer.bodies) == 2 and b"refresh_token=rt-2" in answer.bodies[1]
+        assert all(b"rt-1" not in body for body in answer.bodies[1:])
+        loaded = store.load()
+        assert loaded is not None and loaded[0] == 3 and worker.shared_generation == 3
+
+
+def test_invalid_grant_for_a_code_a_peer_redeemed_adopts_the_peers_state(tmp_path: Path) -> None:
+    """The session's own failure INVALID_GRANT (a primary grant refused: here the authorization
+    code, which a peer redeemed first and saved the grant of as generation 2): the driver's
+    invalid_grant branch adopts the peer's state instead of raising SessionFailed."""
+    preset = Preset.FENTU_OAUTH
+    clock = Clock(T0)
+    store_clock = Clock(S0)
+    store = FileStore(tmp_path / "fleet.store", clock=store_clock)
+    with Session(preset, config(preset), seed=1) as worker, Session(preset, config(preset), seed=2) as peer:
+        # Generation 1: a state without a grant yet (nobody has logged in).
+        assert store.lease(SEEDER, LEASE_TTL_MS)[0]
+        assert store.save(SEEDER, 0, worker.snapshot(now_ms=T0)) == ("stored", 1)
+        store.release(SEEDER)
+        worker.set_shared_generation(1)
+        url = worker.authorization_url()
+        worker.set_authorization_code("the-code", url.split("state=")[1].split("&")[0])
+        driver = Driver(worker, clock=clock, store=store, lease_ttl_ms=LEASE_TTL_MS)
+        answer = Answer(clock)
+
+        def peer_redeemed_it() -> TokenReply:
+            store_clock.now += LEASE_TTL_MS + 1
+            assert store.lease(PEER, LEASE_TTL_MS)[0]
+            grant(peer, preset, clock.now, "at-peer", "rt-peer")
+            assert store.save(PEER, 1, peer.snapshot(now_ms=clock.now)) == ("stored", 2)
+            store.release(PEER)
+            body = json.dumps({"error": "invalid_grant", "error_description": "code already used"}).encode()
+            return TokenReply(400, JSON, body)
+
+        answer.script = [peer_redeemed_it]
+        auth = run(driver.credential("/api"), answer)
+        assert served(auth).endswith("at-peer"), auth
+        assert worker.shared_generation == 2 and len(answer.bodies) == 1
+        assert b"code=the-code" in answer.bodies[0]
+        assert worker.info().failure == Failure.NONE
+
+
+def test_invalid_grant_with_nothing_newer_in_the_store_is_the_grants_end(tmp_path: Path) -> None:
+    """The other side of the rule: a refresh answered invalid_grant while the store holds
+    nothing newer means the grant is gone (Fentu: a person approves again); the rejected
+    refresh token is not sent again either."""
+    preset = Preset.FENTU_OAUTH
+    clock = Clock(T0)
+    store = FileStore(tmp_path / "fleet.store", clock=Clock(S0))
+    with Session(preset, config(preset), seed=1) as worker:
+        grant(worker, preset, T0, "at-1", "rt-1")
+        seed_store(store, worker)
+        driver = Driver(worker, clock=clock, store=store, lease_ttl_ms=LEASE_TTL_MS)
+        answer = Answer(clock)
+        answer.script = [invalid_grant()]
+        clock.now = T0 + LIFETIME_S * 1000 + 1
+        with pytest.raises(NoCredentialError, match="authorization code"):
+            run(driver.credential("/api"), answer)
+        assert len(answer.bodies) == 1
+        # Its state (no refresh token) went to the store, so the peers learn the grant is gone.
+        loaded = store.load()
+        assert loaded is not None and loaded[0] == 2
+
+
+def test_a_fetch_refused_invalid_grant_after_a_peer_saved_adopts_the_peers_state(tmp_path: Path) -> None:
+    """The session's own failure INVALID_GRANT (latched: a client-credentials fetch refused
+    with invalid_grant) while a peer saved a newer state meanwhile: the driver's invalid_grant
+    branch adopts the peer's state instead of raising SessionFailed."""
+    preset = Preset.CUSTOM
+    clock = Clock(T0)
+    store_clock = Clock(S0)
+    store = FileStore(tmp_path / "fleet.store", clock=store_clock)
+    with Session(preset, config(preset), seed=1) as worker, Session(preset, config(preset), seed=2) as peer:
+        seed_store(store, worker)  # generation 1: no token yet
+        driver = Driver(worker, clock=clock, store=store, lease_ttl_ms=LEASE_TTL_MS)
+        answer = Answer(clock)
+
+        def peer_fetched_first() -> TokenReply:
+            store_clock.now += LEASE_TTL_MS + 1
+            assert store.lease(PEER, LEASE_TTL_MS)[0]
+            grant(peer, preset, clock.now, "at-peer", "rt-peer")
+            assert store.save(PEER, 1, peer.snapshot(now_ms=clock.now)) == ("stored", 2)
+            store.release(PEER)
+            return invalid_grant()
+
+        answer.script = [peer_fetched_first]
+        auth = run(driver.credential("/api"), answer)
+        assert served(auth).endswith("at-peer"), auth
+        assert worker.shared_generation == 2 and len(answer.bodies) == 1
+        assert b"grant_type=client_credentials" in answer.bodies[0]
