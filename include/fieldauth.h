@@ -7,7 +7,9 @@
  *
  * Names        fieldauth_<object>_<verb>. Objects: session (the state
  *              machine), head (HTTP response-head parser), body (response
- *              body framing), profile/preset, status, transport.
+ *              body framing), profile/preset, status, transport, worker
+ *              (one of a fleet sharing a credential) and store (its
+ *              callbacks).
  * Status       Functions that can fail return fieldauth_status (uint32_t):
  *              FIELDAUTH_OK (0) or an error code from the table below;
  *              fieldauth_status_message() gives a static sentence. Status
@@ -669,6 +671,140 @@
  * FIELDAUTH_TRANSPORT_CLOSED means the same).
  */
 #define FIELDAUTH_TRANSPORT_ERROR -1
+
+/**
+ * Bytes of a fieldauth_worker.
+ */
+#define FIELDAUTH_WORKER_SIZE 64
+
+/**
+ * Alignment a fieldauth_worker needs.
+ */
+#define FIELDAUTH_WORKER_ALIGN 8
+
+/**
+ * uint64_t words of a fieldauth_worker.
+ */
+#define FIELDAUTH_WORKER_WORDS (FIELDAUTH_WORKER_SIZE / 8)
+
+/**
+ * A store callback's answer: done.
+ */
+#define FIELDAUTH_STORE_OK 0
+
+/**
+ * A store callback's answer (load only): the state is longer than the
+ * buffer; `*out_len` is its length. The worker returns
+ * FIELDAUTH_ERR_BUFFER_TOO_SMALL with that length.
+ */
+#define FIELDAUTH_STORE_BUFFER_TOO_SMALL 1
+
+/**
+ * A store callback's answer: the store failed (any value other than the
+ * two above means the same). The worker keeps serving the token it holds,
+ * falls back to its share of the budgets and asks the store again after
+ * FIELDAUTH_STORE_RETRY_MS.
+ */
+#define FIELDAUTH_STORE_FAILED -1
+
+/**
+ * save(): the state was stored; `*out_generation` is its generation
+ * (expected + 1).
+ */
+#define FIELDAUTH_SAVED_STORED 0
+
+/**
+ * save(): the caller holds no live lease; nothing was stored.
+ */
+#define FIELDAUTH_SAVED_NOT_HOLDER 1
+
+/**
+ * save(): the stored generation is not the expected one (a peer saved
+ * meanwhile); nothing was stored; `*out_generation` is the stored one.
+ */
+#define FIELDAUTH_SAVED_STALE 2
+
+/**
+ * Worker turn (fieldauth_worker_token_turn()): this worker holds the lease
+ * and its token budget was charged: run the token exchange now, then call
+ * fieldauth_worker_exchanged().
+ */
+#define FIELDAUTH_TURN_LEAD 1
+
+/**
+ * Worker turn: the store is not answering: run the token exchange on this
+ * worker's own (its budget share was charged), then call
+ * fieldauth_worker_exchanged().
+ */
+#define FIELDAUTH_TURN_SOLO 2
+
+/**
+ * Worker turn: another worker is fetching and this session's token is
+ * still valid: authorize API requests with it.
+ */
+#define FIELDAUTH_TURN_USE 3
+
+/**
+ * Worker turn: a newer shared state was adopted: poll the session again.
+ */
+#define FIELDAUTH_TURN_POLL 4
+
+/**
+ * Worker turn: nothing to do before `*out_until_ms` (the session's
+ * monotonic clock): the lease holder's token is awaited or a budget is
+ * spent.
+ */
+#define FIELDAUTH_TURN_WAIT 5
+
+/**
+ * fieldauth_worker_charge(): the token endpoint's budget ("token").
+ */
+#define FIELDAUTH_BUDGET_TOKEN 0
+
+/**
+ * fieldauth_worker_charge(): the API budget ("api").
+ */
+#define FIELDAUTH_BUDGET_API 1
+
+/**
+ * fieldauth_worker_take_notice(): nothing new.
+ */
+#define FIELDAUTH_NOTICE_NONE 0
+
+/**
+ * fieldauth_worker_take_notice(): the store failed; the worker keeps its
+ * token and a 1/fleet_size share of the budgets until it answers.
+ */
+#define FIELDAUTH_NOTICE_STORE_DOWN 1
+
+/**
+ * fieldauth_worker_take_notice(): the store answers again; the worker
+ * rejoins the fleet.
+ */
+#define FIELDAUTH_NOTICE_STORE_BACK 2
+
+/**
+ * fieldauth_worker_take_notice(): the store holds a state this session
+ * cannot adopt (another configuration or storage size): are all workers
+ * configured alike? The session keeps its own state.
+ */
+#define FIELDAUTH_NOTICE_FOREIGN_STATE 3
+
+/**
+ * fieldauth_worker_sync() / _exchanged(): no state was adopted (the store
+ * is empty, failed, or holds nothing newer to adopt).
+ */
+#define FIELDAUTH_ADOPTED_NONE 0
+
+/**
+ * How long a worker whose store failed works alone before asking again.
+ */
+#define FIELDAUTH_STORE_RETRY_MS 1000
+
+/**
+ * A good lease time-to-live: longer than a token exchange with retries.
+ */
+#define FIELDAUTH_DEFAULT_LEASE_TTL_MS 45000
 
 /**
  * The result of every fallible function: FIELDAUTH_OK (0) or one of the
@@ -1336,6 +1472,121 @@ typedef struct fieldauth_session_info {
      */
     uint32_t slot_capacity;
 } fieldauth_session_info;
+
+/**
+ * Storage for one worker of a fleet that shares one credential through a
+ * store (fieldauth_store): its lease holder id, whether the store answers,
+ * and its own budget shares for when it does not. Holds no secret.
+ * Opaque: caller-allocated (FIELDAUTH_WORKER_SIZE bytes, 8-byte aligned),
+ * initialized by fieldauth_worker_init(); one per session, used with that
+ * session only, by one thread at a time.
+ */
+typedef struct fieldauth_worker {
+    uint64_t opaque[FIELDAUTH_WORKER_WORDS];
+} fieldauth_worker;
+
+/**
+ * A store shared by the workers of a fleet, as callbacks over the C
+ * application's own shared storage (shared memory, a file, SQLite, its
+ * Redis client). The library calls them from fieldauth_worker_* functions
+ * only, on the calling thread, and keeps no pointer to this struct, `ctx`
+ * or its buffers after the call. A callback must not call fieldauth
+ * functions on the worker or session it serves, and must not unwind or
+ * longjmp through the library. Every output is preset by the library (0),
+ * so a callback that fails may leave them unwritten.
+ *
+ * The contract every store keeps (the core's `fieldauth::shared::Store`):
+ *
+ * - Atomicity: each callback is one atomic step over the whole store with
+ *   respect to every other callback of every worker on every host.
+ * - Durability: what a callback reported done is seen by every later
+ *   callback; a store that loses its content comes back empty (generation
+ *   0, no lease, full budgets), never older.
+ * - One clock: every time is the store's clock in Unix milliseconds, read
+ *   once inside each atomic step (shared by all hosts: one server's clock).
+ * - Failure: return FIELDAUTH_STORE_FAILED (or any value other than
+ *   FIELDAUTH_STORE_OK and, for load, FIELDAUTH_STORE_BUFFER_TOO_SMALL).
+ *   A failed callback may have taken effect (a broken connection); the
+ *   worker relies only on later answers. Never store or return half an
+ *   image.
+ * - Secrets: the state image holds tokens; store it where only the
+ *   application's own user can read it, and never log it.
+ *
+ * The callbacks (all required):
+ *
+ * - `load(ctx, buf, buf_len, out_len, out_generation)`: copy the newest
+ *   state into `buf`, its length to `*out_len` and its generation (1 or
+ *   more) to `*out_generation`; an empty store: OK with generation 0. A
+ *   state longer than `buf_len`: FIELDAUTH_STORE_BUFFER_TOO_SMALL with the
+ *   length in `*out_len`, nothing copied.
+ * - `lease(ctx, holder, ttl_ms, out_held, out_until_ms)`: if nobody holds
+ *   a live lease, or `holder` does, give it to `holder` until now +
+ *   `ttl_ms`: `*out_held` = 1 and that end in `*out_until_ms`. Otherwise
+ *   change nothing: `*out_held` = 0 and the holder's end. A lease past its
+ *   end is nobody's.
+ * - `save(ctx, holder, expected_generation, state, state_len, out_result,
+ *   out_generation)`: compare-and-set: unless `holder` holds a live lease,
+ *   FIELDAUTH_SAVED_NOT_HOLDER; else unless the stored generation is
+ *   `expected_generation` (0: empty), FIELDAUTH_SAVED_STALE with the stored
+ *   one; else store the state as `expected_generation + 1`:
+ *   FIELDAUTH_SAVED_STORED with it. The lease stays held.
+ * - `release(ctx, holder)`: end the lease if `holder` holds it; otherwise
+ *   nothing.
+ * - `charge(ctx, budget_id, requests, window_s, burst, out_wait_until_ms)`:
+ *   charge one request to the fleet's budget `budget_id` (a NUL-terminated
+ *   name, "token" or "api", at most 32 bytes): a GCRA cell of never more
+ *   than `requests` in any sliding window of `window_s` seconds with a
+ *   burst of `burst` (the C store's twin of the core's
+ *   `fieldauth::shared::charge_cell`: keep one 64-bit theoretical arrival
+ *   time per name). Granted: `*out_wait_until_ms` = 0. Otherwise nothing
+ *   is charged and `*out_wait_until_ms` is the earliest store time it
+ *   would be granted.
+ */
+typedef struct fieldauth_store {
+    /**
+     * Passed to every callback.
+     */
+    void *ctx;
+    /**
+     * Copies the newest state out; see above.
+     */
+    int32_t (*load)(void *ctx,
+                    uint8_t *buf,
+                    size_t buf_len,
+                    size_t *out_len,
+                    uint64_t *out_generation);
+    /**
+     * Takes or renews the lease; see above.
+     */
+    int32_t (*lease)(void *ctx,
+                     uint64_t holder,
+                     uint32_t ttl_ms,
+                     uint32_t *out_held,
+                     uint64_t *out_until_ms);
+    /**
+     * Compare-and-set of the state; see above.
+     */
+    int32_t (*save)(void *ctx,
+                    uint64_t holder,
+                    uint64_t expected_generation,
+                    const uint8_t *state,
+                    size_t state_len,
+                    uint32_t *out_result,
+                    uint64_t *out_generation);
+    /**
+     * Ends the holder's lease; see above.
+     */
+    int32_t (*release)(void *ctx, uint64_t holder);
+    /**
+     * Charges one request to a fleet budget; see above.
+     */
+    int32_t (*charge)(void *ctx,
+                      const char *budget_id,
+                      uint32_t requests,
+                      uint32_t window_s,
+                      uint32_t burst,
+                      uint64_t *out_wait_until_ms);
+} fieldauth_store;
 
 /**
  * Storage for a session whose token storage is the caller's
@@ -2645,6 +2896,172 @@ fieldauth_status fieldauth_session_granted_scope(const struct fieldauth_session 
  * including unknown ones). Never NULL; never free it. Thread-safe.
  */
 const char *fieldauth_status_message(fieldauth_status status);
+
+/**
+ * Size of the library's fieldauth_worker object: FIELDAUTH_WORKER_SIZE.
+ * Thread-safe.
+ */
+size_t fieldauth_worker_sizeof(void);
+
+/**
+ * Initializes `worker` for one session of a fleet: `holder` is its lease
+ * holder id (random, chosen once per worker process or thread, not 0: two
+ * workers with one id would both pass as the lease holder), `fleet_size`
+ * the number of workers sharing the credential (each one's budget share
+ * when the store fails; 0 counts as 1), `lease_ttl_ms` how long its lease
+ * lasts unless released (FIELDAUTH_DEFAULT_LEASE_TTL_MS: a worker killed
+ * mid-refresh blocks the others for at most that long). `solo_refresh`
+ * (0 or 1): whether the worker may refresh on its own while the store is down (only
+ * for refresh tokens that do not rotate: two workers spending one rotating
+ * refresh token lose the grant); false keeps using the valid token and
+ * waits for the store.
+ *
+ * The worker's loop, the session's own calls in between:
+ * 1. before each API request, fieldauth_worker_charge(FIELDAUTH_BUDGET_API)
+ *    and wait while it says;
+ * 2. fieldauth_session_poll(); on FIELDAUTH_ACTION_SEND_TOKEN_REQUEST ask
+ *    fieldauth_worker_token_turn(): LEAD or SOLO: run the exchange
+ *    (fieldauth_session_exchange()), then fieldauth_worker_exchanged();
+ *    POLL: poll again; WAIT: wait; USE: go on;
+ * 3. fieldauth_session_authorize() and send the API request.
+ *
+ * Errors: NULL_POINTER, MISALIGNED.
+ *
+ * # Safety
+ * `worker` is NULL or points to FIELDAUTH_WORKER_SIZE writable bytes not in
+ * use by another thread.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_worker_init(struct fieldauth_worker *worker,
+                                       uint64_t holder,
+                                       uint32_t fleet_size,
+                                       uint32_t lease_ttl_ms,
+                                       uint32_t solo_refresh);
+
+/**
+ * Loads the newest shared state into `buf` and adopts it into `session` if
+ * it is newer than the one the session holds (fieldauth_session_adopt()).
+ * `*out_adopted`: FIELDAUTH_ADOPTED_NONE (the store is empty, failed or
+ * resting after a failure, the session's own token request is in flight,
+ * or the state is foreign: see fieldauth_worker_take_notice()), or an
+ * FIELDAUTH_ADOPTED_* value. `buf` carries the image (at least
+ * fieldauth_session_snapshot_len() bytes) and is wiped after use.
+ *
+ * Errors: BUFFER_TOO_SMALL (the store's state is longer than `buf`);
+ * NULL_POINTER (including a NULL callback), MISALIGNED, NOT_INITIALIZED,
+ * INVALID_ARGUMENT (overlaps). A failing store is not an error.
+ *
+ * # Safety
+ * `worker` and `session` are initialized and used by no other thread;
+ * `store` points to a valid fieldauth_store whose callbacks honour its
+ * contract; `buf` is writable for `buf_len` bytes; `out_adopted` writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_worker_sync(struct fieldauth_worker *worker,
+                                       struct fieldauth_session *session,
+                                       const struct fieldauth_store *store,
+                                       uint64_t now_ms,
+                                       uint64_t unix_ms,
+                                       uint8_t *buf,
+                                       size_t buf_len,
+                                       uint32_t *out_adopted);
+
+/**
+ * What to do with the token request the session wants (after
+ * fieldauth_session_poll() said FIELDAUTH_ACTION_SEND_TOKEN_REQUEST):
+ * `*out_turn` is FIELDAUTH_TURN_LEAD (this worker took the lease and its
+ * token budget was charged), _SOLO (the store is down: on its own, its
+ * share charged), _USE (a peer is fetching; the session's token is still
+ * valid), _POLL (a peer's newer state was adopted) or _WAIT with
+ * `*out_until_ms` (session clock; 0 for the other turns). After LEAD or
+ * SOLO, call fieldauth_worker_exchanged() once the exchange is over,
+ * whatever its outcome (also after an exchange error), so that the lease
+ * is released. `buf` as for fieldauth_worker_sync().
+ *
+ * Errors: as fieldauth_worker_sync().
+ *
+ * # Safety
+ * As fieldauth_worker_sync(); `out_turn` and `out_until_ms` are writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_worker_token_turn(struct fieldauth_worker *worker,
+                                             struct fieldauth_session *session,
+                                             const struct fieldauth_store *store,
+                                             uint64_t now_ms,
+                                             uint64_t unix_ms,
+                                             uint8_t *buf,
+                                             size_t buf_len,
+                                             uint32_t *out_turn,
+                                             uint64_t *out_until_ms);
+
+/**
+ * After the token exchange of a LEAD or SOLO turn is over: `token_issued`
+ * is 1 if it ended in FIELDAUTH_EVENT_TOKEN_ISSUED, else 0. A lead worker's new
+ * token is saved for the fleet (compare-and-set; the session records the
+ * new generation) and its lease released. After any other outcome (a
+ * rejected refresh token among them: a peer may have rotated it) the
+ * newest shared state is loaded and adopted if newer; the rejected refresh
+ * token is never sent again either way. `*out_adopted` as for
+ * fieldauth_worker_sync() (FIELDAUTH_ADOPTED_NONE after a new token).
+ *
+ * Errors: as fieldauth_worker_sync(); BUFFER_TOO_SMALL (`buf` shorter than
+ * fieldauth_session_snapshot_len(): nothing saved, the lease released);
+ * WRONG_STATE if the session's exchange is still in progress (call after
+ * it returned anything but FIELDAUTH_ERR_WOULD_BLOCK).
+ *
+ * # Safety
+ * As fieldauth_worker_sync().
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_worker_exchanged(struct fieldauth_worker *worker,
+                                            struct fieldauth_session *session,
+                                            const struct fieldauth_store *store,
+                                            uint64_t now_ms,
+                                            uint64_t unix_ms,
+                                            uint32_t token_issued,
+                                            uint8_t *buf,
+                                            size_t buf_len,
+                                            uint32_t *out_adopted);
+
+/**
+ * Charges one request to the fleet's `budget` (FIELDAUTH_BUDGET_API before
+ * each API request; the token budget is charged by
+ * fieldauth_worker_token_turn()): `*out_until_ms` is 0 to send now, or the
+ * session time not to send before (nothing was charged). A session without
+ * that budget is never held back. The store is charged one request under
+ * the limit (a request granted just inside a window can reach the server
+ * after a later one); while it is down, the worker charges its 1/fleet_size
+ * share itself.
+ *
+ * Errors: UNKNOWN_ENUM; NULL_POINTER (including a NULL callback),
+ * MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+ *
+ * # Safety
+ * As fieldauth_worker_sync() (no buffer); `out_until_ms` is writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_worker_charge(struct fieldauth_worker *worker,
+                                         struct fieldauth_session *session,
+                                         const struct fieldauth_store *store,
+                                         uint32_t budget,
+                                         uint64_t now_ms,
+                                         uint64_t unix_ms,
+                                         uint64_t *out_until_ms);
+
+/**
+ * The last change worth a log line, once: FIELDAUTH_NOTICE_STORE_DOWN,
+ * _STORE_BACK, _FOREIGN_STATE, or _NONE. Call after each worker call (or
+ * now and then) and log what it says.
+ *
+ * Errors: NULL_POINTER, MISALIGNED, NOT_INITIALIZED.
+ *
+ * # Safety
+ * `worker` is initialized and used by no other thread; `out_notice` is
+ * writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_worker_take_notice(struct fieldauth_worker *worker,
+                                              uint32_t *out_notice);
 
 #ifdef __cplusplus
 }  // extern "C"

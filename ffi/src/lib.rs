@@ -39,6 +39,7 @@ mod ptr;
 mod session;
 mod status;
 mod types;
+mod worker;
 
 pub use body::*;
 pub use exchange::*;
@@ -47,6 +48,7 @@ pub use preset::*;
 pub use session::*;
 pub use status::*;
 pub use types::*;
+pub use worker::*;
 
 /// The `no_std` build's panic handler. The library has no panic paths (the
 /// workspace lints forbid the constructs, the C tests link every function

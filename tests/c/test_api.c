@@ -1422,6 +1422,193 @@ static void test_heap_storage(void) {
     free(hs);
 }
 
+/* ------------------------------------------------------------------ fleet worker (issue #21) */
+
+/* An in-memory store of callbacks that follows the fieldauth_store contract,
+ * with a switch that makes every callback fail, and a clock the test sets. */
+static struct {
+    int down;
+    uint64_t now, generation, holder, lease_end, tat[2];
+    size_t len;
+    uint8_t state[4096];
+} mem;
+
+static int32_t mem_load(void *ctx, uint8_t *buf, size_t cap, size_t *len, uint64_t *gen) {
+    (void)ctx;
+    if (mem.down) return FIELDAUTH_STORE_FAILED;
+    *gen = mem.generation;
+    *len = mem.generation ? mem.len : 0;
+    if (*len > cap) return FIELDAUTH_STORE_BUFFER_TOO_SMALL;
+    memcpy(buf, mem.state, *len);
+    return FIELDAUTH_STORE_OK;
+}
+
+static int32_t mem_lease(void *ctx, uint64_t holder, uint32_t ttl, uint32_t *held, uint64_t *until) {
+    (void)ctx;
+    if (mem.down) return FIELDAUTH_STORE_FAILED;
+    if (mem.holder == holder || mem.lease_end <= mem.now) {
+        mem.holder = holder;
+        mem.lease_end = mem.now + ttl;
+        *held = 1;
+    }
+    *until = mem.lease_end;
+    return FIELDAUTH_STORE_OK;
+}
+
+static int32_t mem_save(void *ctx, uint64_t holder, uint64_t expected, const uint8_t *state,
+                        size_t len, uint32_t *result, uint64_t *gen) {
+    (void)ctx;
+    if (mem.down || len > sizeof mem.state) return FIELDAUTH_STORE_FAILED;
+    if (mem.holder != holder || mem.lease_end <= mem.now) {
+        *result = FIELDAUTH_SAVED_NOT_HOLDER;
+    } else if (mem.generation != expected) {
+        *result = FIELDAUTH_SAVED_STALE;
+        *gen = mem.generation;
+    } else {
+        memcpy(mem.state, state, len);
+        mem.len = len;
+        *gen = mem.generation = expected + 1;
+        *result = FIELDAUTH_SAVED_STORED;
+    }
+    return FIELDAUTH_STORE_OK;
+}
+
+static int32_t mem_release(void *ctx, uint64_t holder) {
+    (void)ctx;
+    if (mem.down) return FIELDAUTH_STORE_FAILED;
+    if (mem.holder == holder) mem.lease_end = 0;
+    return FIELDAUTH_STORE_OK;
+}
+
+/* Grants everything but counts: tat[0] token charges, tat[1] API charges. */
+static int32_t mem_charge(void *ctx, const char *id, uint32_t requests, uint32_t window_s,
+                          uint32_t burst, uint64_t *until) {
+    (void)ctx;
+    (void)until;
+    if (mem.down) return FIELDAUTH_STORE_FAILED;
+    CHECK(requests > 0 && window_s > 0 && burst > 0 && burst <= requests);
+    if (strcmp(id, "token") == 0)
+        mem.tat[0]++;
+    else if (strcmp(id, "api") == 0)
+        mem.tat[1]++;
+    else
+        return FIELDAUTH_STORE_FAILED;
+    return FIELDAUTH_STORE_OK;
+}
+
+static void test_worker(void) {
+    static fieldauth_worker w1, w2;
+    static uint64_t raw_worker[FIELDAUTH_WORKER_WORDS + 1];
+    fieldauth_worker *misaligned = (fieldauth_worker *)(void *)((char *)raw_worker + 4);
+    fieldauth_store st = {NULL, mem_load, mem_lease, mem_save, mem_release, mem_charge};
+    fieldauth_store no_save = st;
+    fieldauth_action a;
+    fieldauth_event ev;
+    uint8_t img[4096], tiny[8], req[1024];
+    char resp[1024];
+    uint32_t turn = 9, adopted = 9, notice = 9;
+    uint64_t until = 9, gen = 0;
+    const uint64_t unix0 = 1700000000000ull;
+    no_save.save = NULL;
+    memset(img, 0, sizeof img);
+    memset(&mem, 0, sizeof mem);
+    mem.now = unix0;
+
+    CHECK(fieldauth_worker_sizeof() == FIELDAUTH_WORKER_SIZE);
+    EXPECT(fieldauth_worker_init(NULL, 1, 2, 1000, 0), FIELDAUTH_ERR_NULL_POINTER);
+    EXPECT(fieldauth_worker_init(misaligned, 1, 2, 1000, 0), FIELDAUTH_ERR_MISALIGNED);
+    memset(&w1, 0, sizeof w1);
+    EXPECT(fieldauth_worker_take_notice(&w1, &notice), FIELDAUTH_ERR_NOT_INITIALIZED);
+    OK(fieldauth_worker_init(&w1, 0x1111, 2, 30000, 0));
+    OK(fieldauth_worker_init(&w2, 0x2222, 2, 30000, 0));
+    init_autotask(&s1);
+    init_autotask(&s2);
+    OK(fieldauth_session_set_wall_clock(&s1, 0, unix0));
+    OK(fieldauth_session_set_wall_clock(&s2, 0, unix0));
+
+    /* Argument checks: a NULL callback, a NULL output, an unknown budget,
+     * the image buffer overlapping the session. */
+    EXPECT(fieldauth_worker_token_turn(&w1, &s1, &no_save, 0, unix0, img, sizeof img, &turn, &until),
+           FIELDAUTH_ERR_NULL_POINTER);
+    EXPECT(fieldauth_worker_token_turn(&w1, &s1, &st, 0, unix0, img, sizeof img, NULL, &until),
+           FIELDAUTH_ERR_NULL_POINTER);
+    EXPECT(fieldauth_worker_token_turn(&w1, &s1, NULL, 0, unix0, img, sizeof img, &turn, &until),
+           FIELDAUTH_ERR_NULL_POINTER);
+    EXPECT(fieldauth_worker_charge(&w1, &s1, &st, 7, 0, unix0, &until), FIELDAUTH_ERR_UNKNOWN_ENUM);
+    EXPECT(fieldauth_worker_sync(&w1, &s1, &st, 0, unix0, (uint8_t *)&s1, 64, &adopted),
+           FIELDAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(fieldauth_worker_sync(&w1, &s1, &st, 0, unix0, img, sizeof img, (uint32_t *)(void *)&w1),
+           FIELDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(turn == 9 && until == 9 && adopted == 9); /* outputs untouched on errors */
+
+    /* An empty store: nothing to adopt; W1 leads (its token budget charged). */
+    OK(fieldauth_worker_sync(&w1, &s1, &st, 0, unix0, img, sizeof img, &adopted));
+    CHECK(adopted == FIELDAUTH_ADOPTED_NONE);
+    OK(fieldauth_session_poll(&s1, 0, &a));
+    CHECK(a.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST);
+    OK(fieldauth_worker_token_turn(&w1, &s1, &st, 0, unix0, img, sizeof img, &turn, &until));
+    CHECK(turn == FIELDAUTH_TURN_LEAD && until == 0 && mem.tat[0] == 1 && mem.holder == 0x1111);
+    /* W2 has no token and the lease is busy: it waits (at most 100 ms). */
+    OK(fieldauth_worker_token_turn(&w2, &s2, &st, 0, unix0, img, sizeof img, &turn, &until));
+    CHECK(turn == FIELDAUTH_TURN_WAIT && until > 0 && until <= 100);
+    /* W1's exchange, before it is over: the worker refuses to save. */
+    CHECK(send_request(&s1, 0, req, sizeof req) > 0);
+    EXPECT(fieldauth_worker_exchanged(&w1, &s1, &st, 0, unix0, 1, img, sizeof img, &adopted),
+           FIELDAUTH_ERR_WRONG_STATE);
+    CHECK(mem.lease_end == 0); /* but released the lease */
+    OK(fieldauth_worker_token_turn(&w1, &s1, &st, 0, unix0, img, sizeof img, &turn, &until));
+    CHECK(turn == FIELDAUTH_TURN_WAIT || turn == FIELDAUTH_TURN_LEAD);
+    CHECK(response(resp, sizeof resp, 200, "", TOKEN_BODY) > 0);
+    OK(feed_response(&s1, 10, resp, 64, &ev));
+    CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
+    /* A buffer too small for the image: BUFFER_TOO_SMALL, the lease released. */
+    OK(fieldauth_worker_token_turn(&w1, &s1, &st, 10, unix0 + 10, img, sizeof img, &turn, &until));
+    EXPECT(fieldauth_worker_exchanged(&w1, &s1, &st, 10, unix0 + 10, 1, tiny, sizeof tiny, &adopted),
+           FIELDAUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(mem.generation == 0 && mem.lease_end == 0);
+    OK(fieldauth_worker_token_turn(&w1, &s1, &st, 10, unix0 + 10, img, sizeof img, &turn, &until));
+    CHECK(turn == FIELDAUTH_TURN_LEAD);
+    OK(fieldauth_worker_exchanged(&w1, &s1, &st, 10, unix0 + 10, 1, img, sizeof img, &adopted));
+    CHECK(adopted == FIELDAUTH_ADOPTED_NONE && mem.generation == 1 && mem.lease_end == 0);
+    OK(fieldauth_session_shared_generation(&s1, &gen));
+    CHECK(gen == 1);
+    CHECK(!mem_has(img, sizeof img, "tok-123")); /* the image was wiped */
+
+    /* W2 adopts W1's token instead of fetching its own. */
+    mem.now = unix0 + 20;
+    gen = mem.tat[0];
+    OK(fieldauth_worker_token_turn(&w2, &s2, &st, 20, unix0 + 20, img, sizeof img, &turn, &until));
+    CHECK(turn == FIELDAUTH_TURN_POLL && mem.tat[0] == gen); /* adopted: nothing charged */
+    OK(fieldauth_session_poll(&s2, 20, &a));
+    CHECK(a.kind == FIELDAUTH_ACTION_READY);
+    OK(fieldauth_session_shared_generation(&s2, &gen));
+    CHECK(gen == 1);
+    /* A buffer too small to load into. */
+    EXPECT(fieldauth_worker_sync(&w2, &s2, &st, 20, unix0 + 20, tiny, sizeof tiny, &adopted),
+           FIELDAUTH_ERR_BUFFER_TOO_SMALL);
+
+    /* API charges go to the store; a failing store is noticed once, then the
+     * worker charges its own share, and the store's return is noticed. */
+    OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 30, unix0 + 30, &until));
+    CHECK(until == 0 && mem.tat[1] == 1);
+    OK(fieldauth_worker_take_notice(&w2, &notice));
+    CHECK(notice == FIELDAUTH_NOTICE_NONE);
+    mem.down = 1;
+    OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 40, unix0 + 40, &until));
+    CHECK(until == 0);
+    OK(fieldauth_worker_take_notice(&w2, &notice));
+    CHECK(notice == FIELDAUTH_NOTICE_STORE_DOWN);
+    OK(fieldauth_worker_take_notice(&w2, &notice));
+    CHECK(notice == FIELDAUTH_NOTICE_NONE);
+    mem.down = 0;
+    OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 40 + FIELDAUTH_STORE_RETRY_MS,
+                               unix0 + 40 + FIELDAUTH_STORE_RETRY_MS, &until));
+    OK(fieldauth_worker_take_notice(&w2, &notice));
+    CHECK(notice == FIELDAUTH_NOTICE_STORE_BACK && mem.tat[1] == 2);
+    OK(fieldauth_session_clear(&s1));
+    OK(fieldauth_session_clear(&s2));
+}
+
 int main(void) {
     test_version_and_sizes();
     test_heap_storage();
@@ -1442,6 +1629,7 @@ int main(void) {
     test_authorization_callback();
     test_extra_params();
     test_exchange();
+    test_worker();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -140,6 +140,8 @@ pub enum Notice {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Worker {
     holder: u64,
+    /// Jitter for budget waits (xorshift64, seeded from the holder id).
+    rng: u64,
     retry_at: u64,
     local_token: Gcra,
     local_api: Gcra,
@@ -160,6 +162,7 @@ impl Worker {
     pub const fn new(holder: u64, fleet_size: u32, lease_ttl_ms: u32) -> Self {
         Worker {
             holder,
+            rng: holder | 1,
             retry_at: 0,
             local_token: Gcra::new(),
             local_api: Gcra::new(),
@@ -456,17 +459,37 @@ impl Worker {
         }
     }
 
+    /// Up to a quarter of `wait`, at most 50 ms, at random: workers told to
+    /// wait for the same slot do not all ask again at the same instant, so
+    /// the slot goes to a different one each time instead of the fastest.
+    fn jitter(&mut self, wait: u64) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        let span = (wait / 4).min(50);
+        x.checked_rem(span.saturating_add(1)).unwrap_or(0)
+    }
+
     /// Charges one request to the fleet's `kind` budget (the session's
     /// [`token_budget`](SessionIn::token_budget) or
     /// [`api_budget`](SessionIn::api_budget)): `None` to send now, or
     /// `Some(t)`, not before the session's monotonic time `t` (nothing was
-    /// charged). A session without that budget is never held back.
+    /// charged; `t` has up to 50 ms of jitter, so that waiting workers take
+    /// turns). A session without that budget is never held back.
     ///
     /// The store charges one request less than the budget allows (a request
     /// granted just inside a window can reach the server after a later one,
     /// and the server counts one more than the fleet charged: measured as
     /// 41 in a window of 40). When the store is down, the worker charges its
-    /// share of the budget (requests ÷ fleet size, at least 1) on its own.
+    /// share of the budget (requests ÷ fleet size, at least 1, evenly paced:
+    /// no burst) on its own. The fleet then keeps to the budget in every
+    /// window that lies inside the outage; a window reaching back before it
+    /// can hold what the fleet was granted before plus the shares (at most
+    /// twice the budget, in the one window after the store went down), which
+    /// a server that enforces its limit answers with 429 and `Retry-After`,
+    /// honoured by the session.
     pub fn charge<S: Store, A: Arena>(
         &mut self,
         store: &mut S,
@@ -498,7 +521,7 @@ impl Worker {
                 Some(Charge::Granted) => return None,
                 Some(Charge::WaitUntil { unix_ms: at }) => {
                     let wait = at.saturating_sub(unix_ms).max(1);
-                    return Some(now.saturating_add(wait));
+                    return Some(now.saturating_add(wait).saturating_add(self.jitter(wait)));
                 }
                 None => {}
             }
@@ -508,10 +531,11 @@ impl Worker {
             .checked_div(self.fleet_size)
             .unwrap_or(0)
             .max(1);
+        // No bursts while uncoordinated: evenly paced from the first one.
         let mine = Budget {
             requests: share,
             window_s: budget.window_s,
-            burst: budget.burst.clamp(1, share),
+            burst: 1,
         };
         let cell = match kind {
             BudgetKind::Token => &mut self.local_token,
