@@ -13,6 +13,7 @@ import pytest
 import fieldauth
 from fieldauth import ActionKind, Config, EventKind, Failure, Preset, RequestKind, Session, VerdictKind
 
+from fieldauth.stores import FileStore
 from conftest import Emulator, http_get, http_token_exchange
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "emulator_demo.py"
@@ -226,3 +227,21 @@ def test_readme_python_examples_run_against_the_emulator(readme: str, emulator: 
     verdict = scope["verdict"]
     assert isinstance(verdict, fieldauth.Verdict)
     assert verdict.kind == VerdictKind.OK, verdict
+
+
+def test_readme_fleet_example_runs_against_the_emulator(emulator: Emulator, tmp_path: Path) -> None:
+    """README.md's "Many workers, one credential" block: a worker with a FileStore."""
+    path = Path(__file__).resolve().parents[3] / "README.md"
+    if not path.is_file():
+        pytest.skip(f"{path} is not part of this installation (run from the repository)")
+    pytest.importorskip("requests", reason="install the [requests] extra (run-tests.sh does)")
+    blocks = [b for b in readme_python_blocks(path) if "FileStore(" in b]
+    assert len(blocks) == 1, "README.md's store example is missing"
+    store = tmp_path / "autotask.store"
+    code = blocks[0].replace("8080", str(emulator.port)).replace("/var/lib/dispatch/autotask.store", str(store))
+    scope: dict[str, object] = {"__name__": "readme_fleet_example"}
+    exec(compile(code, "README.md (store example)", "exec"), scope)
+    assert getattr(scope["response"], "status_code") == 200
+    # The worker saved the token it fetched for the fleet, in a file only its user can read.
+    assert store.stat().st_mode & 0o777 == 0o600
+    assert FileStore(store).load() is not None
