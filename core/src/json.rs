@@ -624,17 +624,27 @@ impl Scanner {
                 break;
             }
             self.plain = false;
-            // Continuation bytes needed and the range of the first one;
-            // DEL (valid JSON, but not printable) needs none.
-            let lead = if b == 0x7f {
-                Some((0, 0x80, 0xbf))
-            } else {
-                crate::write::utf8_lead(b)
+            // Continuation bytes needed; DEL (valid JSON, but not
+            // printable) needs none.
+            self.utf8_need = match b {
+                0x7f => 0,
+                0xc2..=0xdf => 1,
+                0xe0..=0xef => 2,
+                0xf0..=0xf4 => 3,
+                _ => return Err(self.err(JsonError::InvalidUtf8, i)),
             };
-            let Some((need, lo, hi)) = lead else {
-                return Err(self.err(JsonError::InvalidUtf8, i));
+            // The range of the first continuation byte (RFC 3629 §4): no
+            // overlong forms, surrogates or code points past U+10FFFF.
+            self.utf8_lo = match b {
+                0xe0 => 0xa0,
+                0xf0 => 0x90,
+                _ => 0x80,
             };
-            (self.utf8_need, self.utf8_lo, self.utf8_hi) = (need, lo, hi);
+            self.utf8_hi = match b {
+                0xed => 0x9f,
+                0xf4 => 0x8f,
+                _ => 0xbf,
+            };
             i = i.wrapping_add(1);
         }
         Ok(i)

@@ -169,11 +169,16 @@ impl Utf8 {
             (self.lo, self.hi) = (0x80, 0xbf);
             return true;
         }
-        if b < 0x80 {
-            return true;
-        }
-        let Some((need, lo, hi)) = crate::write::utf8_lead(b) else {
-            return false;
+        let (need, lo, hi) = match b {
+            0x00..=0x7f => return true,
+            0xc2..=0xdf => (1, 0x80, 0xbf),
+            0xe0 => (2, 0xa0, 0xbf),
+            0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+            0xed => (2, 0x80, 0x9f),
+            0xf0 => (3, 0x90, 0xbf),
+            0xf1..=0xf3 => (3, 0x80, 0xbf),
+            0xf4 => (3, 0x80, 0x8f),
+            _ => return false,
         };
         (self.need, self.lo, self.hi) = (need, lo, hi);
         true

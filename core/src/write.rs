@@ -324,24 +324,6 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// For a byte 0x80 and above: the continuation bytes the UTF-8 sequence it
-/// starts needs, and the range its first continuation byte must lie in (RFC
-/// 3629 §4: no overlong forms, surrogates or code points past U+10FFFF);
-/// `None` if it cannot start one. The one table of the JSON scanner's and
-/// the form decoder's validators (flash, issue #13).
-pub(crate) fn utf8_lead(b: u8) -> Option<(u8, u8, u8)> {
-    Some(match b {
-        0xc2..=0xdf => (1, 0x80, 0xbf),
-        0xe0 => (2, 0xa0, 0xbf),
-        0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
-        0xed => (2, 0x80, 0x9f),
-        0xf0 => (3, 0x90, 0xbf),
-        0xf1..=0xf3 => (3, 0x80, 0xbf),
-        0xf4 => (3, 0x80, 0x8f),
-        _ => return None,
-    })
-}
-
 /// A whole string of decimal digits (at least one) as a number fitting 64
 /// bits.
 #[inline(never)]
