@@ -63,23 +63,16 @@ fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
     }
 }
 
-/// The little-endian number of `width` (at most 8) bytes at `at`; 0 if they
-/// are not all there. One reader for every field width (flash, issue #13).
-fn get(buf: &[u8], at: usize, width: usize) -> u64 {
-    let bytes = buf.get(at..at.saturating_add(width)).unwrap_or(&[]);
-    bytes
-        .iter()
-        .rev()
-        .fold(0u64, |v, &b| (v << 8) | u64::from(b))
-}
-
-/// A 16-bit field.
-fn get_u16(buf: &[u8], at: usize) -> u16 {
-    u16::try_from(get(buf, at, 2)).unwrap_or(0)
+fn get<const W: usize>(buf: &[u8], at: usize) -> [u8; W] {
+    let mut out = [0u8; W];
+    if let Some(s) = buf.get(at..at.saturating_add(W)) {
+        crate::write::copy(&mut out, s);
+    }
+    out
 }
 
 fn get_u64(buf: &[u8], at: usize) -> u64 {
-    get(buf, at, 8)
+    u64::from_le_bytes(get(buf, at))
 }
 
 /// `t` on a clock that reads `from` moved to a clock that reads `to` at the
@@ -247,14 +240,14 @@ impl<A: Arena> SessionIn<A> {
         }
         let crc = crc32(image.get(..CRC_AT).unwrap_or(&[]), 0);
         let crc = crc32(image.get(SNAPSHOT_HEADER_LEN..).unwrap_or(&[]), crc);
-        if get(image, CRC_AT, 4) != u64::from(crc) {
+        if u32::from_le_bytes(get(image, CRC_AT)) != crc {
             return err(SnapshotError::Corrupt);
         }
-        if get(image, 4, 2) != u64::from(VERSION) {
+        if u16::from_le_bytes(get(image, 4)) != VERSION {
             return err(SnapshotError::Version);
         }
-        if get(image, 8, 4) != u64::from(u32::try_from(self.capacity()).unwrap_or(0))
-            || get(image, 12, 4) != u64::from(self.config_crc())
+        if u32::from_le_bytes(get(image, 8)) != u32::try_from(self.capacity()).unwrap_or(0)
+            || u32::from_le_bytes(get(image, 12)) != self.config_crc()
         {
             return err(SnapshotError::Foreign);
         }
@@ -263,7 +256,7 @@ impl<A: Arena> SessionIn<A> {
         let unix_ms = unix_ms.max(get_u64(image, 16));
         let m = |at: usize| Self::to_mono(get_u64(image, at), now, unix_ms);
         let cap = now.saturating_add(super::secs_to_ms(self.set.max_wait_s));
-        let flags = get_u16(image, 6) & (F_TOKEN | F_RT);
+        let flags = u16::from_le_bytes(get(image, 6)) & (F_TOKEN | F_RT);
         let expires_at = m(24);
         let rt_expires_at = m(40);
         let token_ok = flags & F_TOKEN != 0 && now < expires_at;
@@ -276,8 +269,8 @@ impl<A: Arena> SessionIn<A> {
         let mut spans = [Span::default(); 4];
         for (i, s) in spans.iter_mut().enumerate() {
             let at = 84usize.saturating_add(i.saturating_mul(4));
-            let start = get_u16(image, at);
-            let len = get_u16(image, at.saturating_add(2));
+            let start = u16::from_le_bytes(get(image, at));
+            let len = u16::from_le_bytes(get(image, at.saturating_add(2)));
             if usize::from(start).saturating_add(usize::from(len)) > slot_len {
                 return err(SnapshotError::Corrupt);
             }
@@ -314,7 +307,7 @@ impl<A: Arena> SessionIn<A> {
         self.st.token_blocked_until = m(56).min(cap);
         self.st.token_gcra = super::Gcra::with_tat(m(64));
         self.st.api_gcra = super::Gcra::with_tat(m(72));
-        self.st.lifetime_s = u32::try_from(get(image, 80, 4)).unwrap_or(0);
+        self.st.lifetime_s = u32::from_le_bytes(get(image, 80));
         self.st.shared_gen = get_u64(image, 100);
         self.st.token_gen = self.st.token_gen.wrapping_add(1);
         self.st.failure = None;
