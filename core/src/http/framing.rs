@@ -98,6 +98,7 @@ const fn is_ctl(b: u8) -> bool {
 
 impl BodyReader {
     /// A reader for a body with the given framing.
+    #[inline(never)]
     pub const fn new(framing: BodyFraming) -> Self {
         let (st, remaining, chunked) = match framing {
             BodyFraming::Length(0) => (Bs::Done, 0, false),
