@@ -358,21 +358,21 @@ class FileStore:
             return None
         buf = bytearray()
         try:
-            with open(fd, "rb", buffering=0, closefd=True) as f:
-                size = os.fstat(f.fileno()).st_size
-                buf = bytearray(size + 1)
-                got = 0
-                while True:
-                    if got == len(buf):
-                        buf.extend(bytes(len(buf)))
-                    n = f.readinto(memoryview(buf)[got:])
-                    if not n:
-                        break
-                    got += n
-                del buf[got:]
+            buf = bytearray(os.fstat(fd).st_size + 1)  # read into it: no copy of the tokens is left behind
+            got = 0
+            while True:
+                if got == len(buf):
+                    buf.extend(bytes(len(buf)))
+                n = os.readv(fd, [memoryview(buf)[got:]])
+                if not n:
+                    break
+                got += n
+            del buf[got:]
         except OSError as exc:
             _wipe(buf)
             raise StoreUnavailable(f"fieldauth store: cannot read {self.path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
         return buf
 
     def _write(self, data: bytearray) -> None:
