@@ -63,12 +63,8 @@ impl<A: Arena> SessionIn<A> {
                 PKCE_ZONE,
             ));
         }
-        if let Some(d) = self.arena.as_mut().get_mut(zone.start..v_end) {
-            crate::write::copy(d, vb);
-        }
-        if let Some(d) = self.arena.as_mut().get_mut(v_end..s_end) {
-            crate::write::copy(d, sb);
-        }
+        self.put_text(zone.start, vb);
+        self.put_text(v_end, sb);
         self.st.verifier = span(zone.start, vb.len());
         self.st.state = span(v_end, sb.len());
         self.set_flag(F_PKCE, true);
@@ -127,15 +123,8 @@ impl<A: Arena> SessionIn<A> {
             return Err(Error::capacity_exceeded(code.len(), staging.len()));
         }
         self.wipe(staging.clone());
-        let end = staging.start.saturating_add(code.len());
-        if let Some(d) = self.arena.as_mut().get_mut(staging.start..end) {
-            crate::write::copy(d, code.as_bytes());
-        }
-        self.st.code = span(staging.start, code.len());
-        self.set_flag(F_CODE, true);
-        self.st.failure = None;
-        self.st.attempts = 0;
-        self.st.retry_at = 0;
+        self.put_text(staging.start, code.as_bytes());
+        self.keep_code(staging.start, code.len());
         Ok(())
     }
 
@@ -254,12 +243,34 @@ impl<A: Arena> SessionIn<A> {
         }
         let end = staging.start.saturating_add(code.len());
         self.wipe(end..staging.end);
-        self.st.code = span(staging.start, code.len());
+        self.keep_code(staging.start, code.len());
+        Ok(())
+    }
+}
+
+impl<A: Arena> SessionIn<A> {
+    /// Copies `bytes` into the arena at `at` (nothing if they do not fit).
+    /// One out-of-line copy for the code paths (flash, issue #13).
+    #[inline(never)]
+    pub(super) fn put_text(&mut self, at: usize, bytes: &[u8]) {
+        if let Some(d) = self
+            .arena
+            .as_mut()
+            .get_mut(at..at.saturating_add(bytes.len()))
+        {
+            crate::write::copy(d, bytes);
+        }
+    }
+
+    /// The code at `start` (`len` bytes) is the next token request's: a
+    /// failure before it is forgotten.
+    #[inline(never)]
+    fn keep_code(&mut self, start: usize, len: usize) {
+        self.st.code = span(start, len);
         self.set_flag(F_CODE, true);
         self.st.failure = None;
         self.st.attempts = 0;
         self.st.retry_at = 0;
-        Ok(())
     }
 }
 
