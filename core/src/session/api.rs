@@ -48,7 +48,7 @@ impl<A: Arena> SessionIn<A> {
     /// # Ok::<(), fieldauth::Error>(())
     /// ```
     pub fn authorize(&mut self, now: u64) -> Authorization<'_> {
-        let now = self.clock(now);
+        let now = self.tick(now);
         let usable = self.usable(now);
         let mut until = self.st.api_blocked_until;
         if let Some(b) = super::budget(self.set.api_budget) {
@@ -233,7 +233,7 @@ impl<A: Arena> SessionIn<A> {
         body_prefix: &[u8],
         stale: bool,
     ) -> ApiVerdict {
-        let now = self.clock(now);
+        let now = self.tick(now);
         let limited = self.learn_limits(now, head, false);
         let forbidden_exhausted = head.status == 403 && head.x_rate_limit.remaining == Some(0);
         if matches!(head.status, 429 | 503) || forbidden_exhausted {

@@ -84,7 +84,7 @@ impl<A: Arena> SessionIn<A> {
     /// # Ok::<(), fieldauth::Error>(())
     /// ```
     pub fn poll(&mut self, now: u64) -> Action {
-        let now = self.clock(now);
+        let now = self.tick(now);
         if self.st.phase != Phase::Idle {
             if now.saturating_sub(self.st.sent_at) < RESPONSE_TIMEOUT_MS {
                 return Action::AwaitResponse;
@@ -152,6 +152,14 @@ impl<A: Arena> SessionIn<A> {
             };
         }
         Action::SendTokenRequest(kind)
+    }
+
+    /// [`SessionIn::clock`] out of line: the exchange and API paths read
+    /// the clock in nine places, and its 64-bit compare and store cost more
+    /// inlined than a call (flash, issue #13).
+    #[inline(never)]
+    pub(super) fn tick(&mut self, now: u64) -> u64 {
+        self.clock(now)
     }
 
     // ------------------------------------------------------------ requests
@@ -290,7 +298,7 @@ impl<A: Arena> SessionIn<A> {
         let (now, kind) = if offset == 0 {
             self.due_request(now)?
         } else if self.st.phase == Phase::Sent {
-            (self.clock(now), self.st.kind)
+            (self.tick(now), self.st.kind)
         } else {
             return Err(Error::WrongState);
         };
@@ -303,7 +311,7 @@ impl<A: Arena> SessionIn<A> {
 
     /// The token request due at `now`, or [`Error::WrongState`].
     fn due_request(&mut self, now: u64) -> Result<(u64, RequestKind)> {
-        let now = self.clock(now);
+        let now = self.tick(now);
         match self.poll(now) {
             Action::SendTokenRequest(kind) => Ok((now, kind)),
             _ => Err(Error::WrongState),
@@ -419,7 +427,7 @@ impl<A: Arena> SessionIn<A> {
         head: &ResponseHead,
         body: &mut TokenBody,
     ) -> Result<()> {
-        let now = self.clock(now);
+        let now = self.tick(now);
         if self.st.phase != Phase::Sent {
             return Err(Error::WrongState);
         }
@@ -468,7 +476,7 @@ impl<A: Arena> SessionIn<A> {
         if self.st.phase != Phase::Body || body.ticket != self.st.ticket {
             return Err(Error::WrongState);
         }
-        let now = self.clock(now);
+        let now = self.tick(now);
         let mut consumed = 0usize;
         let mut rest = chunk;
         while !body.reader.is_done() {
@@ -507,7 +515,7 @@ impl<A: Arena> SessionIn<A> {
         if self.st.phase == Phase::Idle || foreign {
             return Err(Error::WrongState);
         }
-        let now = self.clock(now);
+        let now = self.tick(now);
         match self.st.phase {
             Phase::Body if body.reader.finish().is_ok() => self.complete(now, body),
             _ => Err(self.abort(now, Error::Transport)),
@@ -517,7 +525,7 @@ impl<A: Arena> SessionIn<A> {
     /// The token request failed at the transport (connect, TLS, write, read,
     /// timeout). Schedules a retry; a valid token stays valid.
     pub fn on_transport_error(&mut self, now: u64) -> Event {
-        let now = self.clock(now);
+        let now = self.tick(now);
         self.st.last_status = 0;
         self.exchange_failed(now, 0)
     }
