@@ -35,6 +35,10 @@ pub struct Window {
     pub total: usize,
 }
 
+/// The bytes JSON strings escape with a letter, and the letters.
+const JSON_SHORT: &[u8; 7] = b"\"\\\n\r\t\x08\x0c";
+const JSON_SHORT_AS: &[u8; 7] = b"\"\\nrtbf";
+
 impl<'a> Writer<'a> {
     /// A writer that fills `buf` from the start.
     pub fn new(buf: &'a mut [u8]) -> Self {
@@ -200,16 +204,12 @@ impl<'a> Writer<'a> {
             let Some((&b, tail)) = tail.split_first() else {
                 break;
             };
-            match b {
-                b'"' => self.bytes(b"\\\""),
-                b'\\' => self.bytes(b"\\\\"),
-                b'\n' => self.bytes(b"\\n"),
-                b'\r' => self.bytes(b"\\r"),
-                b'\t' => self.bytes(b"\\t"),
-                0x08 => self.bytes(b"\\b"),
-                0x0c => self.bytes(b"\\f"),
-                _ => {
-                    self.bytes(b"\\u00");
+            // One table for the short escapes (flash, issue #13).
+            self.byte(b'\\');
+            match JSON_SHORT.iter().position(|&c| c == b) {
+                Some(i) => self.byte(JSON_SHORT_AS.get(i).copied().unwrap_or(b'u')),
+                None => {
+                    self.bytes(b"u00");
                     self.byte(hex(b >> 4));
                     self.byte(hex(b));
                 }
