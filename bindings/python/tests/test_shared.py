@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Generator, List, Optional
+from typing import Any, Generator, List, Optional
 
 import pytest
 
-from fieldauth import ActionKind, Authorization, AuthorizationKind, Config, EventKind, Failure, Preset, Session
-from fieldauth._adapter import Driver, NoCredentialError, Pause, Step, TokenCall, TokenReply
-from fieldauth.stores import FileStore
+from fieldauth import ActionKind, Authorization, AuthorizationKind, Budget, Config, EventKind, Failure, Preset, Session
+from fieldauth._adapter import STORE_RETRY_MS, Driver, NoCredentialError, Pause, Shared, Step, TokenCall, TokenReply
+from fieldauth.stores import FileStore, StoreUnavailable
 from conftest import JSON, issue_token, token_json
 
 T0 = 1_000_000  # the worker's monotonic clock (ms)
@@ -247,3 +247,40 @@ def test_a_fetch_refused_invalid_grant_after_a_peer_saved_adopts_the_peers_state
         assert served(auth).endswith("at-peer"), auth
         assert worker.shared_generation == 2 and len(answer.bodies) == 1
         assert b"grant_type=client_credentials" in answer.bodies[0]
+
+
+class DownStore:
+    """A store whose backend is down: every operation fails."""
+
+    def _down(self, *args: object) -> Any:
+        raise StoreUnavailable("fieldauth store: down")
+
+    load = lease = save = release = charge = _down
+
+
+def test_a_worker_on_its_own_takes_its_share_of_the_fleets_budget() -> None:
+    """While the store fails, a worker charges 1/fleet_size of each budget itself; a fleet with
+    more workers than the budget has requests stretches the window instead of giving each
+    worker a whole request per window (32 workers x 1 a minute = 32 token requests a minute
+    against Autotask's 10). Its waits end when the store is tried again."""
+    with Session(Preset.AUTOTASK, Config(base_url="https://x.example", client_id="c", client_secret="s")) as s:
+        shared = Shared(s, DownStore(), fleet_size=32, lease_ttl_ms=1_000, solo_refresh=False)
+        assert shared.share(Budget(10, 60, 1)) == (1, 192, 1)
+        assert shared.share(Budget(40, 10, 4)) == (1, 10, 1)
+        assert shared.share(Budget(600, 60, 100)) == (18, 60, 3)
+        assert Shared(s, DownStore(), 1, 1_000, False).share(Budget(10, 60, 2)) == (10, 60, 2)
+        grants = []
+        now = T0
+        while now < T0 + 600_000:  # ten minutes of asking every 100 ms
+            wait = shared.charge("token", now)
+            assert 0 <= wait <= STORE_RETRY_MS
+            if wait == 0:
+                grants.append(now)
+            now += 100
+        # Autotask's token budget (10 a minute, with headroom: 10 in 66 s) for the fleet: each of
+        # 32 workers one per 66 s x 3.2.
+        token = shared.budgets["token"]
+        requests, window_s, _ = shared.share(token)
+        assert requests == 1 and window_s == -(-token.window_s * 32 // token.requests) >= 192
+        assert len(grants) == -(-600 // window_s)
+        assert all(b - a >= window_s * 1000 for a, b in zip(grants, grants[1:]))

@@ -247,6 +247,25 @@ class Shared:
         except _StoreDown:
             pass
 
+    def share(self, budget: Budget) -> Tuple[int, int, int]:
+        """This worker's share of ``budget`` while the store fails: ``(requests, window_s, burst)``.
+
+        ``requests // fleet_size`` in the same window, or, when the fleet has more workers
+        than the budget has requests, one request in a window stretched by
+        ``fleet_size / requests`` (rounded up), so that the fleet's workers on their own
+        together take no more than the budget on average (a share of at least one request
+        per window each would take ``fleet_size / requests`` times it: 32 workers, Autotask's
+        10 token requests a minute). The burst is shared too (``burst // fleet_size``, at
+        least 1). Each worker's share starts full when the store fails, and the store's
+        budgets start full when it comes back empty, so a window that spans a failure or a
+        recovery can hold more than the budget (measured in the fleet test's Redis restart).
+        """
+        if budget.requests >= self.fleet_size:
+            requests, window_s = budget.requests // self.fleet_size, budget.window_s
+        else:
+            requests, window_s = 1, -(-budget.window_s * self.fleet_size // budget.requests)
+        return requests, window_s, max(1, min(requests, budget.burst // self.fleet_size))
+
     def charge(self, budget_id: str, now: int) -> int:
         """Charges one request: 0, or how many ms to wait (the fleet's budget, or our share when the store is down)."""
         budget = self.budgets[budget_id]
@@ -262,10 +281,11 @@ class Shared:
             until = self.call(now, lambda: self.store.charge(budget_id, requests, budget.window_s, burst))
             return max(1, until - unix_ms()) if until else 0
         except _StoreDown:
-            share = max(1, budget.requests // self.fleet_size)
-            tat, wait = gcra(self._local.get(budget_id, 0), now, share, budget.window_s, min(budget.burst, share))
+            share, window_s, burst = self.share(budget)
+            tat, wait = gcra(self._local.get(budget_id, 0), now, share, window_s, burst)
             if wait:
-                return max(1, wait - now)
+                # Not past the store's next try: when it answers, the fleet's budget applies.
+                return max(1, min(wait, self._retry_at) - now)
             self._local[budget_id] = tat
             return 0
 
@@ -359,16 +379,10 @@ class Driver:
         """
         session = self.session
         shared = self.shared
-        if shared is not None:
-            # The fleet's API budget first: waits for it are not rounds (peers may take the
-            # slot we waited for, again and again, while the budget is tight).
-            while True:
-                now = self.clock()
-                wait = shared.charge("api", now)
-                if not wait:
-                    break
-                yield self._pause(now + wait, now)
-        for _ in range(self.max_rounds):
+        charged = shared is None
+        rounds = 0
+        while rounds < self.max_rounds:
+            rounds += 1
             now = self.clock()
             action = session.poll(now)
             if action.kind == ActionKind.SEND_TOKEN_REQUEST:
@@ -376,6 +390,13 @@ class Driver:
                     yield from self._exchange(now)
                     continue
                 decision = yield from self._fleet_token(shared)
+                if decision == "adopted":
+                    # Progress, not a round: a worker that waits long for the fleet's API budget
+                    # adopts every refresh its peers save meanwhile (measured: 16 of them in one
+                    # thread's 40 s wait, 32 workers on a 40-per-10-s budget, and the request
+                    # failed with NoCredentialError).
+                    rounds -= 1
+                    continue
                 if decision == "retry":
                     continue
                 if decision in ("lead", "solo"):
@@ -384,6 +405,8 @@ class Driver:
                     if wait:
                         if leading:
                             shared.release(self.clock())
+                        elif shared.down:
+                            rounds -= 1  # waiting for our share or the store: not a round
                         now = self.clock()
                         yield self._pause(now + wait, now)
                         continue
@@ -425,6 +448,21 @@ class Driver:
                     "session.authorization_url() in a browser and pass the redirect's code and state "
                     "to session.set_authorization_code()"
                 )
+            if not charged and session.info().usable:
+                assert shared is not None
+                # The fleet's API budget, charged when the credential is ready, right before the
+                # request goes out: a slot charged before a token wait would be sent late, and
+                # the server would count it in a later window than the fleet did (measured: 42
+                # in a 10 s window of a 40-request budget, 32 workers starting together). Waits
+                # for it are not rounds (peers may take the slot we waited for, again and again,
+                # while the budget is tight).
+                wait = shared.charge("api", now)
+                if wait:
+                    rounds -= 1
+                    yield self._pause(now + wait, now)
+                    continue
+                charged = True
+                now = self.clock()
             auth = session.authorize(target, now)
             if auth.kind == AuthorizationKind.SEND:
                 return auth
@@ -480,12 +518,12 @@ class Driver:
     def _fleet_token(self, shared: Shared) -> Generator[Step, Optional[TokenReply], str]:
         """Who sends the token request the session wants: ``"lead"`` (we hold the lease),
         ``"solo"`` (the store is down: on our own), ``"use"`` (a peer holds the lease and our
-        token is still valid) or ``"retry"`` (a newer state was adopted, or the wait is over:
-        poll again)."""
+        token is still valid), ``"adopted"`` (a newer state was adopted: poll again) or
+        ``"retry"`` (the wait is over: poll again)."""
         session = self.session
         now = self.clock()
         if shared.sync(session, now) == Adopted.NEWER:
-            return "retry"
+            return "adopted"
         info = session.info()
         if not shared.down:
             try:
@@ -496,7 +534,7 @@ class Driver:
                 # A peer may have saved between our load and our lease.
                 if shared.sync(session, self.clock()) == Adopted.NEWER:
                     shared.release(self.clock())
-                    return "retry"
+                    return "adopted"
                 return "lead"
             if not shared.down:
                 if info.usable:
@@ -508,7 +546,9 @@ class Driver:
                     if now >= deadline:
                         return "retry"
                     yield self._pause(min(deadline, now + WAIT_POLL_MS), now)
-                    if shared.sync(session, self.clock()) == Adopted.NEWER or shared.down:
+                    if shared.sync(session, self.clock()) == Adopted.NEWER:
+                        return "adopted"
+                    if shared.down:
                         return "retry"
         # The store is down: on our own, with our share of the budgets. A refresh token may
         # rotate: two workers spending the same one would lose the grant, so unless told it is
