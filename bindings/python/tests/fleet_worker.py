@@ -3,7 +3,9 @@ requests adapter, all sharing one store, calling the emulator's API until DEADLI
 
     python fleet_worker.py BASE_URL PROVIDER STORE THREADS SECONDS FLEET_SIZE [LEASE_TTL_MS]
 
-STORE is ``file:PATH`` or ``redis:PORT:KEY``. Prints one JSON line: ok / failed
+STORE is ``file:PATH`` or ``redis:PORT:KEY``; ``none`` (no store) and ``image:PATH``
+(no store: each thread restores the session snapshot in PATH, the one grant they all
+start from) are the controls. Prints one JSON line: ok / failed
 counts, the longest gap between two successful calls of one thread (ms), when each
 succeeded (CLOCK_MONOTONIC ms, comparable across processes), and the
 errors' types (never their text: no secret leaves the worker).
@@ -28,7 +30,7 @@ from fleet_common import API_PATH, config, profile
 
 def make_store(spec: str) -> Any:
     kind, _, rest = spec.partition(":")
-    if kind == "none":  # the control: every worker on its own, as without issue #21
+    if kind in ("none", "image"):  # the controls: every worker on its own, as without issue #21
         return None
     if kind == "file":
         return FileStore(rest)
@@ -54,6 +56,9 @@ def main() -> None:
         times: List[int] = []
         last = time.monotonic()
         with profile(provider).session(config(base, provider)) as session, requests.Session() as http:
+            if spec.startswith("image:"):
+                with open(spec.partition(":")[2], "rb") as f:
+                    session.restore(f.read())
             http.auth = FieldAuth(session, store=store, fleet_size=int(fleet), lease_ttl_ms=ttl, max_wait_s=30)
             while time.monotonic() < deadline:
                 try:
