@@ -66,7 +66,7 @@ use core::fmt;
 
 use crate::body::ErrorCode;
 use crate::error::{Error, HttpError, ResponseError, Result};
-use crate::write::{decimal as dec, is_tchar};
+use crate::write::{decimal as dec, is_tchar, same_ignore_case};
 
 /// Most field lines accepted in one response head.
 pub const MAX_HEADER_LINES: u8 = 100;
@@ -876,11 +876,11 @@ impl<const N: usize> HeadParser<N> {
                         }
                         head.content_length = Some(n);
                     } else if h == H_CONNECTION {
-                        head.connection_close |= item.eq_ignore_ascii_case(b"close");
-                        self.keep_alive |= item.eq_ignore_ascii_case(b"keep-alive");
+                        head.connection_close |= same_ignore_case(item, b"close");
+                        self.keep_alive |= same_ignore_case(item, b"keep-alive");
                     } else if !item.is_empty() {
                         // Exactly one coding, `chunked` (checked at the end).
-                        if head.chunked || !item.eq_ignore_ascii_case(b"chunked") {
+                        if head.chunked || !same_ignore_case(item, b"chunked") {
                             return Err(Error::Http(HttpError::TransferEncoding));
                         }
                         head.chunked = true;
@@ -895,10 +895,7 @@ impl<const N: usize> HeadParser<N> {
                     .split_at_checked(mt.len().wrapping_sub(5))
                     .unwrap_or_default();
                 head.content_type_json = matches!(sub.first(), Some(b'/' | b'+'))
-                    && sub
-                        .get(1..)
-                        .unwrap_or_default()
-                        .eq_ignore_ascii_case(b"json")
+                    && same_ignore_case(sub.get(1..).unwrap_or_default(), b"json")
                     && !ty.is_empty();
             }
             H_DATE => {
@@ -1038,7 +1035,7 @@ impl<const N: usize> HeadParser<N> {
                     continue;
                 };
                 after_scheme = false;
-                let i = PARAMS.iter().position(|p| p.eq_ignore_ascii_case(tok));
+                let i = PARAMS.iter().position(|p| same_ignore_case(p, tok));
                 if let (true, Some(i)) = (in_bearer, i) {
                     if self.present & bit8(i) != 0 {
                         bad = true;
@@ -1060,7 +1057,7 @@ impl<const N: usize> HeadParser<N> {
             } else if self.head.bearer.is_some() {
                 break;
             } else {
-                in_bearer = tok.eq_ignore_ascii_case(b"bearer");
+                in_bearer = same_ignore_case(tok, b"bearer");
                 if in_bearer {
                     self.head.bearer = Some(ErrorCode::None);
                 }

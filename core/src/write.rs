@@ -324,6 +324,14 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+/// [`same_bytes`] ignoring ASCII case (`<[u8]>::eq_ignore_ascii_case`),
+/// out of line: one loop for the header words, URL schemes and names
+/// instead of one inlined per comparison (flash, issue #13).
+#[inline(never)]
+pub(crate) fn same_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
 /// A whole string of decimal digits (at least one) as a number fitting 64
 /// bits.
 #[inline(never)]
