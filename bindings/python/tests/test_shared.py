@@ -9,7 +9,18 @@ from typing import Any, Generator, List, Optional
 
 import pytest
 
-from fieldauth import ActionKind, Authorization, AuthorizationKind, Budget, Config, EventKind, Failure, Preset, Session
+from fieldauth import (
+    ActionKind,
+    Authorization,
+    AuthorizationKind,
+    Budget,
+    Config,
+    EventKind,
+    Failure,
+    Preset,
+    Profile,
+    Session,
+)
 from fieldauth._adapter import STORE_RETRY_MS, Driver, NoCredentialError, Pause, Shared, Step, TokenCall, TokenReply
 from fieldauth.stores import FileStore, StoreUnavailable
 from conftest import JSON, issue_token, token_json
@@ -284,3 +295,77 @@ def test_a_worker_on_its_own_takes_its_share_of_the_fleets_budget() -> None:
         assert requests == 1 and window_s == -(-token.window_s * 32 // token.requests) >= 192
         assert len(grants) == -(-600 // window_s)
         assert all(b - a >= window_s * 1000 for a, b in zip(grants, grants[1:]))
+
+
+def test_a_long_wait_for_the_fleets_api_budget_adopts_every_refresh_and_still_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker waits a minute for the fleet's API budget, which its peers keep spending,
+    while a peer (holding the lease) refreshes the 5 s token whenever it is due and saves
+    each one: the worker adopts them as its own refreshes come due, sends no token request,
+    and then serves the newest token. Adoptions are not rounds: counted as rounds (as before
+    the fix), the 17th ended the request with NoCredentialError, which the fleet run at the
+    issue's size showed (32 workers on a 40-per-10-s budget)."""
+    clock = Clock(T0)
+
+    def store_time() -> int:
+        return S0 + clock.now - T0
+
+    class FakeTime:
+        """The ``time`` module as fieldauth.session sees it: the test's clocks."""
+
+        @staticmethod
+        def time() -> float:
+            return store_time() / 1000
+
+        @staticmethod
+        def monotonic_ns() -> int:
+            return clock.now * 1_000_000
+
+    monkeypatch.setattr("fieldauth.session.time", FakeTime)
+    monkeypatch.setattr("fieldauth._adapter.unix_ms", store_time)
+    profile = Profile.preset(Preset.CUSTOM)
+    profile.api_budget = Budget(40, 10, 4)
+    store = FileStore(tmp_path / "fleet.store", clock=store_time)
+    cfg = config(Preset.CUSTOM)
+    with Session(profile, cfg, seed=1) as worker, Session(profile, cfg, seed=2) as peer:
+        issue_token(worker, now=T0, token="at-0", expires_in=5)
+        seed_store(store, worker)
+        loaded = store.load()
+        assert loaded is not None
+        peer.adopt(loaded[1], 1, now_ms=T0)
+        driver = Driver(worker, clock=clock, store=store, lease_ttl_ms=LEASE_TTL_MS)
+        refreshes = 0
+        adopted = []
+
+        def peers_act() -> None:
+            nonlocal refreshes
+            assert store.lease(PEER, 60_000)[0]  # the peer keeps the lease: it refreshes for all
+            if clock.now < T0 + 60_000:
+                if peer.poll(clock.now).kind == ActionKind.SEND_TOKEN_REQUEST:
+                    refreshes += 1
+                    peer.write_token_request(clock.now)
+                    fresh = token_json(f"at-{refreshes}", expires_in=5)
+                    peer.feed_token_response(200, JSON, fresh, now_ms=clock.now)
+                    assert store.save(PEER, refreshes, peer.snapshot(now_ms=clock.now)) == ("stored", refreshes + 1)
+                while store.charge("api", 39, 10, 4) == 0:  # the peers spend every free slot
+                    pass
+            else:
+                store.release(PEER)
+
+        peers_act()
+        gen = driver.credential("/api")
+        try:
+            while True:
+                step = gen.send(None)
+                assert isinstance(step, Pause), "the worker sent a token request of its own"
+                clock.now = max(clock.now, step.until_ms)
+                if worker.shared_generation not in adopted:
+                    adopted.append(worker.shared_generation)
+                peers_act()
+        except StopIteration as stop:
+            auth = stop.value
+        assert clock.now >= T0 + 60_000 and refreshes >= 20
+        assert len(adopted) > 17, adopted  # more than max_rounds
+        assert worker.shared_generation == refreshes + 1
+        assert served(auth) == f"Bearer at-{refreshes}"
