@@ -16,7 +16,7 @@ use super::{
 };
 use crate::error::{Error, Field, InputError, Result};
 use crate::http::ResetMode;
-use crate::preset::{Backoff, Mode, Placement, Profile, RevokeStyle};
+use crate::preset::{Backoff, Budget, Mode, Placement, Profile, RevokeStyle};
 use crate::request::{BodyFormat, ClientAuth};
 use crate::url::Url;
 use crate::write::check_param;
@@ -340,6 +340,12 @@ impl Settings {
     };
 }
 
+/// A profile's budget as the session keeps it: an empty one is none.
+fn kept_budget(b: Option<Budget>) -> Budget {
+    b.filter(|b| b.requests > 0 && b.window_s > 0)
+        .unwrap_or(NO_BUDGET)
+}
+
 fn settings(p: &Profile<'_>, c: &Config<'_>) -> Settings {
     Settings {
         mode: p.mode,
@@ -364,14 +370,8 @@ fn settings(p: &Profile<'_>, c: &Config<'_>) -> Settings {
             0 => DEFAULT_MAX_WAIT_S,
             s => s,
         },
-        token_budget: p
-            .token_budget
-            .filter(|b| b.requests > 0 && b.window_s > 0)
-            .unwrap_or(NO_BUDGET),
-        api_budget: p
-            .api_budget
-            .filter(|b| b.requests > 0 && b.window_s > 0)
-            .unwrap_or(NO_BUDGET),
+        token_budget: kept_budget(p.token_budget),
+        api_budget: kept_budget(p.api_budget),
         backoff: Backoff {
             base_ms: p.backoff.base_ms.max(1),
             cap_ms: p.backoff.cap_ms.max(p.backoff.base_ms.max(1)),
