@@ -154,6 +154,14 @@ impl<A: Arena> SessionIn<A> {
         Action::SendTokenRequest(kind)
     }
 
+    /// Configuration string `i`, or `None` if it was not given (empty). One
+    /// out-of-line copy for the token request's and the authorization URL's
+    /// optional values (flash, issue #13).
+    #[inline(never)]
+    pub(super) fn configured(&self, i: u8) -> Option<&str> {
+        Some(self.string(i)).filter(|v| !v.is_empty())
+    }
+
     /// [`SessionIn::clock`] out of line: the exchange and API paths read
     /// the clock in nine places, and its 64-bit compare and store cost more
     /// inlined than a call (flash, issue #13).
@@ -189,20 +197,19 @@ impl<A: Arena> SessionIn<A> {
 
     fn client<'c>(&'c self, endpoint: Url<'c>, kind: RequestKind) -> Client<'c> {
         let mut c = Client::new(endpoint, self.string(S_CLIENT_ID));
-        let secret = self.string(S_SECRET);
-        c.client_secret = (!secret.is_empty()).then_some(secret);
+        c.client_secret = self.configured(S_SECRET);
         c.auth = self.set.client_auth;
         c.format = self.set.format;
         // A refresh asks for no scope, which means the scope granted (RFC
         // 6749 §6): the configured one may be more than the server granted
         // (oidc-provider drops `offline_access` without consent), and asking
         // for more is `invalid_scope`, which would cost the refresh token.
-        let scope = self.string(S_SCOPE);
-        c.scope = (!scope.is_empty() && kind != RequestKind::Refresh).then_some(scope);
-        let opt = |i| Some(self.string(i)).filter(|v| !v.is_empty());
-        c.resource = opt(S_RESOURCE);
-        c.audience = opt(S_AUDIENCE);
-        c.extra_params = opt(S_TOKEN_PARAMS);
+        c.scope = self
+            .configured(S_SCOPE)
+            .filter(|_| kind != RequestKind::Refresh);
+        c.resource = self.configured(S_RESOURCE);
+        c.audience = self.configured(S_AUDIENCE);
+        c.extra_params = self.configured(S_TOKEN_PARAMS);
         c.allow_insecure = self.set.allow_insecure;
         c
     }
