@@ -354,23 +354,20 @@ impl<A: Arena> SessionIn<A> {
                 },
             },
             RequestKind::Fetch => match self.set.mode {
-                Mode::Login => Grant::Login {
-                    username: self.string(S_USER),
-                    password: self.string(S_PASS),
-                },
-                Mode::Password => Grant::Password {
-                    username: self.string(S_USER),
-                    password: self.string(S_PASS),
-                },
-                Mode::AuthorizationCode => {
-                    let redirect = self.string(S_REDIRECT);
-                    Grant::AuthorizationCode {
-                        code: self.text(self.st.code),
-                        redirect_uri: (!redirect.is_empty()).then_some(redirect),
-                        code_verifier: (self.has(F_PKCE) && self.st.verifier.len > 0)
-                            .then(|| self.text(self.st.verifier)),
+                Mode::Login | Mode::Password => {
+                    let (username, password) = (self.string(S_USER), self.string(S_PASS));
+                    if self.set.mode == Mode::Login {
+                        Grant::Login { username, password }
+                    } else {
+                        Grant::Password { username, password }
                     }
                 }
+                Mode::AuthorizationCode => Grant::AuthorizationCode {
+                    code: self.text(self.st.code),
+                    redirect_uri: self.configured(S_REDIRECT),
+                    code_verifier: (self.has(F_PKCE) && self.st.verifier.len > 0)
+                        .then(|| self.text(self.st.verifier)),
+                },
                 _ => Grant::ClientCredentials,
             },
         };
