@@ -83,10 +83,13 @@ impl<A: Arena> SessionIn<A> {
     ) -> Result<usize> {
         let endpoint = self.endpoint(S_AUTH_PATH)?;
         let mut a = AuthorizationRequest::new(endpoint, self.string(S_CLIENT_ID));
-        a.redirect_uri = self.configured(S_REDIRECT);
-        a.scope = self.configured(S_SCOPE);
-        a.resource = self.configured(S_RESOURCE);
-        a.extra_params = self.configured(S_AUTH_PARAMS);
+        let redirect = self.string(S_REDIRECT);
+        a.redirect_uri = (!redirect.is_empty()).then_some(redirect);
+        let scope = self.string(S_SCOPE);
+        a.scope = (!scope.is_empty()).then_some(scope);
+        let opt = |i| Some(self.string(i)).filter(|v: &&str| !v.is_empty());
+        a.resource = opt(S_RESOURCE);
+        a.extra_params = opt(S_AUTH_PARAMS);
         a.state = Some(s.as_str());
         #[cfg(feature = "pkce")]
         {
