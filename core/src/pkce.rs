@@ -463,19 +463,23 @@ impl<'a> AuthorizationRequest<'a> {
         #[cfg(not(feature = "pkce"))]
         let _ = s256;
         self.endpoint.check_transport(self.allow_insecure)?;
-        check_param(Field::ClientId, self.client_id)?;
         let optional = [
             ("redirect_uri", self.redirect_uri, Field::RedirectUri),
             ("scope", self.scope, Field::Scope),
             ("resource", self.resource, Field::Resource),
         ];
-        for (_, v, field) in optional {
+        // Every value in one loop, in order (flash, issue #13).
+        let checked = [
+            (Some(self.client_id), Field::ClientId),
+            (self.redirect_uri, Field::RedirectUri),
+            (self.scope, Field::Scope),
+            (self.resource, Field::Resource),
+            (self.state, Field::State),
+        ];
+        for (v, field) in checked {
             if let Some(v) = v {
                 check_param(field, v)?;
             }
-        }
-        if let Some(s) = self.state {
-            check_param(Field::State, s)?;
         }
         if let Some(extra) = self.extra_params {
             crate::params::check(Field::ExtraParams, extra)?;
