@@ -435,3 +435,33 @@ def test_concurrent_async_requests_share_one_token_request(emulator: Emulator, v
     with autotask(emulator) as session:
         assert asyncio.run(run()) == [200] * 5
     assert len(posts) == 1
+
+
+def test_a_session_made_with_a_store_makes_its_adapters_share_through_it(
+    emulator: Emulator, make_client: Callable[..., Client], tmp_path: Any
+) -> None:
+    from fieldauth.stores import FileStore
+
+    path = tmp_path / "autotask.store"
+    cfg = Config(base_url=emulator.base("autotask"), client_id="demo-client", client_secret="demo-secret")
+    url = emulator.base("") + AUTOTASK_API.lstrip("/")
+    with Session(Preset.AUTOTASK, cfg, store=FileStore(path), fleet_size=3) as first:
+        assert isinstance(first.store, FileStore) and first.fleet_size == 3
+        client = make_client(first)  # FieldAuth(session): no store= of its own
+        assert status_of(client.get(url)) == 200
+        assert client.shape() == "TA"
+    loaded = FileStore(path).load()
+    assert loaded is not None and loaded[0] == 1, "the first worker saved its token for the fleet"
+    # A second worker's session adopts it and sends no token request of its own.
+    with Session(Preset.AUTOTASK, cfg, store=FileStore(path), fleet_size=3) as second:
+        client = make_client(second)
+        assert status_of(client.get(url)) == 200
+        assert client.shape() == "A"
+        assert second.shared_generation == 1
+    # Without a store, nothing changes.
+    with Session(Preset.AUTOTASK, cfg) as alone:
+        assert alone.store is None and alone.fleet_size == 1
+    with pytest.raises(TypeError, match="has no load"):
+        Session(Preset.AUTOTASK, cfg, store=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fleet_size"):
+        Session(Preset.AUTOTASK, cfg, store=FileStore(path), fleet_size=0)

@@ -338,6 +338,9 @@ class Driver:
         """Token requests and waits per API request."""
         self.lock = threading.Lock()
         """Serialises credential fetches of synchronous callers (one token request at a time)."""
+        if store is None and session.store is not None:
+            # Session(..., store=, fleet_size=): the adapter shares through the session's store.
+            store, fleet_size = session.store, session.fleet_size
         self.shared: Optional[Shared] = (
             Shared(session, store, fleet_size, lease_ttl_ms, solo_refresh) if store is not None else None
         )

@@ -79,6 +79,8 @@ class FieldAuth(httpx.Auth):
     store fails each one keeps its token and uses 1/``fleet_size`` of the
     budgets. ``solo_refresh=True`` lets a worker refresh on its own while the
     store is down; only safe when the provider does not rotate refresh tokens.
+    Without ``store``, the session's own (``Session(..., store=...,
+    fleet_size=...)``) is used, if it has one.
 
     Token requests are made one at a time: across threads for sync clients, and
     within each event loop for async ones. Use one adapter per session.

@@ -85,6 +85,8 @@ class FieldAuth(AuthBase):
     store fails each one keeps its token and uses 1/``fleet_size`` of the
     budgets. ``solo_refresh=True`` lets a worker refresh on its own while the
     store is down; only safe when the provider does not rotate refresh tokens.
+    Without ``store``, the session's own (``Session(..., store=...,
+    fleet_size=...)``) is used, if it has one.
 
     Thread-safe: token requests are made one at a time. A request body that
     cannot be rewound (a generator) is not sent again; its 401 or 429 response

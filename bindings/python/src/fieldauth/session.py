@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Iterable,
@@ -61,6 +62,9 @@ from .enums import (
     VerdictKind,
 )
 from .errors import AuthorizationDenied, SessionFailed, WrongState, error_for
+
+if TYPE_CHECKING:  # fieldauth.stores imports nothing of this module; the type only
+    from .stores import Store
 
 __all__ = [
     "Session",
@@ -1046,6 +1050,14 @@ class Session:
     collection) wipes it. Calls after :meth:`close` raise
     :class:`~fieldauth.NotInitialized`.
 
+    ``store`` (a :class:`fieldauth.stores.Store`: ``FileStore``,
+    ``RedisStore``) makes the session one worker of a fleet sharing this
+    credential, of ``fleet_size`` workers: the requests/httpx adapters built
+    on it (``FieldAuth(session)``) then share the token, the lease and the
+    rate budgets through the store (see :mod:`fieldauth.stores`), as if the
+    store had been passed to the adapter. The session's own calls
+    (``poll``, ``authorize``, ...) do not use it.
+
     >>> with Session(Preset.AUTOTASK, Config(base_url=..., client_id=..., client_secret=...)) as s:
     ...     action = s.poll()
     """
@@ -1057,7 +1069,19 @@ class Session:
         *,
         seed: Optional[int] = None,
         token_capacity: int = DEFAULT_TOKEN_CAPACITY,
+        store: Optional["Store"] = None,
+        fleet_size: int = 1,
     ) -> None:
+        if store is not None:
+            for name in ("load", "lease", "save", "release", "charge"):
+                if not callable(getattr(store, name, None)):
+                    raise TypeError(
+                        f"store must implement fieldauth.stores.Store: {type(store).__name__} has no {name}()"
+                    )
+        if isinstance(fleet_size, bool) or not isinstance(fleet_size, int) or fleet_size < 1:
+            raise ValueError(f"fleet_size must be an int >= 1, not {fleet_size!r}")
+        self._store = store
+        self._fleet_size = fleet_size
         self._storage = _c.SessionHeaderStorage()
         self._tokens: Any = None
         self._guard = _Guard("session")
@@ -1119,6 +1143,16 @@ class Session:
             )
         finally:
             keep.wipe()
+
+    @property
+    def store(self) -> Optional["Store"]:
+        """The fleet's store this session was created with (``store=``), or None."""
+        return self._store
+
+    @property
+    def fleet_size(self) -> int:
+        """How many workers share the credential (``fleet_size=``; 1 without a store)."""
+        return self._fleet_size
 
     @property
     def profile(self) -> Profile:
