@@ -3007,7 +3007,8 @@ fieldauth_status fieldauth_worker_token_turn(struct fieldauth_worker *worker,
  * Errors: as fieldauth_worker_sync(); BUFFER_TOO_SMALL (`buf` shorter than
  * fieldauth_session_snapshot_len(): nothing saved, the lease released);
  * WRONG_STATE if the session's exchange is still in progress (call after
- * it returned anything but FIELDAUTH_ERR_WOULD_BLOCK).
+ * it returned anything but FIELDAUTH_ERR_WOULD_BLOCK). After either error
+ * the lease is released: ask fieldauth_worker_token_turn() again.
  *
  * # Safety
  * As fieldauth_worker_sync().

@@ -326,9 +326,16 @@ impl Worker {
             match self.answered(now, lease) {
                 Some(Lease::Held { .. }) => {
                     self.leading = true;
-                    if self.sync(store, session, now, unix_ms, buf)? == Some(Adopted::Newer) {
-                        self.release(store, now);
-                        return Ok(Turn::Poll);
+                    match self.sync(store, session, now, unix_ms, buf) {
+                        Ok(Some(Adopted::Newer)) => {
+                            self.release(store, now);
+                            return Ok(Turn::Poll);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            self.release(store, now);
+                            return Err(e);
+                        }
                     }
                     return Ok(self.charge_token(store, session, now, unix_ms, Turn::Lead));
                 }
@@ -387,8 +394,10 @@ impl Worker {
     /// and is wiped after.
     ///
     /// Errors: [`Error::BufferTooSmall`] (`buf` shorter than
-    /// [`SessionIn::snapshot_len`]: nothing was saved, the lease released);
-    /// [`Error::WrongState`] if the session's exchange is not over.
+    /// [`SessionIn::snapshot_len`]: nothing was saved); [`Error::WrongState`]
+    /// if the session's exchange is not over. The lease is released either
+    /// way: take the turn again ([`token_turn`](Worker::token_turn)) when
+    /// the exchange is over.
     pub fn exchanged<S: Store, A: Arena>(
         &mut self,
         store: &mut S,
