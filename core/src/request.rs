@@ -529,8 +529,7 @@ impl<'a> Request<'a> {
         }
         w.str("Content-Length: ");
         w.decimal(body_len as u64);
-        w.str("\r\n");
-        header(w, "Accept", "application/json");
+        w.str("\r\nAccept: application/json\r\n");
         if let Grant::RevokeBearer { token } = self.grant {
             w.str("Authorization: Bearer ");
             w.str(token);
