@@ -111,12 +111,62 @@ fn find(s: &str, a: u8, b: u8) -> Option<usize> {
     s.bytes().position(|x| x == a || x == b)
 }
 
-fn parse_port(p: &str) -> Result<u16> {
+fn parse_port(p: &str) -> Option<u16> {
     // At most five digits: `00443` is accepted, `000443` is not.
     match decimal(p.as_bytes()).map(u16::try_from) {
-        Some(Ok(port)) if port != 0 && p.len() <= 5 => Ok(port),
-        _ => Err(url_err(InputError::InvalidUrl)),
+        Some(Ok(port)) if port != 0 && p.len() <= 5 => Some(port),
+        _ => None,
     }
+}
+
+/// `scheme://authority/path`: the scheme (`http` or `https`, any case), the
+/// authority and the path with query; `None` for any other shape.
+fn split_url(s: &str) -> Option<(Scheme, &str, &str)> {
+    let (scheme, rest) = split_once_byte(s, b':')?;
+    let rest = match rest.as_bytes() {
+        [b'/', b'/', ..] => rest.get(2..)?,
+        _ => return None,
+    };
+    let scheme = if scheme.eq_ignore_ascii_case("https") {
+        Scheme::Https
+    } else if scheme.eq_ignore_ascii_case("http") {
+        Scheme::Http
+    } else {
+        return None;
+    };
+    let end = find(rest, b'/', b'?').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at_checked(end)?;
+    Some((scheme, authority, path))
+}
+
+/// `host[:port]`: whether the host is an IPv6 literal, the host and the
+/// port; `None` for a malformed literal or port, or an empty host.
+fn split_authority(authority: &str) -> Option<(bool, &str, Option<u16>)> {
+    // The host ends at the `]` of an IPv6 literal, else at a `:`.
+    let v6 = authority.as_bytes().first() == Some(&b'[');
+    let host_len = if v6 {
+        let close = find(authority, b']', b']')?;
+        let inner = authority.get(1..close).unwrap_or_default();
+        if inner.is_empty()
+            || find(inner, b':', b':').is_none()
+            || !inner.bytes().all(|b| in_set(&IPV6_CHARS, b))
+        {
+            return None;
+        }
+        close.saturating_add(1)
+    } else {
+        find(authority, b':', b':').unwrap_or(authority.len())
+    };
+    let (host, after) = authority.split_at_checked(host_len)?;
+    let port = match after.as_bytes().first() {
+        None => None,
+        Some(b':') => Some(parse_port(after.get(1..).unwrap_or_default())?),
+        Some(_) => return None,
+    };
+    if !v6 && host.is_empty() {
+        return None;
+    }
+    Some((v6, host, port))
 }
 
 /// Whether `h` is a dotted-quad IPv4 address in 127.0.0.0/8.
@@ -155,49 +205,16 @@ impl<'a> Url<'a> {
         if has_control(s.as_bytes()) {
             return Err(url_err(InputError::ControlCharacter));
         }
+        // Every malformed shape is `InvalidUrl`: the steps that find one
+        // answer `None`, and one place turns it into the error (flash,
+        // issue #13). The other errors keep their order around them.
         let invalid = url_err(InputError::InvalidUrl);
-        let (scheme, rest) = split_once_byte(s, b':').ok_or(invalid)?;
-        let rest = match rest.as_bytes() {
-            [b'/', b'/', ..] => rest.get(2..).ok_or(invalid)?,
-            _ => return Err(invalid),
-        };
-        let scheme = if scheme.eq_ignore_ascii_case("https") {
-            Scheme::Https
-        } else if scheme.eq_ignore_ascii_case("http") {
-            Scheme::Http
-        } else {
-            return Err(url_err(InputError::InvalidUrl));
-        };
-        let end = find(rest, b'/', b'?').unwrap_or(rest.len());
-        let (authority, path) = rest.split_at_checked(end).ok_or(invalid)?;
+        let (scheme, authority, path) = split_url(s).ok_or(invalid)?;
         if find(authority, b'@', b'@').is_some() {
             return Err(url_err(InputError::InvalidCharacter));
         }
-        // The host ends at the `]` of an IPv6 literal, else at a `:`.
-        let v6 = authority.as_bytes().first() == Some(&b'[');
-        let host_len = if v6 {
-            let close = find(authority, b']', b']').ok_or(invalid)?;
-            let inner = authority.get(1..close).unwrap_or_default();
-            if inner.is_empty()
-                || find(inner, b':', b':').is_none()
-                || !inner.bytes().all(|b| in_set(&IPV6_CHARS, b))
-            {
-                return Err(invalid);
-            }
-            close.saturating_add(1)
-        } else {
-            find(authority, b':', b':').unwrap_or(authority.len())
-        };
-        let (host, after) = authority.split_at_checked(host_len).ok_or(invalid)?;
-        let port = match after.as_bytes().first() {
-            None => None,
-            Some(b':') => Some(parse_port(after.get(1..).unwrap_or_default())?),
-            Some(_) => return Err(invalid),
-        };
+        let (v6, host, port) = split_authority(authority).ok_or(invalid)?;
         if !v6 {
-            if host.is_empty() {
-                return Err(invalid);
-            }
             check_chars(Field::Url, host.as_bytes(), &HOST_CHARS)?;
         }
         if path.as_bytes().first() == Some(&b'?') {
