@@ -614,32 +614,34 @@ impl<'a> Request<'a> {
 /// parts' header table do not share a stack frame.
 #[inline(never)]
 pub(crate) fn parts_of(buf: &[u8], len: usize) -> Result<Parts<'_>> {
-    let raw = buf.get(..len).unwrap_or(&[]);
+    // Anything else than what the writer writes is `WrongState`, from one
+    // place (flash, issue #13).
+    split_parts(buf.get(..len).unwrap_or(&[])).ok_or(Error::WrongState)
+}
+
+fn split_parts(raw: &[u8]) -> Option<Parts<'_>> {
     // All of it is UTF-8 (written from `str`s and ASCII encodings). The
     // head is the request line `POST <target> HTTP/1.1` and `Name: value`
     // lines, none of them empty and none with a CR or LF inside (every
     // piece was checked), then an empty line and the body.
-    let bad = Error::WrongState;
-    let all = core::str::from_utf8(raw).map_err(|_| bad)?;
-    let (line, lines) = next_line(all).ok_or(bad)?;
-    let target = line.get(5..line.len().wrapping_sub(9)).ok_or(bad)?;
+    let all = core::str::from_utf8(raw).ok()?;
+    let (line, lines) = next_line(all)?;
+    let target = line.get(5..line.len().wrapping_sub(9))?;
     let mut rest = lines;
     let mut n = 0usize;
     loop {
-        let (line, tail) = next_line(rest).ok_or(bad)?;
+        let (line, tail) = next_line(rest)?;
         if line.is_empty() {
             break;
         }
-        split_once_byte(line, b':').ok_or(bad)?;
+        split_once_byte(line, b':')?;
         rest = tail;
         n = n.saturating_add(1);
     }
     // `rest` starts at the empty line; the body follows it.
-    let head = lines
-        .get(..lines.len().saturating_sub(rest.len()))
-        .ok_or(bad)?;
-    let body = rest.get(2..).ok_or(bad)?;
-    Ok(Parts {
+    let head = lines.get(..lines.len().saturating_sub(rest.len()))?;
+    let body = rest.get(2..)?;
+    Some(Parts {
         method: "POST",
         target,
         head,
