@@ -490,16 +490,16 @@ impl Base64 {
 /// no control characters other than horizontal tab, no leading/trailing
 /// whitespace, not empty.
 pub(crate) fn check_header_value(field: Field, v: &[u8]) -> Result<()> {
-    if v.is_empty() {
-        return Err(Error::input(field, InputError::Empty));
-    }
-    if v.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(Error::input(field, InputError::ControlCharacter));
-    }
-    if matches!(v.first(), Some(b' ' | b'\t')) || matches!(v.last(), Some(b' ' | b'\t')) {
-        return Err(Error::input(field, InputError::InvalidCharacter));
-    }
-    Ok(())
+    let kind = if v.is_empty() {
+        InputError::Empty
+    } else if v.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        InputError::ControlCharacter
+    } else if matches!(v.first(), Some(b' ' | b'\t')) || matches!(v.last(), Some(b' ' | b'\t')) {
+        InputError::InvalidCharacter
+    } else {
+        return Ok(());
+    };
+    Err(Error::input(field, kind))
 }
 
 /// Whether `b` is a `tchar` (RFC 9110 §5.6.2), the characters of header names
@@ -539,13 +539,14 @@ pub(crate) fn check_token(field: Field, v: &[u8]) -> Result<()> {
 /// and no control characters (CR/LF/NUL would survive encoding but are never
 /// legitimate in credentials and are a sign of injection attempts).
 pub(crate) fn check_param(field: Field, v: &str) -> Result<()> {
-    if v.is_empty() {
-        return Err(Error::input(field, InputError::Empty));
-    }
-    if has_control(v.as_bytes()) {
-        return Err(Error::input(field, InputError::ControlCharacter));
-    }
-    Ok(())
+    let kind = if v.is_empty() {
+        InputError::Empty
+    } else if has_control(v.as_bytes()) {
+        InputError::ControlCharacter
+    } else {
+        return Ok(());
+    };
+    Err(Error::input(field, kind))
 }
 
 /// Whether `s` contains a control character (below 0x20, or DEL), a
