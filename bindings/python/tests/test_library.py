@@ -45,6 +45,8 @@ def test_sizes_match_the_header_and_the_library() -> None:
     assert _lib.SESSION_SIZE == c["FIELDAUTH_SESSION_SIZE"] == lib.fieldauth_session_sizeof()
     assert _lib.HEAD_SIZE == c["FIELDAUTH_HEAD_SIZE"] == lib.fieldauth_head_sizeof()
     assert _lib.BODY_SIZE == c["FIELDAUTH_BODY_SIZE"] == lib.fieldauth_body_sizeof()
+    assert _lib.WORKER_SIZE == c["FIELDAUTH_WORKER_SIZE"] == lib.fieldauth_worker_sizeof()
+    assert ctypes.sizeof(_lib.WorkerStorage) == _lib.WORKER_SIZE
     assert _lib.SESSION_ALIGN == c["FIELDAUTH_SESSION_ALIGN"]
     assert _lib.MAX_HEADERS == c["FIELDAUTH_MAX_HEADERS"]
     assert ctypes.sizeof(_lib.SessionStorage) == _lib.SESSION_SIZE

@@ -25,6 +25,7 @@ from ctypes import (
     POINTER,
     Structure,
     c_char_p,
+    c_int32,
     c_size_t,
     c_ssize_t,
     c_uint8,
@@ -49,6 +50,8 @@ SESSION_ALIGN = 8
 HEAD_SIZE = 512
 #: ``FIELDAUTH_BODY_SIZE``: bytes of a body framing reader.
 BODY_SIZE = 32
+#: ``FIELDAUTH_WORKER_SIZE``: bytes of a fleet worker (``fieldauth_worker``).
+WORKER_SIZE = 64
 #: ``FIELDAUTH_MAX_HEADERS``: headers in a ``fieldauth_request_parts``.
 MAX_HEADERS = 12
 #: ``FIELDAUTH_NEVER``: "never" as a time.
@@ -90,6 +93,14 @@ class BodyStorage(Structure):
     """``fieldauth_body``: opaque body framing reader storage."""
 
     _fields_ = [("opaque", c_uint64 * (BODY_SIZE // 8))]
+
+
+class WorkerStorage(Structure):
+    """``fieldauth_worker``: opaque storage of one worker of a fleet (the C
+    ABI's worker; the Python adapters run the same rules in Python over
+    :mod:`fieldauth.stores`, so the binding declares but does not call it)."""
+
+    _fields_ = [("opaque", c_uint64 * (WORKER_SIZE // 8))]
 
 
 # ---------------------------------------------------------------- plain structs
@@ -308,6 +319,29 @@ class Transport(Structure):
     _fields_ = [("ctx", c_void_p), ("send", TransportFn), ("recv", TransportFn)]
 
 
+#: The callbacks of ``fieldauth_store`` (see the header for their contract).
+StoreLoadFn = CFUNCTYPE(c_int32, c_void_p, POINTER(c_uint8), c_size_t, POINTER(c_size_t), POINTER(c_uint64))
+StoreLeaseFn = CFUNCTYPE(c_int32, c_void_p, c_uint64, c_uint32, POINTER(c_uint32), POINTER(c_uint64))
+StoreSaveFn = CFUNCTYPE(
+    c_int32, c_void_p, c_uint64, c_uint64, POINTER(c_uint8), c_size_t, POINTER(c_uint32), POINTER(c_uint64)
+)
+StoreReleaseFn = CFUNCTYPE(c_int32, c_void_p, c_uint64)
+StoreChargeFn = CFUNCTYPE(c_int32, c_void_p, c_char_p, c_uint32, c_uint32, c_uint32, POINTER(c_uint64))
+
+
+class StoreCallbacks(Structure):
+    """``fieldauth_store``."""
+
+    _fields_ = [
+        ("ctx", c_void_p),
+        ("load", StoreLoadFn),
+        ("lease", StoreLeaseFn),
+        ("save", StoreSaveFn),
+        ("release", StoreReleaseFn),
+        ("charge", StoreChargeFn),
+    ]
+
+
 # ---------------------------------------------------------------- prototypes
 
 _u8p = POINTER(c_uint8)
@@ -315,6 +349,8 @@ _sizep = POINTER(c_size_t)
 _sess = POINTER(SessionStorage)
 _head = POINTER(HeadStorage)
 _body = POINTER(BodyStorage)
+_worker = POINTER(WorkerStorage)
+_store = POINTER(StoreCallbacks)
 _st = c_uint32
 
 #: name -> (restype, argtypes) for every function the binding calls.
@@ -393,6 +429,25 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
         _st,
         [_sess, c_uint64, c_uint64, _u8p, c_size_t, c_uint64, POINTER(c_uint32)],
     ),
+    "fieldauth_worker_sizeof": (c_size_t, []),
+    "fieldauth_worker_init": (_st, [_worker, c_uint64, c_uint32, c_uint32, c_uint32]),
+    "fieldauth_worker_sync": (
+        _st,
+        [_worker, _sess, _store, c_uint64, c_uint64, _u8p, c_size_t, POINTER(c_uint32)],
+    ),
+    "fieldauth_worker_token_turn": (
+        _st,
+        [_worker, _sess, _store, c_uint64, c_uint64, _u8p, c_size_t, POINTER(c_uint32), POINTER(c_uint64)],
+    ),
+    "fieldauth_worker_exchanged": (
+        _st,
+        [_worker, _sess, _store, c_uint64, c_uint64, c_uint32, _u8p, c_size_t, POINTER(c_uint32)],
+    ),
+    "fieldauth_worker_charge": (
+        _st,
+        [_worker, _sess, _store, c_uint32, c_uint64, c_uint64, POINTER(c_uint64)],
+    ),
+    "fieldauth_worker_take_notice": (_st, [_worker, POINTER(c_uint32)]),
     "fieldauth_session_device_display": (
         _st,
         [_sess, _u8p, c_size_t, _sizep, POINTER(DeviceDisplay)],

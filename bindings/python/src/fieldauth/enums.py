@@ -382,6 +382,9 @@ class Revocation(IntEnum):
 class Adopted(IntEnum):
     """What :meth:`Session.adopt` did with a shared state (``FIELDAUTH_ADOPTED_*``)."""
 
+    NONE = 0
+    """The C worker's sync found nothing to adopt (the store empty, failing, or foreign); never from :meth:`Session.adopt`."""
+
     NEWER = 1
     """The image was newer: the session now holds its token, rate-limit state and server blocks."""
 
