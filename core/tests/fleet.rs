@@ -85,11 +85,6 @@ fn work(addr: SocketAddr, store: &Path, holder: u64, deadline: Instant) -> (u32,
     let mut buf = [0u8; 512];
     let (mut ok, mut failed) = (0, 0);
     while Instant::now() < deadline {
-        let now = clock.now();
-        if let Some(t) = worker.charge(&mut store, &session, BudgetKind::Api, now, unix_ms()) {
-            clock.sleep_until(t);
-            continue;
-        }
         // Poll and take token turns until the session can send.
         let mut rounds = 0;
         let ready = loop {
@@ -146,6 +141,22 @@ fn work(addr: SocketAddr, store: &Path, holder: u64, deadline: Instant) -> (u32,
         };
         if !ready {
             failed += 1;
+            continue;
+        }
+        // The fleet's API budget, charged right before the request goes out.
+        let now = clock.now();
+        if let Some(t) = worker
+            .charge(
+                &mut store,
+                &mut session,
+                BudgetKind::Api,
+                now,
+                unix_ms(),
+                &mut image,
+            )
+            .unwrap()
+        {
+            clock.sleep_until(t);
             continue;
         }
         let stream = FromStd::new(TcpStream::connect(addr).unwrap());

@@ -207,7 +207,16 @@ impl W {
     }
     fn charge(&mut self, kind: BudgetKind, now: u64) -> Option<u64> {
         self.at(now);
-        self.w.charge(&mut self.st, &self.s, kind, now, unix(now))
+        self.w
+            .charge(
+                &mut self.st,
+                &mut self.s,
+                kind,
+                now,
+                unix(now),
+                &mut self.buf,
+            )
+            .unwrap()
     }
 }
 
@@ -498,4 +507,85 @@ fn the_worker_is_small() {
         core::mem::size_of::<Worker>()
     );
     let _ = Down;
+}
+
+#[test]
+fn a_token_the_store_did_not_take_keeps_the_lease_and_is_saved_first_when_it_answers() {
+    let store = MemStore::new();
+    let mut a = W::new(&store, 11, 2);
+    let mut b = W::new(&store, 22, 2);
+    assert_eq!(a.turn(T0), Turn::Lead);
+    a.exchange(T0, &token_json("t1", 3600, Some("r1")));
+    assert_eq!(b.turn(T0), Turn::Poll);
+
+    // A refreshes (r1 is spent, the server rotated it to r2), and the store
+    // fails just before the save.
+    let late = a.s.status().refresh_at;
+    assert_eq!(a.turn(late), Turn::Lead);
+    a.at(late);
+    let (req, event) = exchange(&mut a.s, late, &token_json("t2", 3600, Some("r2")));
+    assert!(req.contains("refresh_token=r1"));
+    assert!(matches!(event, Event::TokenIssued { .. }));
+    store.m().down = true;
+    let adopted =
+        a.w.exchanged(&mut a.st, &mut a.s, late, unix(late), true, &mut a.buf)
+            .unwrap();
+    assert_eq!(adopted, None);
+    assert!(a.w.unsaved(), "the store did not take it");
+    assert_eq!(store.m().holder, 11, "the lease is kept");
+    assert!(store.m().lease_end > unix(late));
+
+    // The store answers again. B's refresh is due too, but the lease is A's:
+    // B keeps its valid token and does not spend r1.
+    store.m().down = false;
+    let after = late + 2 * STORE_RETRY_MS;
+    assert_eq!(
+        b.s.poll(after),
+        Action::SendTokenRequest(RequestKind::Refresh)
+    );
+    assert_eq!(b.turn(after), Turn::Use);
+    // A's next store contact (its API charge) saves t2 and r2 first.
+    assert_eq!(a.charge(BudgetKind::Api, after), None);
+    assert!(!a.w.unsaved());
+    assert_eq!(store.m().generation, 2);
+    assert_eq!(store.m().lease_end, 0, "released after the save");
+    assert_eq!(a.s.shared_generation(), 2);
+    // B adopts it: its next refresh would send r2, never r1.
+    assert_eq!(b.turn(after + S), Turn::Poll);
+    assert_eq!(bearer(&mut b.s, after + S), "Authorization: Bearer t2\r\n");
+    let next = b.s.status().refresh_at;
+    assert_eq!(b.turn(next), Turn::Lead);
+    let (req, _, _) = b.exchange(next, &token_json("t3", 3600, Some("r3")));
+    assert!(req.contains("refresh_token=r2"), "{req}");
+}
+
+#[test]
+fn an_unsaved_token_goes_into_a_store_that_restarted_empty() {
+    let store = MemStore::new();
+    let mut a = W::new(&store, 11, 2);
+    assert_eq!(a.turn(T0), Turn::Lead);
+    a.exchange(T0, &token_json("t1", 3600, Some("r1")));
+    let late = a.s.status().refresh_at;
+    assert_eq!(a.turn(late), Turn::Lead);
+    a.at(late);
+    exchange(&mut a.s, late, &token_json("t2", 3600, Some("r2")));
+    store.m().down = true;
+    a.w.exchanged(&mut a.st, &mut a.s, late, unix(late), true, &mut a.buf)
+        .unwrap();
+    assert!(a.w.unsaved());
+    // Back, but empty (a Redis restart without persistence).
+    *store.m() = Mem {
+        now: unix(late),
+        ..Mem::default()
+    };
+    let after = late + 2 * STORE_RETRY_MS;
+    let mut fresh = W::new(&store, 33, 2);
+    // A's sync (any store contact) saves first; the newcomer adopts it.
+    a.at(after);
+    a.w.sync(&mut a.st, &mut a.s, after, unix(after), &mut a.buf)
+        .unwrap();
+    assert!(!a.w.unsaved());
+    assert_eq!(store.m().generation, 1);
+    assert_eq!(fresh.turn(after), Turn::Poll);
+    assert_eq!(bearer(&mut fresh.s, after), "Authorization: Bearer t2\r\n");
 }

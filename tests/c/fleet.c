@@ -483,11 +483,19 @@ static void *work(void *arg) {
     }
     last = mono_ms();
     while (mono_ms() < r->deadline) {
-        uint64_t until = 0, now = mono_ms();
+        uint64_t until = 0, now;
         int ok;
-        /* The fleet's API budget first. */
+        if (!credential(k)) {
+            k->failed++;
+            sleep_until(mono_ms() + 50);
+            continue;
+        }
+        /* The fleet's API budget, charged right before the request goes out
+         * (a slot charged before a token wait would be sent late, in a later
+         * window than the fleet counted it in). */
+        now = mono_ms();
         if (fieldauth_worker_charge(&k->w, &k->session, &k->store, FIELDAUTH_BUDGET_API, now,
-                                    unix_ms(), &until) != FIELDAUTH_OK) {
+                                    unix_ms(), k->image, sizeof k->image, &until) != FIELDAUTH_OK) {
             k->failed++;
             break;
         }
@@ -496,7 +504,7 @@ static void *work(void *arg) {
             sleep_until(until);
             continue;
         }
-        ok = credential(k) ? api_call(k) : 0;
+        ok = api_call(k);
         if (ok < 0) continue;
         if (ok) {
             now = mono_ms();

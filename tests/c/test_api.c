@@ -1534,7 +1534,7 @@ static void test_worker(void) {
            FIELDAUTH_ERR_NULL_POINTER);
     EXPECT(fieldauth_worker_token_turn(&w1, &s1, NULL, 0, unix0, img, sizeof img, &turn, &until),
            FIELDAUTH_ERR_NULL_POINTER);
-    EXPECT(fieldauth_worker_charge(&w1, &s1, &st, 7, 0, unix0, &until), FIELDAUTH_ERR_UNKNOWN_ENUM);
+    EXPECT(fieldauth_worker_charge(&w1, &s1, &st, 7, 0, unix0, img, sizeof img, &until), FIELDAUTH_ERR_UNKNOWN_ENUM);
     EXPECT(fieldauth_worker_sync(&w1, &s1, &st, 0, unix0, (uint8_t *)&s1, 64, &adopted),
            FIELDAUTH_ERR_INVALID_ARGUMENT);
     EXPECT(fieldauth_worker_sync(&w1, &s1, &st, 0, unix0, img, sizeof img, (uint32_t *)(void *)&w1),
@@ -1589,12 +1589,12 @@ static void test_worker(void) {
 
     /* API charges go to the store; a failing store is noticed once, then the
      * worker charges its own share, and the store's return is noticed. */
-    OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 30, unix0 + 30, &until));
+    OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 30, unix0 + 30, img, sizeof img, &until));
     CHECK(until == 0 && mem.tat[1] == 1);
     OK(fieldauth_worker_take_notice(&w2, &notice));
     CHECK(notice == FIELDAUTH_NOTICE_NONE);
     mem.down = 1;
-    OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 40, unix0 + 40, &until));
+    OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 40, unix0 + 40, img, sizeof img, &until));
     CHECK(until == 0);
     OK(fieldauth_worker_take_notice(&w2, &notice));
     CHECK(notice == FIELDAUTH_NOTICE_STORE_DOWN);
@@ -1602,7 +1602,7 @@ static void test_worker(void) {
     CHECK(notice == FIELDAUTH_NOTICE_NONE);
     mem.down = 0;
     OK(fieldauth_worker_charge(&w2, &s2, &st, FIELDAUTH_BUDGET_API, 40 + FIELDAUTH_STORE_RETRY_MS,
-                               unix0 + 40 + FIELDAUTH_STORE_RETRY_MS, &until));
+                               unix0 + 40 + FIELDAUTH_STORE_RETRY_MS, img, sizeof img, &until));
     OK(fieldauth_worker_take_notice(&w2, &notice));
     CHECK(notice == FIELDAUTH_NOTICE_STORE_BACK && mem.tat[1] == 2);
     OK(fieldauth_session_clear(&s1));

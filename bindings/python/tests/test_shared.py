@@ -369,3 +369,65 @@ def test_a_long_wait_for_the_fleets_api_budget_adopts_every_refresh_and_still_se
         assert len(adopted) > 17, adopted  # more than max_rounds
         assert worker.shared_generation == refreshes + 1
         assert served(auth) == f"Bearer at-{refreshes}"
+
+
+class _SaveFails(FileStore):
+    """A FileStore whose saves fail while ``failing`` is set (a store down at the wrong moment)."""
+
+    failing = False
+
+    def save(self, holder: int, expected_generation: int, image: bytes) -> Any:
+        if self.failing:
+            raise StoreUnavailable("the store is down")
+        return super().save(holder, expected_generation, image)
+
+
+def test_a_refresh_the_store_did_not_take_keeps_the_lease_and_is_saved_first(tmp_path: Path) -> None:
+    """The worker refreshed (rt-1 is spent, rt-2 is the new one) but the store failed at the
+    save: it keeps the lease, so a peer does not refresh with rt-1 (a replay that would revoke
+    the grant), and saves its state first thing at its next call, after which the peer adopts
+    rt-2."""
+    preset = Preset.FENTU_OAUTH
+    clock = Clock(T0)
+    store_clock = Clock(S0)
+    store = _SaveFails(tmp_path / "fleet.store", clock=store_clock)
+    with Session(preset, config(preset), seed=1) as worker, Session(preset, config(preset), seed=2) as peer:
+        grant(worker, preset, T0, "at-1", "rt-1")
+        grant(peer, preset, T0, "at-1", "rt-1")
+        seed_store(store, worker)
+        peer.set_shared_generation(1)
+        driver = Driver(worker, clock=clock, store=store, lease_ttl_ms=LEASE_TTL_MS)
+        answer = Answer(clock)
+
+        def rotated_then_the_store_fails() -> TokenReply:
+            store.failing = True
+            return TokenReply(200, JSON, token_json("at-2", refresh_token="rt-2", expires_in=LIFETIME_S))
+
+        clock.now = T0 + LIFETIME_S * 1000 + 1
+        answer.script = [rotated_then_the_store_fails]
+        auth = run(driver.credential("/api"), answer)
+        assert served(auth).endswith("at-2")
+        assert driver.shared is not None and driver.shared.unsaved
+        # The lease stays the worker's: a peer asking for it is told to wait.
+        held, _ = store.lease(PEER, LEASE_TTL_MS)
+        assert not held
+        loaded = store.load()
+        assert loaded is not None and loaded[0] == 1
+
+        # The store answers again: the worker's next call saves generation 2 first.
+        store.failing = False
+        clock.now += STORE_RETRY_MS + 1
+        answer.script = []
+        auth = run(driver.credential("/api"), answer)
+        assert served(auth).endswith("at-2")
+        assert not driver.shared.unsaved and worker.shared_generation == 2
+        loaded = store.load()
+        assert loaded is not None and loaded[0] == 2
+        assert store.lease(PEER, LEASE_TTL_MS)[0], "released after the save"
+        store.release(PEER)
+        # The peer adopts it: its refresh token is rt-2 now.
+        generation, image = loaded
+        peer.adopt(image, generation, now_ms=clock.now)
+        peer_clock = Clock(clock.now + LIFETIME_S * 1000 + 1)
+        assert peer.poll(peer_clock.now).kind == ActionKind.SEND_TOKEN_REQUEST
+        assert b"refresh_token=rt-2" in peer.write_token_request_parts(peer_clock.now).body

@@ -83,15 +83,18 @@ pub enum Notice {
 ///
 /// The worker's loop, with the session's own steps in between:
 ///
-/// 1. Before each API request, [`charge`](Worker::charge) the
-///    [`BudgetKind::Api`] budget; `Some(t)`: wait until `t`.
-/// 2. [`poll`](SessionIn::poll) the session. When it wants a token request,
+/// 1. [`poll`](SessionIn::poll) the session. When it wants a token request,
 ///    ask [`token_turn`](Worker::token_turn): [`Turn::Lead`] or
 ///    [`Turn::Solo`]: send it, feed the response, then
 ///    [`exchanged`](Worker::exchanged) (saves the new state for the fleet,
 ///    releases the lease; after a rejection, adopts a peer's newer state);
 ///    [`Turn::Poll`]: poll again; [`Turn::WaitUntil`]: wait;
 ///    [`Turn::Use`]: go on with the token the session has.
+/// 2. With a usable token, right before the API request goes out,
+///    [`charge`](Worker::charge) the [`BudgetKind::Api`] budget; `Some(t)`:
+///    wait until `t` and start over (charged earlier, before a wait for a
+///    token, the request would reach the server in a later window than the
+///    fleet counted it in).
 /// 3. [`authorize`](SessionIn::authorize) and send the API request.
 ///
 /// Every store operation's failure is absorbed here (the worker keeps
@@ -148,6 +151,11 @@ pub struct Worker {
     lease_ttl_ms: u32,
     fleet_size: u32,
     leading: bool,
+    /// A token this worker fetched as the lead is not in the store yet (the
+    /// store failed at the save): saved at the next store contact, before
+    /// anything else, since a peer that refreshes with the refresh token it
+    /// replaced would replay it.
+    unsaved: bool,
     down: bool,
     solo_refresh: bool,
     notice: Option<Notice>,
@@ -169,6 +177,7 @@ impl Worker {
             lease_ttl_ms,
             fleet_size: if fleet_size == 0 { 1 } else { fleet_size },
             leading: false,
+            unsaved: false,
             down: false,
             solo_refresh: false,
             notice: None,
@@ -247,6 +256,7 @@ impl Worker {
         if self.resting(now) {
             return Ok(None);
         }
+        self.flush(store, session, now, unix_ms, buf)?;
         let loaded = match store.load(buf) {
             Err(e) => {
                 if let Some(needed) = e.needed_len() {
@@ -368,7 +378,13 @@ impl Worker {
         unix_ms: u64,
         turn: Turn,
     ) -> Turn {
-        match self.charge(store, session, BudgetKind::Token, now, unix_ms) {
+        match self.charge_budget(
+            store,
+            BudgetKind::Token,
+            session.token_budget(),
+            now,
+            unix_ms,
+        ) {
             None => turn,
             Some(at) => {
                 if self.leading {
@@ -411,10 +427,15 @@ impl Worker {
         let saved = if issued && leading {
             self.save(store, session, now, unix_ms, buf)
         } else {
-            Ok(())
+            Ok(true)
         };
-        if leading {
-            self.release(store, now);
+        match saved {
+            // Not in the store: keep the lease (as long as the store keeps
+            // it, peers wait instead of refreshing with the refresh token
+            // this one replaced) and save it at the next store contact.
+            Ok(false) => self.unsaved = true,
+            _ if leading => self.release(store, now),
+            _ => {}
         }
         saved?;
         if issued {
@@ -423,7 +444,9 @@ impl Worker {
         self.sync(store, session, now, unix_ms, buf)
     }
 
-    /// Saves the session's state over the generation it holds.
+    /// Saves the session's state over the generation it holds (the lease
+    /// held). Returns whether the store has it (or a newer state a peer
+    /// saved meanwhile, which the next sync adopts).
     fn save<S: Store, A: Arena>(
         &mut self,
         store: &mut S,
@@ -431,9 +454,10 @@ impl Worker {
         now: u64,
         unix_ms: u64,
         buf: &mut [u8],
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let len = session.snapshot(now, unix_ms, buf)?;
         let image = buf.get(..len).unwrap_or(&[]);
+        let mut done = false;
         for _ in 0..2 {
             if self.resting(now) {
                 break;
@@ -442,21 +466,62 @@ impl Worker {
             match self.answered(now, saved) {
                 Some(Saved::Stored { generation }) => {
                     session.set_shared_generation(generation);
+                    done = true;
                     break;
                 }
                 // The store was reset: save over what it has.
                 Some(Saved::Stale { generation }) if generation < session.shared_generation() => {
                     session.set_shared_generation(generation);
                 }
-                // The lease was lost or a peer saved meanwhile: the next
-                // sync adopts theirs.
-                _ => break,
+                // A peer saved a newer state meanwhile: the next sync adopts
+                // theirs.
+                Some(Saved::Stale { .. }) => {
+                    done = true;
+                    break;
+                }
+                // The lease was lost, or the store failed.
+                Some(Saved::NotHolder) | None => break,
             }
         }
         if let Some(image) = buf.get_mut(..len) {
             image.zeroize();
         }
+        Ok(done)
+    }
+
+    /// Saves a token the store did not take when it was fetched
+    /// ([`Worker::unsaved`]), under the lease: first thing at every store
+    /// contact until it is in.
+    fn flush<S: Store, A: Arena>(
+        &mut self,
+        store: &mut S,
+        session: &mut SessionIn<A>,
+        now: u64,
+        unix_ms: u64,
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        if !self.unsaved || self.resting(now) {
+            return Ok(());
+        }
+        let lease = store.lease(self.holder, self.lease_ttl_ms);
+        if let Some(Lease::Held { .. }) = self.answered(now, lease) {
+            let saved = self.save(store, session, now, unix_ms, buf);
+            if matches!(saved, Ok(true)) {
+                self.unsaved = false;
+            }
+            self.release(store, now);
+            saved?;
+        }
         Ok(())
+    }
+
+    /// Whether a token this worker fetched as the lead has not reached the
+    /// store yet (it failed at the save). The worker keeps the lease as long
+    /// as the store keeps it, and saves the token first thing when the store
+    /// answers again ([`sync`](Worker::sync), [`token_turn`](Worker::token_turn),
+    /// [`charge`](Worker::charge)).
+    pub const fn unsaved(&self) -> bool {
+        self.unsaved
     }
 
     /// Releases the lease (a failure is absorbed: the lease ends by itself).
@@ -499,18 +564,37 @@ impl Worker {
     /// twice the budget, in the one window after the store went down), which
     /// a server that enforces its limit answers with 429 and `Retry-After`,
     /// honoured by the session.
+    ///
+    /// First, a token this worker fetched that the store did not take is
+    /// saved ([`unsaved`](Worker::unsaved)); `buf` carries its image, as for
+    /// [`sync`](Worker::sync), whose errors this returns.
     pub fn charge<S: Store, A: Arena>(
         &mut self,
         store: &mut S,
-        session: &SessionIn<A>,
+        session: &mut SessionIn<A>,
         kind: BudgetKind,
         now: u64,
         unix_ms: u64,
-    ) -> Option<u64> {
+        buf: &mut [u8],
+    ) -> Result<Option<u64>, Error> {
+        self.flush(store, session, now, unix_ms, buf)?;
         let budget = match kind {
             BudgetKind::Token => session.token_budget(),
             BudgetKind::Api => session.api_budget(),
-        }?;
+        };
+        Ok(self.charge_budget(store, kind, budget, now, unix_ms))
+    }
+
+    /// [`Worker::charge`] of `budget` (none: never held back).
+    fn charge_budget<S: Store>(
+        &mut self,
+        store: &mut S,
+        kind: BudgetKind,
+        budget: Option<Budget>,
+        now: u64,
+        unix_ms: u64,
+    ) -> Option<u64> {
+        let budget = budget?;
         if budget.window_s == 0 {
             return None;
         }

@@ -181,6 +181,10 @@ class Shared:
         self._rng = random.Random(os.urandom(16))
         self.down = False
         self._retry_at = 0
+        #: A token this worker fetched as the lead that the store did not take (it failed at
+        #: the save): saved first thing at the next store contact, since a peer that refreshed
+        #: with the refresh token it replaced would replay it.
+        self.unsaved = False
         self._local: Dict[str, int] = {}
         profile = session.profile
         self.budgets: Dict[str, Budget] = {"token": profile.token_budget, "api": profile.api_budget}
@@ -210,6 +214,7 @@ class Shared:
 
     def sync(self, session: Session, now: int) -> Optional[Adopted]:
         """Loads the newest shared state and adopts it if newer; None if the store is empty or down."""
+        self.flush(session, now)
         try:
             got = self.call(now, self.store.load)
         except _StoreDown:
@@ -233,18 +238,48 @@ class Shared:
             )
             return None
 
-    def save(self, session: Session, now: int) -> None:
-        """Saves the session's state over the generation it holds (the lease held)."""
+    def save(self, session: Session, now: int) -> bool:
+        """Saves the session's state over the generation it holds (the lease held).
+
+        True if the store has it, or a newer state a peer saved meanwhile (the next sync
+        adopts theirs); False if the lease was lost or the store failed (``self.unsaved``
+        is then set: :meth:`flush` saves it at the next store contact).
+        """
         image = session.snapshot(now_ms=now)
         for _ in range(2):
-            result, generation = self.call(now, lambda: self.store.save(self.holder, session.shared_generation, image))
+            try:
+                result, generation = self.call(
+                    now, lambda: self.store.save(self.holder, session.shared_generation, image)
+                )
+            except _StoreDown:
+                break
             if result == STORED:
                 session.set_shared_generation(generation)
-                return
+                self.unsaved = False
+                return True
             if result == "stale" and generation < session.shared_generation:
                 session.set_shared_generation(generation)  # the store was reset: save over what it has
                 continue
-            return  # lease lost or a peer saved meanwhile: the next sync sorts it out
+            if result == "stale":
+                self.unsaved = False
+                return True  # a peer saved a newer state meanwhile: the next sync adopts it
+            break  # the lease was lost
+        self.unsaved = True
+        return False
+
+    def flush(self, session: Session, now: int) -> None:
+        """Saves a token the store did not take when it was fetched, under the lease."""
+        if not self.unsaved:
+            return
+        try:
+            held, _ = self.call(now, lambda: self.store.lease(self.holder, self.lease_ttl_ms))
+        except _StoreDown:
+            return
+        if held:
+            try:
+                self.save(session, now)
+            finally:
+                self.release(now)
 
     def release(self, now: int) -> None:
         try:
@@ -392,6 +427,8 @@ class Driver:
         session = self.session
         shared = self.shared
         charged = shared is None
+        if shared is not None:
+            shared.flush(session, self.clock())
         rounds = 0
         while rounds < self.max_rounds:
             rounds += 1
@@ -422,15 +459,16 @@ class Driver:
                         now = self.clock()
                         yield self._pause(now + wait, now)
                         continue
+                    saved = True
                     try:
                         failed = yield from self._exchange(self.clock(), raise_failure=False)
                         if leading and not failed:
-                            try:
-                                shared.save(session, self.clock())
-                            except _StoreDown:
-                                pass
+                            saved = shared.save(session, self.clock())
                     finally:
-                        if leading:
+                        # A token the store did not take keeps the lease (as long as the store
+                        # keeps it, peers wait instead of refreshing with the refresh token it
+                        # replaced); Shared.flush saves it at the next store contact.
+                        if leading and saved:
                             shared.release(self.clock())
                     if failed:
                         if session.info().failure == Failure.INVALID_GRANT and shared.sync(

@@ -445,7 +445,7 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
     ),
     "fieldauth_worker_charge": (
         _st,
-        [_worker, _sess, _store, c_uint32, c_uint64, c_uint64, POINTER(c_uint64)],
+        [_worker, _sess, _store, c_uint32, c_uint64, c_uint64, _u8p, c_size_t, POINTER(c_uint64)],
     ),
     "fieldauth_worker_take_notice": (_st, [_worker, POINTER(c_uint32)]),
     "fieldauth_session_device_display": (
