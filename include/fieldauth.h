@@ -1712,8 +1712,9 @@ typedef struct fieldauth_session_header {
 
 /**
  * The value needs a feature this build of the library leaves out (a
- * device build without the device flow, Basic authentication or extra
- * request parameters): rebuild `libfieldauth.a` with that feature.
+ * device build without the device flow, Basic authentication, extra
+ * request parameters or the redirect parser): rebuild `libfieldauth.a`
+ * with that feature.
  */
 #define FIELDAUTH_ERR_INPUT_UNSUPPORTED 212
 
@@ -2737,6 +2738,10 @@ fieldauth_status fieldauth_session_authorization_url(struct fieldauth_session *s
  * INPUT_EMPTY (empty code); RESPONSE_AUTHORIZATION_DENIED; CAPACITY_EXCEEDED
  * when the decoded values do not fit a token slot; INVALID_UTF8;
  * NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+ * INPUT_UNSUPPORTED for every redirect when the library is built without
+ * the redirect parser (cargo feature `redirect`, default on; a device build
+ * `--no-default-features` leaves it out): pass code and state to
+ * fieldauth_session_set_authorization_code() instead.
  *
  * # Safety
  * `session` is an initialized session used by no other thread; `url` and

@@ -13,6 +13,10 @@
 //! A session in authorization-code mode does all of it in one call:
 //! [`Session::on_authorization_callback`](crate::session::SessionIn::on_authorization_callback).
 //!
+//! Feature `redirect` (default on). A device that gets `code` and `state`
+//! some other way leaves it out and passes them to
+//! [`Session::set_authorization_code`](crate::session::SessionIn::set_authorization_code).
+//!
 //! ```
 //! use fieldauth::callback::{self, Callback};
 //!
@@ -40,6 +44,7 @@ use core::ops::Range;
 
 use crate::body::ErrorCode;
 use crate::error::{Error, Field, InputError, ResponseError, Result};
+use crate::write::same_secret;
 
 /// What the redirect brought, decoded (the texts live in the buffer given to
 /// [`parse`]).
@@ -130,15 +135,6 @@ impl<'b> Callback<'b> {
             }
         }
     }
-}
-
-/// Constant-time equality of two texts (the length is not hidden).
-pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for (x, y) in a.bytes().zip(b.bytes()) {
-        diff |= x ^ y;
-    }
-    diff == 0
 }
 
 /// The parameters [`parse`] reads, in [`Spans`] order.

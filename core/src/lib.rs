@@ -216,6 +216,7 @@
 //! | `basic-auth` | `ClientAuth::Basic` (client_secret_basic) | ~0.3 KB |
 //! | `pkce` | RFC 7636: `CodeVerifier`, `Challenge`, `AuthorizationRequest::pkce` (with the crate's own compact SHA-256) | ~1.5 KB |
 //! | `extra-params` | extra request parameters (`Config::token_params` / `authorize_params`, `Client::extra_params`, `AuthorizationRequest::extra_params`); without it a non-empty value is refused with [`InputError::Unsupported`] | ~1.1 KB |
+//! | `redirect` | the authorization-redirect parser: module `callback` (`callback::parse`, `Callback`) and `Session::on_authorization_callback`; without it a device passes `code` and `state` to [`set_authorization_code`](session::Session::set_authorization_code) (every build), and the C ABI's `fieldauth_session_on_authorization_callback` answers `FIELDAUTH_ERR_INPUT_UNSUPPORTED` | ~2.1 KB |
 //!
 //! Off by default, for hosts: `embedded-io` and `embedded-io-async` (the
 //! transport drivers in [`driver`]), `std` (adapters from `std::io` streams
@@ -244,6 +245,8 @@
 
 pub mod apply;
 pub mod body;
+#[cfg(feature = "redirect")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redirect")))]
 pub mod callback;
 #[cfg(feature = "embedded-io")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-io")))]

@@ -6,7 +6,8 @@
 //! The extra parameters themselves are feature `extra-params` (default on):
 //! without it [`check`] refuses any non-empty text with
 //! [`InputError::Unsupported`] and nothing is emitted. [`pairs`] and
-//! [`decoded`] stay: the authorization-response parser uses them.
+//! [`decoded`] stay while the authorization-response parser (feature
+//! `redirect`) uses them.
 
 use crate::error::{Error, Field, InputError, Result};
 use crate::write::Writer;
@@ -46,6 +47,7 @@ const RESERVED: &[&str] = &[
     "code_challenge_method",
 ];
 
+#[cfg(any(feature = "extra-params", feature = "redirect"))]
 /// The non-empty `name=value` pairs of `text` (still encoded).
 pub(crate) fn pairs(text: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     text.split(|&b| b == b'&')
@@ -102,6 +104,7 @@ pub(crate) fn check(field: Field, text: &str) -> Result<()> {
     Ok(())
 }
 
+#[cfg(any(feature = "extra-params", feature = "redirect"))]
 /// Form-decodes `encoded` byte by byte into `out` and returns the decoded
 /// length; refuses bad escapes, control characters and invalid UTF-8.
 /// `out` is a trait object: one copy of the decoder serves the check, the
@@ -139,6 +142,7 @@ pub(crate) fn decoded(field: Field, encoded: &[u8], out: &mut dyn FnMut(u8)) -> 
     Ok(n)
 }
 
+#[cfg(any(feature = "extra-params", feature = "redirect"))]
 fn unhex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b.wrapping_sub(b'0')),
@@ -148,6 +152,7 @@ fn unhex(b: u8) -> Option<u8> {
     }
 }
 
+#[cfg(any(feature = "extra-params", feature = "redirect"))]
 /// An incremental UTF-8 validator (RFC 3629: no overlong forms, no
 /// surrogates, nothing above U+10FFFF).
 #[derive(Default)]
@@ -159,6 +164,7 @@ struct Utf8 {
     hi: u8,
 }
 
+#[cfg(any(feature = "extra-params", feature = "redirect"))]
 impl Utf8 {
     fn next(&mut self, b: u8) -> bool {
         if self.need > 0 {

@@ -324,6 +324,16 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+/// Constant-time equality of two texts (the length is not hidden): the
+/// `state` of an authorization response.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for (x, y) in a.bytes().zip(b.bytes()) {
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
 /// [`same_bytes`] ignoring ASCII case (`<[u8]>::eq_ignore_ascii_case`),
 /// out of line: one loop for the header words, URL schemes and names
 /// instead of one inlined per comparison (flash, issue #13).

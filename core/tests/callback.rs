@@ -1,7 +1,9 @@
 //! The redirect back from the authorization server through the session
 //! (issue #14 §2.7): `Session::on_authorization_callback` checks `state`
 //! and `iss`, refuses what a client must refuse without losing the login,
-//! and turns `error=` into a typed error.
+//! and turns `error=` into a typed error. The parser is feature `redirect`;
+//! code and state passed in (`set_authorization_code`) work in every build.
+#![cfg_attr(not(feature = "redirect"), allow(unused_imports, dead_code))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,6 +12,7 @@
     clippy::arithmetic_side_effects
 )]
 
+#[cfg(feature = "redirect")]
 use fieldauth::body::ErrorCode;
 use fieldauth::preset;
 use fieldauth::session::{Action, Config, RequestKind};
@@ -49,6 +52,7 @@ fn login() -> (Sess, String) {
 const ISS: &str = "https://as.example";
 
 #[test]
+#[cfg(feature = "redirect")]
 fn a_genuine_redirect_starts_the_code_exchange() {
     let (mut s, state) = login();
     assert_eq!(s.poll(T0), Action::NeedAuthorizationCode);
@@ -63,6 +67,7 @@ fn a_genuine_redirect_starts_the_code_exchange() {
 }
 
 #[test]
+#[cfg(feature = "redirect")]
 fn forged_and_mixed_up_redirects_are_refused_and_the_login_survives() {
     let (mut s, state) = login();
     let cases: Vec<(String, Option<&str>, Error)> = vec![
@@ -144,6 +149,7 @@ fn forged_and_mixed_up_redirects_are_refused_and_the_login_survives() {
 }
 
 #[test]
+#[cfg(feature = "redirect")]
 fn the_callback_needs_a_login_in_progress() {
     // Not in code mode.
     let mut cc = Sess::new(&preset::AUTOTASK, &cc_config(), 1).unwrap();
@@ -167,4 +173,24 @@ fn the_callback_needs_a_login_in_progress() {
     );
     let (req, _) = exchange(&mut s, T0, &token_json("at-1", 3600, None));
     assert!(req.contains("code=first"), "{req}");
+}
+
+/// Code and state passed in: every build has this path (without feature
+/// `redirect` it is the only one: the parser and `on_authorization_callback`
+/// are left out, and the C ABI answers FIELDAUTH_ERR_INPUT_UNSUPPORTED,
+/// tested in the ffi crate).
+#[test]
+fn code_and_state_passed_in_work_in_every_build() {
+    let (mut s, state) = login();
+    assert_eq!(s.poll(T0), Action::NeedAuthorizationCode);
+    assert_eq!(
+        s.set_authorization_code("c0de", "forged"),
+        Err(Error::input(Field::State, InputError::InvalidCharacter))
+    );
+    assert_eq!(s.poll(T0), Action::NeedAuthorizationCode);
+    s.set_authorization_code("c0de", &state).unwrap();
+    assert_eq!(s.poll(T0), Action::SendTokenRequest(RequestKind::Fetch));
+    let (req, _) = exchange(&mut s, T0, &token_json("at-1", 3600, None));
+    assert!(req.contains("code=c0de"), "{req}");
+    assert_eq!(bearer(&mut s, T0), "Authorization: Bearer at-1\r\n");
 }

@@ -13,9 +13,15 @@
 //! passes after printing a loud SKIPPED banner, unless
 //! `FIELDAUTH_REQUIRE_OIDC=1` (set by `.ci/run`), which makes that a failure.
 //!
-//! `cargo test -p fieldauth --features std --test oidc` (and `basic-auth`,
-//! on by default; not under Miri, which cannot start processes).
-#![cfg(all(feature = "std", feature = "basic-auth", not(miri)))]
+//! `cargo test -p fieldauth --features std --test oidc` (and `basic-auth`
+//! and `redirect`, on by default; not under Miri, which cannot start
+//! processes).
+#![cfg(all(
+    feature = "std",
+    feature = "basic-auth",
+    feature = "redirect",
+    not(miri)
+))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -7,6 +7,8 @@ use fieldauth_core::session::{
     Action, Adopted, ApiVerdict, Authorization, Config, Revocation, SessionIn, TokenBody, TokenId,
 };
 use fieldauth_core::{Error, ResponseError};
+#[cfg(not(feature = "redirect"))]
+use fieldauth_core::{Field, InputError};
 
 use crate::cell::{Exchange, SessionCell, Storage};
 use crate::event::{event, failure, request_kind};
@@ -1401,6 +1403,10 @@ pub unsafe extern "C" fn fieldauth_session_authorization_url(
 /// INPUT_EMPTY (empty code); RESPONSE_AUTHORIZATION_DENIED; CAPACITY_EXCEEDED
 /// when the decoded values do not fit a token slot; INVALID_UTF8;
 /// NULL_POINTER, MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+/// INPUT_UNSUPPORTED for every redirect when the library is built without
+/// the redirect parser (cargo feature `redirect`, default on; a device build
+/// `--no-default-features` leaves it out): pass code and state to
+/// fieldauth_session_set_authorization_code() instead.
 ///
 /// # Safety
 /// `session` is an initialized session used by no other thread; `url` and
@@ -1426,9 +1432,16 @@ pub unsafe extern "C" fn fieldauth_session_on_authorization_callback(
         } else {
             Some(a.out(out_denied)?)
         };
+        #[cfg(feature = "redirect")]
         let r = s
             .inner
             .on_authorization_callback(u, (!i.is_empty()).then_some(i));
+        // Built without the redirect parser: refused (INPUT_UNSUPPORTED).
+        #[cfg(not(feature = "redirect"))]
+        let r = {
+            let _ = (s, u, i);
+            Err(Error::input(Field::Callback, InputError::Unsupported))
+        };
         if let Some(d) = denied {
             d.put(match r {
                 Err(Error::Response(ResponseError::AuthorizationDenied(code))) => match code {
@@ -1757,5 +1770,104 @@ mod tests {
         // SAFETY: cleared storage is initialized memory (all zero).
         let st = unsafe { fieldauth_session_poll(p, 0, &mut action) };
         assert_eq!(st, FIELDAUTH_ERR_NOT_INITIALIZED);
+    }
+
+    /// The redirect parser is cargo feature `redirect`: without it
+    /// fieldauth_session_on_authorization_callback() stays and refuses every
+    /// redirect with INPUT_UNSUPPORTED (and no denial), while code and state
+    /// passed in through fieldauth_session_set_authorization_code() work in
+    /// every build. CI runs this crate's unit tests both ways.
+    #[test]
+    fn the_redirect_parser_is_feature_redirect() {
+        let config = fieldauth_config {
+            base_url: fieldauth_str::of("https://api.fentu.example"),
+            client_id: fieldauth_str::of("demo-client"),
+            client_secret: fieldauth_str::of("demo-secret"),
+            username: fieldauth_str::EMPTY,
+            password: fieldauth_str::EMPTY,
+            api_key: fieldauth_str::EMPTY,
+            scope: fieldauth_str::EMPTY,
+            redirect_uri: fieldauth_str::of("https://app.example/cb"),
+            allow_insecure: 0,
+            max_wait_s: 0,
+            resource: fieldauth_str::EMPTY,
+            audience: fieldauth_str::EMPTY,
+            token_params: fieldauth_str::EMPTY,
+            authorize_params: fieldauth_str::EMPTY,
+        };
+        let mut storage = MaybeUninit::<fieldauth_session>::uninit();
+        let p = storage.as_mut_ptr();
+        // SAFETY: writable storage of the right size; init reads none of it.
+        let st =
+            unsafe { fieldauth_session_init_preset(p, FIELDAUTH_PRESET_FENTU_OAUTH, &config, 5) };
+        assert_eq!(st, FIELDAUTH_OK);
+        let rnd: [u8; 64] = core::array::from_fn(|i| (i * 13 + 5) as u8);
+        let mut url = [0u8; 1024];
+        let mut n = 0usize;
+        // SAFETY: initialized above; the buffers are valid for their lengths.
+        let st = unsafe {
+            fieldauth_session_authorization_url(
+                p,
+                rnd.as_ptr(),
+                32,
+                rnd[32..].as_ptr(),
+                16,
+                url.as_mut_ptr(),
+                url.len(),
+                &mut n,
+            )
+        };
+        assert_eq!(st, FIELDAUTH_OK);
+        let url = core::str::from_utf8(&url[..n]).unwrap();
+        let state = url
+            .split(['?', '&'])
+            .find_map(|q| q.strip_prefix("state="))
+            .unwrap();
+        let redirect = std::format!("https://app.example/cb?code=c0de&state={state}");
+        let mut denied = 99u32;
+        // SAFETY: as above.
+        let st = unsafe {
+            fieldauth_session_on_authorization_callback(
+                p,
+                redirect.as_ptr(),
+                redirect.len(),
+                core::ptr::null(),
+                0,
+                &mut denied,
+            )
+        };
+        assert_eq!(denied, FIELDAUTH_FAILURE_NONE);
+        let mut action = blank_action();
+        if cfg!(feature = "redirect") {
+            assert_eq!(st, FIELDAUTH_OK);
+        } else {
+            assert_eq!(st, FIELDAUTH_ERR_INPUT_UNSUPPORTED);
+            // SAFETY: as above.
+            assert_eq!(
+                unsafe { fieldauth_session_poll(p, 10, &mut action) },
+                FIELDAUTH_OK
+            );
+            assert_eq!(action.kind, FIELDAUTH_ACTION_NEED_AUTHORIZATION_CODE);
+            // The headless path: code and state passed in.
+            // SAFETY: as above.
+            let st = unsafe {
+                fieldauth_session_set_authorization_code(
+                    p,
+                    "c0de".as_ptr(),
+                    4,
+                    state.as_ptr(),
+                    state.len(),
+                )
+            };
+            assert_eq!(st, FIELDAUTH_OK);
+        }
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { fieldauth_session_poll(p, 10, &mut action) },
+            FIELDAUTH_OK
+        );
+        assert_eq!(action.kind, FIELDAUTH_ACTION_SEND_TOKEN_REQUEST);
+        // SAFETY: as above.
+        assert_eq!(unsafe { fieldauth_session_clear(p) }, FIELDAUTH_OK);
     }
 }

@@ -60,8 +60,9 @@ pub const FIELDAUTH_ERR_INPUT_MISMATCH: fieldauth_status = 210;
 /// A parameter appears more than once in the redirect.
 pub const FIELDAUTH_ERR_INPUT_DUPLICATE: fieldauth_status = 211;
 /// The value needs a feature this build of the library leaves out (a
-/// device build without the device flow, Basic authentication or extra
-/// request parameters): rebuild `libfieldauth.a` with that feature.
+/// device build without the device flow, Basic authentication, extra
+/// request parameters or the redirect parser): rebuild `libfieldauth.a`
+/// with that feature.
 pub const FIELDAUTH_ERR_INPUT_UNSUPPORTED: fieldauth_status = 212;
 
 /// The HTTP response is malformed (a kind this version does not name).
@@ -278,7 +279,7 @@ pub fn message(status: fieldauth_status) -> &'static CStr {
             c"a parameter appears more than once in the redirect: ignore it and start the login again"
         }
         FIELDAUTH_ERR_INPUT_UNSUPPORTED => {
-            c"this build of libfieldauth leaves out the feature this value needs (device flow, Basic authentication or extra request parameters): rebuild it with that cargo feature"
+            c"this build of libfieldauth leaves out the feature this value needs (device flow, Basic authentication, extra request parameters, redirect parser): rebuild it with that cargo feature"
         }
         FIELDAUTH_ERR_HTTP => c"malformed HTTP response",
         FIELDAUTH_ERR_HTTP_STATUS_LINE => c"malformed HTTP status line",

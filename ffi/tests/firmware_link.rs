@@ -136,8 +136,9 @@ fn require_rust_target() {
 /// Builds `libfieldauth.a` for the target with `profile`; returns its path.
 /// `minimal`: without the core's optional parts (`--no-default-features`:
 /// no device flow, PKCE, Basic authentication, IETF RateLimit, obsolete
-/// dates or extra parameters), what a device with one provider preset
-/// builds; in a target directory of its own (same file name).
+/// dates, extra parameters or redirect parser), what a device with one
+/// provider preset builds; in a target directory of its own (same file
+/// name).
 fn build_library(profile: &str, minimal: bool) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = if minimal {

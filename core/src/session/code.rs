@@ -1,5 +1,6 @@
 //! The authorization-code flow's browser step: the authorization URL (with
-//! PKCE and `state`) and the code the redirect brings back.
+//! PKCE and `state`) and the code the redirect brings back (passed in, or
+//! parsed from the redirect with feature `redirect`).
 
 #[cfg(doc)]
 use super::Session;
@@ -106,7 +107,8 @@ impl<A: Arena> SessionIn<A> {
     /// Authorization-code mode: the `code` and `state` the redirect brought.
     /// The state must match the one [`Session::authorization_url`] created
     /// (constant-time comparison). The code exchange is the next token
-    /// request.
+    /// request. Every build has it (the redirect parser,
+    /// `on_authorization_callback`, is feature `redirect`).
     pub fn set_authorization_code(&mut self, code: &str, state: &str) -> Result<()> {
         if self.set.mode != Mode::AuthorizationCode
             || !self.has(F_PKCE)
@@ -114,7 +116,7 @@ impl<A: Arena> SessionIn<A> {
         {
             return Err(Error::WrongState);
         }
-        if !crate::callback::same_secret(self.text(self.st.state), state) {
+        if !crate::write::same_secret(self.text(self.st.state), state) {
             return Err(Error::input(Field::State, InputError::InvalidCharacter));
         }
         check_param(Field::Code, code)?;
@@ -179,6 +181,11 @@ impl<A: Arena> SessionIn<A> {
     /// assert_eq!(s.poll(0), Action::SendTokenRequest(RequestKind::Fetch));
     /// # Ok::<(), fieldauth::Error>(())
     /// ```
+    ///
+    /// Feature `redirect` (default on); without it, pass `code` and `state`
+    /// to [`Session::set_authorization_code`].
+    #[cfg(feature = "redirect")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redirect")))]
     pub fn on_authorization_callback(
         &mut self,
         url_or_query: &str,

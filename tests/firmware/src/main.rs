@@ -340,6 +340,7 @@ fn session() {
     }
     let _ = black_box(s.authorization_url(input(&raw[..32]), input(&raw[..16]), &mut out));
     let _ = black_box(s.set_authorization_code(text("code"), text("state")));
+    #[cfg(feature = "redirect")]
     let _ = black_box(s.on_authorization_callback(text("/cb?code=c&state=s"), None));
     black_box(s.device_display().map(|d| d.user_code.len()));
     let _ = black_box(s.snapshot(now, black_box(0), &mut out));
