@@ -279,7 +279,7 @@ pub fn message(status: fieldauth_status) -> &'static CStr {
             c"a parameter appears more than once in the redirect: ignore it and start the login again"
         }
         FIELDAUTH_ERR_INPUT_UNSUPPORTED => {
-            c"this build of libfieldauth leaves out the feature this value needs (device flow, Basic authentication, extra request parameters, redirect parser): rebuild it with that cargo feature"
+            c"this build of libfieldauth leaves out the feature this value needs (device flow, Basic auth, extra parameters, redirect parser): rebuild it with that cargo feature"
         }
         FIELDAUTH_ERR_HTTP => c"malformed HTTP response",
         FIELDAUTH_ERR_HTTP_STATUS_LINE => c"malformed HTTP status line",
