@@ -589,3 +589,17 @@ fn an_unsaved_token_goes_into_a_store_that_restarted_empty() {
     assert_eq!(fresh.turn(after), Turn::Poll);
     assert_eq!(bearer(&mut fresh.s, after), "Authorization: Bearer t2\r\n");
 }
+
+#[test]
+fn a_fleet_larger_than_a_budget_shares_it_in_stretched_windows() {
+    // Autotask's token budget is 10 a minute; 32 workers on their own may
+    // take one each every 3.2 minutes, not one each a minute.
+    let store = MemStore::new();
+    let mut a = W::new(&store, 11, 32);
+    store.m().down = true;
+    assert_eq!(a.charge(BudgetKind::Token, T0), None);
+    let Some(next) = a.charge(BudgetKind::Token, T0 + S) else {
+        panic!("a second token request within the share")
+    };
+    assert!(next >= T0 + 192 * S, "{}", next - T0);
+}

@@ -557,9 +557,10 @@ impl Worker {
     /// granted just inside a window can reach the server after a later one,
     /// and the server counts one more than the fleet charged: measured as
     /// 41 in a window of 40). When the store is down, the worker charges its
-    /// share of the budget (requests ÷ fleet size, at least 1, evenly paced:
-    /// no burst) on its own. The fleet then keeps to the budget in every
-    /// window that lies inside the outage; a window reaching back before it
+    /// share of the budget (requests ÷ fleet size per window, or one request
+    /// per window stretched by fleet size ÷ requests for a fleet larger than
+    /// the budget; evenly paced, no burst) on its own. The fleet then keeps
+    /// to the budget in every window that lies inside the outage; a window reaching back before it
     /// can hold what the fleet was granted before plus the shares (at most
     /// twice the budget, in the one window after the store went down), which
     /// a server that enforces its limit answers with 429 and `Retry-After`,
@@ -619,16 +620,26 @@ impl Worker {
                 None => {}
             }
         }
-        let share = budget
-            .requests
-            .checked_div(self.fleet_size)
-            .unwrap_or(0)
-            .max(1);
-        // No bursts while uncoordinated: evenly paced from the first one.
-        let mine = Budget {
-            requests: share,
-            window_s: budget.window_s,
-            burst: 1,
+        // This worker's share: requests ÷ fleet size per window, or, for a
+        // fleet larger than the budget, one request per window stretched by
+        // fleet size ÷ requests (32 workers on their own would otherwise
+        // take 32 of Autotask's 10 token requests a minute). No bursts while
+        // uncoordinated: evenly paced from the first one.
+        let mine = if budget.requests >= self.fleet_size {
+            Budget {
+                requests: budget.requests.checked_div(self.fleet_size).unwrap_or(1),
+                window_s: budget.window_s,
+                burst: 1,
+            }
+        } else {
+            let stretched = u64::from(budget.window_s)
+                .saturating_mul(u64::from(self.fleet_size))
+                .div_ceil(u64::from(budget.requests.max(1)));
+            Budget {
+                requests: 1,
+                window_s: u32::try_from(stretched).unwrap_or(u32::MAX),
+                burst: 1,
+            }
         };
         let cell = match kind {
             BudgetKind::Token => &mut self.local_token,
