@@ -806,6 +806,9 @@ impl<A: Arena> SessionIn<A> {
 
     /// Monotonic clock with a backwards guard: time never runs backwards for
     /// the session (a smaller `now` is treated as the last one seen).
+    /// Out of line: one copy for the many entry points that read the
+    /// clock (flash, issue #13).
+    #[inline(never)]
     fn clock(&mut self, now: u64) -> u64 {
         if now < self.st.last_now {
             self.st.last_now
