@@ -225,15 +225,14 @@ pub enum ResponseError {
     UnexpectedStatus,
     /// The authorization server redirected back with `error=...` instead of
     /// a code (RFC 6749 §4.1.2.1): the user declined, or the request was
-    /// refused. [`callback::parse`] (feature `redirect`) gives the
-    /// `error_description`.
+    /// refused.
     #[cfg_attr(
         feature = "redirect",
-        doc = "\n[`callback::parse`]: crate::callback::parse"
+        doc = "[`callback::parse`](crate::callback::parse) gives the `error_description`."
     )]
     #[cfg_attr(
         not(feature = "redirect"),
-        doc = "\n[`callback::parse`]: crate#cargo-features"
+        doc = "`callback::parse` (feature `redirect`) gives the `error_description`."
     )]
     AuthorizationDenied(crate::body::ErrorCode),
 }
