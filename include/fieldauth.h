@@ -2922,12 +2922,13 @@ size_t fieldauth_worker_sizeof(void);
  * waits for the store.
  *
  * The worker's loop, the session's own calls in between:
- * 1. before each API request, fieldauth_worker_charge(FIELDAUTH_BUDGET_API)
- *    and wait while it says;
- * 2. fieldauth_session_poll(); on FIELDAUTH_ACTION_SEND_TOKEN_REQUEST ask
+ * 1. fieldauth_session_poll(); on FIELDAUTH_ACTION_SEND_TOKEN_REQUEST ask
  *    fieldauth_worker_token_turn(): LEAD or SOLO: run the exchange
  *    (fieldauth_session_exchange()), then fieldauth_worker_exchanged();
  *    POLL: poll again; WAIT: wait; USE: go on;
+ * 2. with a usable token, right before the API request goes out,
+ *    fieldauth_worker_charge(FIELDAUTH_BUDGET_API); a wait: wait, then
+ *    start over;
  * 3. fieldauth_session_authorize() and send the API request.
  *
  * Errors: NULL_POINTER, MISALIGNED.
@@ -3003,7 +3004,10 @@ fieldauth_status fieldauth_worker_token_turn(struct fieldauth_worker *worker,
  * After the token exchange of a LEAD or SOLO turn is over: `token_issued`
  * is 1 if it ended in FIELDAUTH_EVENT_TOKEN_ISSUED, else 0. A lead worker's new
  * token is saved for the fleet (compare-and-set; the session records the
- * new generation) and its lease released. After any other outcome (a
+ * new generation) and its lease released. If the store fails at the save,
+ * the worker keeps the lease (peers wait rather than refresh with the
+ * refresh token this one replaced) and saves the token first thing at its
+ * next store contact (sync, token turn or charge). After any other outcome (a
  * rejected refresh token among them: a peer may have rotated it) the
  * newest shared state is loaded and adopted if newer; the rejected refresh
  * token is never sent again either way. `*out_adopted` as for
@@ -3037,13 +3041,15 @@ fieldauth_status fieldauth_worker_exchanged(struct fieldauth_worker *worker,
  * that budget is never held back. The store is charged one request under
  * the limit (a request granted just inside a window can reach the server
  * after a later one); while it is down, the worker charges its 1/fleet_size
- * share itself.
+ * share itself. First, a token this worker fetched as the lead that the
+ * store did not take (it failed at the save) is saved: `buf` carries its
+ * image, as for fieldauth_worker_sync().
  *
- * Errors: UNKNOWN_ENUM; NULL_POINTER (including a NULL callback),
- * MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
+ * Errors: UNKNOWN_ENUM; BUFFER_TOO_SMALL; NULL_POINTER (including a NULL
+ * callback), MISALIGNED, NOT_INITIALIZED, INVALID_ARGUMENT.
  *
  * # Safety
- * As fieldauth_worker_sync() (no buffer); `out_until_ms` is writable.
+ * As fieldauth_worker_sync(); `out_until_ms` is writable.
  */
 FIELDAUTH_MUST_USE
 fieldauth_status fieldauth_worker_charge(struct fieldauth_worker *worker,
@@ -3052,6 +3058,8 @@ fieldauth_status fieldauth_worker_charge(struct fieldauth_worker *worker,
                                          uint32_t budget,
                                          uint64_t now_ms,
                                          uint64_t unix_ms,
+                                         uint8_t *buf,
+                                         size_t buf_len,
                                          uint64_t *out_until_ms);
 
 /**
