@@ -42,11 +42,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Regression budget for the stack peak QEMU measures while main.c runs
-/// (main's own frames included, about 260 bytes of it): measured 1,060 B
-/// (firmware profile) after issue #13's stack work, 1,956 B before it, and
-/// 8.5 KB while fieldauth_session_init built the session on the stack.
-const STACK_BUDGET: u32 = 1100;
+/// Issue #13's stack target for the stack peak QEMU measures while main.c
+/// runs (main's own frames included): 936 B (firmware profile; 948 B
+/// release) since main.c keeps its results in static storage, 1,056 B
+/// before that, 1,956 B before issue #13's stack work, and 8.5 KB while
+/// fieldauth_session_init built the session on the stack.
+const STACK_BUDGET: u32 = 1024;
 /// Issue #13's stack target, which the one-preset image (a device's real
 /// program) meets: its QEMU peak must stay within it (900 B measured).
 const ONE_PRESET_STACK_TARGET: u32 = 1024;
@@ -55,8 +56,9 @@ const ONE_PRESET_STACK_TARGET: u32 = 1024;
 /// baseline (main.c's own 5.3 KB included): the measured 52,012 bytes plus a
 /// small margin (52,360 before issue #13's stack work; 49,794 before the
 /// redirect parser, the extra request parameters and the Bearer texts of
-/// issue #14). Not the project's target, which is not met.
-const C_FLASH_BUDGET: u64 = 52_300;
+/// issue #14; 51,464 measured after the second round of issue #13's
+/// levers). Not the project's target, which is not met.
+const C_FLASH_BUDGET: u64 = 51_800;
 
 /// Regression budget for the library share of the `firmware`-profile
 /// one-preset image (`one_preset.c`): its flash over the baseline minus

@@ -205,7 +205,7 @@ static size_t parse_head(const char *raw, size_t len) {
 
 /* Writes the due token request into `request`; returns its length. */
 static size_t write_request(uint64_t now, uint32_t want_kind) {
-    fieldauth_action action;
+    static fieldauth_action action;
     size_t need = 0, len = 0;
     CHECK_OK(fieldauth_session_poll(&session, now, &action));
     CHECK(action.kind == FIELDAUTH_ACTION_SEND_TOKEN_REQUEST);
@@ -222,10 +222,14 @@ static size_t write_request(uint64_t now, uint32_t want_kind) {
 }
 
 /* Feeds a canned token response, the body in `piece`-byte chunks as a
- * device reading a socket would; returns the final event. */
-static fieldauth_event feed_response(uint64_t now, const char *raw, size_t len, size_t piece) {
-    fieldauth_event event = {0};
-    size_t at = parse_head(raw, len);
+ * device reading a socket would; returns the final event (static storage:
+ * results live outside the frames, as on a device with a small stack). */
+static const fieldauth_event *feed_response(uint64_t now, const char *raw, size_t len,
+                                            size_t piece) {
+    static fieldauth_event event;
+    size_t at;
+    event = (fieldauth_event){0};
+    at = parse_head(raw, len);
     CHECK(at > 0u);
     CHECK_OK(fieldauth_session_feed_token_head(&session, now, &head));
     while (at < len) {
@@ -239,24 +243,25 @@ static fieldauth_event feed_response(uint64_t now, const char *raw, size_t len, 
         }
         at += n;
     }
-    return event;
+    return &event;
 }
 
-/* Authorizes one API request; returns the authorization, the credential in
- * `line` and its length in `*len`. */
-static fieldauth_authorization authorize(uint64_t now, const char *target, size_t *len) {
-    fieldauth_authorization auth = {0};
+/* Authorizes one API request; returns the authorization (static storage),
+ * the credential in `line` and its length in `*len`. */
+static const fieldauth_authorization *authorize(uint64_t now, const char *target, size_t *len) {
+    static fieldauth_authorization auth;
+    auth = (fieldauth_authorization){0};
     *len = 0;
     CHECK_OK(fieldauth_session_authorize(&session, now, (const uint8_t *)target, cstrlen(target),
                                          line, sizeof line, len, &auth));
-    return auth;
+    return &auth;
 }
 
 /* noinline, and large structs static: the steps' frames follow one another
  * instead of adding up in main's (what a device does with a small stack;
  * issue #13 measures the QEMU peak of this program). */
 __attribute__((noinline)) static void autotask(void) {
-    fieldauth_action action;
+    static fieldauth_action action;
     static fieldauth_response_info info;
     static fieldauth_verdict verdict;
     static fieldauth_session_info sinfo;
@@ -273,12 +278,12 @@ __attribute__((noinline)) static void autotask(void) {
     CHECK(ends_with(request, len,
                     "\r\n\r\ngrant_type=client_credentials&client_id=demo-client"
                     "&client_secret=demo-secret"));
-    fieldauth_event ev =
+    const fieldauth_event *ev =
         feed_response(T0 + 80u, autotask_token_response, LEN(autotask_token_response), 16);
-    CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
-    CHECK(ev.request_kind == FIELDAUTH_REQUEST_FETCH);
-    CHECK(ev.lifetime_s == 3600u);
-    CHECK(ev.refreshable == 0u);
+    CHECK(ev->kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
+    CHECK(ev->request_kind == FIELDAUTH_REQUEST_FETCH);
+    CHECK(ev->lifetime_s == 3600u);
+    CHECK(ev->refreshable == 0u);
 
     /* Ready until the early refresh, well inside the hour. */
     CHECK_OK(fieldauth_session_poll(&session, T0 + S, &action));
@@ -286,10 +291,10 @@ __attribute__((noinline)) static void autotask(void) {
     CHECK(action.at_ms > T0 + 3000u * S && action.at_ms < T0 + 3600u * S);
 
     /* An authorized API request. */
-    fieldauth_authorization auth = authorize(T0 + S, "/ATServicesRest/V1.0/Tickets/query", &len);
-    CHECK(auth.kind == FIELDAUTH_AUTHORIZATION_SEND);
-    CHECK(auth.credential == FIELDAUTH_CREDENTIAL_HEADER);
-    CHECK(auth.header_name_len == 13u);
+    const fieldauth_authorization *auth = authorize(T0 + S, "/ATServicesRest/V1.0/Tickets/query", &len);
+    CHECK(auth->kind == FIELDAUTH_AUTHORIZATION_SEND);
+    CHECK(auth->credential == FIELDAUTH_CREDENTIAL_HEADER);
+    CHECK(auth->header_name_len == 13u);
     CHECK(equals(line, len, "Authorization: Bearer " AUTOTASK_TOKEN "\r\n"));
 
     /* Its response, with X-RateLimit-* headers. */
@@ -306,15 +311,15 @@ __attribute__((noinline)) static void autotask(void) {
 
     /* Rate limited: 429 with Retry-After; the session holds requests back. */
     auth = authorize(T0 + 3u * S, "/ATServicesRest/V1.0/Tickets/query", &len);
-    CHECK(auth.kind == FIELDAUTH_AUTHORIZATION_SEND);
+    CHECK(auth->kind == FIELDAUTH_AUTHORIZATION_SEND);
     parse_head(api_limited_response, LEN(api_limited_response));
     CHECK_OK(fieldauth_session_report_api_response(&session, T0 + 4u * S, &head, NULL, 0,
                                                    &verdict));
     CHECK(verdict.kind == FIELDAUTH_VERDICT_RATE_LIMITED);
     CHECK(verdict.until_ms == T0 + 34u * S);
     auth = authorize(T0 + 5u * S, "/ATServicesRest/V1.0/Tickets/query", &len);
-    CHECK(auth.kind == FIELDAUTH_AUTHORIZATION_WAIT);
-    CHECK(auth.until_ms == verdict.until_ms && len == 0u);
+    CHECK(auth->kind == FIELDAUTH_AUTHORIZATION_WAIT);
+    CHECK(auth->until_ms == verdict.until_ms && len == 0u);
     CHECK_OK(fieldauth_session_get_info(&session, &sinfo));
     CHECK(sinfo.usable == 1u && sinfo.api_blocked_until_ms == verdict.until_ms);
 
@@ -344,10 +349,10 @@ __attribute__((noinline)) static void autotask(void) {
     CHECK(action.kind == FIELDAUTH_ACTION_READY);
     /* Still rate limited for the 14 s left of the 30, then the same token. */
     auth = authorize(boot, "/ATServicesRest/V1.0/Tickets/query", &len);
-    CHECK(auth.kind == FIELDAUTH_AUTHORIZATION_WAIT);
-    CHECK(auth.until_ms == boot + 14u * S);
+    CHECK(auth->kind == FIELDAUTH_AUTHORIZATION_WAIT);
+    CHECK(auth->until_ms == boot + 14u * S);
     auth = authorize(boot + 14u * S, "/ATServicesRest/V1.0/Tickets/query", &len);
-    CHECK(auth.kind == FIELDAUTH_AUTHORIZATION_SEND);
+    CHECK(auth->kind == FIELDAUTH_AUTHORIZATION_SEND);
     CHECK(equals(line, len, "Authorization: Bearer " AUTOTASK_TOKEN "\r\n"));
 }
 
@@ -358,7 +363,7 @@ __attribute__((noinline)) static void custom_profile(void) {
         .client_secret = FIELDAUTH_STR("s3cret"),
     };
     static fieldauth_profile p;
-    fieldauth_action action;
+    static fieldauth_action action;
     size_t len;
 
     CHECK_OK(fieldauth_profile_preset(FIELDAUTH_PRESET_CUSTOM, &p));
@@ -375,14 +380,14 @@ __attribute__((noinline)) static void custom_profile(void) {
     CHECK(ends_with(request, len,
                     "grant_type=client_credentials&client_id=device-42&client_secret=s3cret"
                     "&scope=jobs.read"));
-    fieldauth_event ev =
+    const fieldauth_event *ev =
         feed_response(T0 + 50u, custom_token_response, LEN(custom_token_response), 7);
-    CHECK(ev.kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
-    CHECK(ev.lifetime_s == 600u && ev.refreshable == 1u);
+    CHECK(ev->kind == FIELDAUTH_EVENT_TOKEN_ISSUED);
+    CHECK(ev->lifetime_s == 600u && ev->refreshable == 1u);
 
-    fieldauth_authorization auth = authorize(T0 + S, "/api/v1/jobs?page=2", &len);
-    CHECK(auth.kind == FIELDAUTH_AUTHORIZATION_SEND);
-    CHECK(auth.credential == FIELDAUTH_CREDENTIAL_QUERY);
+    const fieldauth_authorization *auth = authorize(T0 + S, "/api/v1/jobs?page=2", &len);
+    CHECK(auth->kind == FIELDAUTH_AUTHORIZATION_SEND);
+    CHECK(auth->credential == FIELDAUTH_CREDENTIAL_QUERY);
     CHECK(equals(line, len, "/api/v1/jobs?page=2&access_token=" CUSTOM_TOKEN));
 
     /* At the refresh time poll asks for the refresh_token grant. */
