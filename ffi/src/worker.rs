@@ -439,9 +439,12 @@ struct Parts<'a> {
     worker: &'a mut Worker,
     session: &'a mut SessionCell,
     store: CStore,
+    /// The image buffer.
+    buf: &'a mut [u8],
 }
 
-/// Checks the worker, the session (and its storage) and the store.
+/// Checks the worker, the session (and its storage), the store and the
+/// image buffer (`(NULL, 0)` for none).
 ///
 /// # Safety
 /// The contract of the calling function.
@@ -450,6 +453,8 @@ unsafe fn parts<'a>(
     worker: *mut fieldauth_worker,
     session: *mut fieldauth_session,
     store: *const fieldauth_store,
+    buf: *mut u8,
+    buf_len: usize,
 ) -> R<Parts<'a>> {
     // SAFETY: the caller's contract, checked by `Args`.
     let w = unsafe { a.live_mut::<WorkerCell, _>(worker) }?;
@@ -458,10 +463,13 @@ unsafe fn parts<'a>(
     a.region(s.storage, s.storage_len, true)?;
     // SAFETY: as above.
     let st = CStore::new(unsafe { a.input(store) }?)?;
+    // SAFETY: as above.
+    let b = unsafe { a.buf(buf, buf_len) }?;
     Ok(Parts {
         worker: &mut w.worker,
         session: s,
         store: st,
+        buf: b,
     })
 }
 
@@ -505,14 +513,11 @@ pub unsafe extern "C" fn fieldauth_worker_sync(
     let mut a = Args::new();
     done((|| {
         // SAFETY: the contract, checked by `Args`.
-        let p = unsafe { parts(&mut a, worker, session, store) }?;
-        // SAFETY: as above.
-        let b = unsafe { a.buf(buf, buf_len) }?;
+        let mut p = unsafe { parts(&mut a, worker, session, store, buf, buf_len) }?;
         let out = a.out(out_adopted)?;
-        let mut st = p.store;
         let r = p
             .worker
-            .sync(&mut st, &mut p.session.inner, now_ms, unix_ms, b)
+            .sync(&mut p.store, &mut p.session.inner, now_ms, unix_ms, p.buf)
             .map_err(status_of)?;
         out.put(adopted_code(r));
         Ok(())
@@ -550,15 +555,12 @@ pub unsafe extern "C" fn fieldauth_worker_token_turn(
     let mut a = Args::new();
     done((|| {
         // SAFETY: the contract, checked by `Args`.
-        let p = unsafe { parts(&mut a, worker, session, store) }?;
-        // SAFETY: as above.
-        let b = unsafe { a.buf(buf, buf_len) }?;
+        let mut p = unsafe { parts(&mut a, worker, session, store, buf, buf_len) }?;
         let turn_out = a.out(out_turn)?;
         let until_out = a.out(out_until_ms)?;
-        let mut st = p.store;
         let turn = p
             .worker
-            .token_turn(&mut st, &mut p.session.inner, now_ms, unix_ms, b)
+            .token_turn(&mut p.store, &mut p.session.inner, now_ms, unix_ms, p.buf)
             .map_err(status_of)?;
         let (code, until) = match turn {
             Turn::Lead => (FIELDAUTH_TURN_LEAD, 0),
@@ -609,20 +611,18 @@ pub unsafe extern "C" fn fieldauth_worker_exchanged(
     let mut a = Args::new();
     done((|| {
         // SAFETY: the contract, checked by `Args`.
-        let p = unsafe { parts(&mut a, worker, session, store) }?;
-        // SAFETY: as above.
-        let b = unsafe { a.buf(buf, buf_len) }?;
+        let mut p = unsafe { parts(&mut a, worker, session, store, buf, buf_len) }?;
         let out = a.out(out_adopted)?;
-        let mut st = p.store;
+        let issued = token_issued != 0;
         let r = p
             .worker
             .exchanged(
-                &mut st,
+                &mut p.store,
                 &mut p.session.inner,
                 now_ms,
                 unix_ms,
-                token_issued != 0,
-                b,
+                issued,
+                p.buf,
             )
             .map_err(status_of)?;
         out.put(adopted_code(r));
@@ -662,19 +662,23 @@ pub unsafe extern "C" fn fieldauth_worker_charge(
     let mut a = Args::new();
     done((|| {
         // SAFETY: the contract, checked by `Args`.
-        let p = unsafe { parts(&mut a, worker, session, store) }?;
-        // SAFETY: as above.
-        let b = unsafe { a.buf(buf, buf_len) }?;
+        let mut p = unsafe { parts(&mut a, worker, session, store, buf, buf_len) }?;
         let out = a.out(out_until_ms)?;
         let kind = match budget {
             FIELDAUTH_BUDGET_TOKEN => BudgetKind::Token,
             FIELDAUTH_BUDGET_API => BudgetKind::Api,
             _ => return Err(FIELDAUTH_ERR_UNKNOWN_ENUM),
         };
-        let mut st = p.store;
         let r = p
             .worker
-            .charge(&mut st, &mut p.session.inner, kind, now_ms, unix_ms, b)
+            .charge(
+                &mut p.store,
+                &mut p.session.inner,
+                kind,
+                now_ms,
+                unix_ms,
+                p.buf,
+            )
             .map_err(status_of)?;
         out.put(r.unwrap_or(0));
         Ok(())
