@@ -647,7 +647,10 @@ impl Worker {
         };
         let at = cell.ready_at(now, mine);
         if at > now {
-            return Some(at);
+            // Not past the store's next try: when it answers again, the
+            // fleet's budget applies and the worker rejoins at once (a share
+            // of an hourly budget would otherwise keep it away for minutes).
+            return Some(at.min(self.retry_at.max(now.saturating_add(1))));
         }
         cell.take(now, mine);
         None
