@@ -295,8 +295,9 @@ class Shared:
         ``fleet_size / requests`` (rounded up), so that the fleet's workers on their own
         together take no more than the budget on average (a share of at least one request
         per window each would take ``fleet_size / requests`` times it: 32 workers, Autotask's
-        10 token requests a minute). The burst is shared too (``burst // fleet_size``, at
-        least 1). Each worker's share starts full when the store fails, and the store's
+        10 token requests a minute). No burst while uncoordinated (``burst`` is 1): evenly
+        paced from the first request, as the Rust worker (``fieldauth::shared::Worker``)
+        does. Each worker's share starts full when the store fails, and the store's
         budgets start full when it comes back empty, so a window that spans a failure or a
         recovery can hold more than the budget (measured in the fleet test's Redis restart).
         """
@@ -304,7 +305,7 @@ class Shared:
             requests, window_s = budget.requests // self.fleet_size, budget.window_s
         else:
             requests, window_s = 1, -(-budget.window_s * self.fleet_size // budget.requests)
-        return requests, window_s, max(1, min(requests, budget.burst // self.fleet_size))
+        return requests, window_s, 1
 
     def jitter(self) -> int:
         """0 to :data:`BUDGET_JITTER_MS` ms, at random (this worker's own stream)."""
