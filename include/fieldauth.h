@@ -2909,6 +2909,37 @@ const char *fieldauth_status_message(fieldauth_status status);
 size_t fieldauth_worker_sizeof(void);
 
 /**
+ * One step of the GCRA a store's `charge` callback keeps per budget name,
+ * the same the library's own stores use (the core's
+ * `fieldauth::shared::charge_cell`): call it with the name's stored cell
+ * `tat` (its theoretical arrival time; 0 for a name never charged) and the
+ * store's clock `now_ms` (Unix ms, the same clock for every worker: the
+ * store's own, not each worker's), under the store's lock, then store
+ * `*out_tat` and answer with `*out_wait_until_ms`. Never more than
+ * `requests` grants in any sliding window of `window_s` seconds, `burst` of
+ * them (clamped to 1..=requests) back to back.
+ *
+ * Granted: `*out_wait_until_ms` = 0 and `*out_tat` is the cell's new value.
+ * Otherwise nothing is charged: `*out_tat` = `tat` and `*out_wait_until_ms`
+ * is the earliest store time the charge would be granted. Thread-safe (no
+ * state of its own).
+ *
+ * Errors: INVALID_ARGUMENT (`requests` or `window_s` is 0, or the two
+ * outputs overlap; the outputs are untouched); NULL_POINTER, MISALIGNED.
+ *
+ * # Safety
+ * `out_tat` and `out_wait_until_ms` are writable.
+ */
+FIELDAUTH_MUST_USE
+fieldauth_status fieldauth_store_charge_cell(uint64_t tat,
+                                             uint64_t now_ms,
+                                             uint32_t requests,
+                                             uint32_t window_s,
+                                             uint32_t burst,
+                                             uint64_t *out_tat,
+                                             uint64_t *out_wait_until_ms);
+
+/**
  * Initializes `worker` for one session of a fleet: `holder` is its lease
  * holder id (random, chosen once per worker process or thread, not 0: two
  * workers with one id would both pass as the lease holder), `fleet_size`

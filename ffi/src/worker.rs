@@ -383,6 +383,59 @@ pub extern "C" fn fieldauth_worker_sizeof() -> usize {
     FIELDAUTH_WORKER_SIZE
 }
 
+/// One step of the GCRA a store's `charge` callback keeps per budget name,
+/// the same the library's own stores use (the core's
+/// `fieldauth::shared::charge_cell`): call it with the name's stored cell
+/// `tat` (its theoretical arrival time; 0 for a name never charged) and the
+/// store's clock `now_ms` (Unix ms, the same clock for every worker: the
+/// store's own, not each worker's), under the store's lock, then store
+/// `*out_tat` and answer with `*out_wait_until_ms`. Never more than
+/// `requests` grants in any sliding window of `window_s` seconds, `burst` of
+/// them (clamped to 1..=requests) back to back.
+///
+/// Granted: `*out_wait_until_ms` = 0 and `*out_tat` is the cell's new value.
+/// Otherwise nothing is charged: `*out_tat` = `tat` and `*out_wait_until_ms`
+/// is the earliest store time the charge would be granted. Thread-safe (no
+/// state of its own).
+///
+/// Errors: INVALID_ARGUMENT (`requests` or `window_s` is 0, or the two
+/// outputs overlap; the outputs are untouched); NULL_POINTER, MISALIGNED.
+///
+/// # Safety
+/// `out_tat` and `out_wait_until_ms` are writable.
+#[no_mangle]
+#[must_use]
+pub unsafe extern "C" fn fieldauth_store_charge_cell(
+    tat: u64,
+    now_ms: u64,
+    requests: u32,
+    window_s: u32,
+    burst: u32,
+    out_tat: *mut u64,
+    out_wait_until_ms: *mut u64,
+) -> fieldauth_status {
+    let mut a = Args::new();
+    done((|| {
+        let new_tat = a.out(out_tat)?;
+        let wait = a.out(out_wait_until_ms)?;
+        if requests == 0 || window_s == 0 {
+            return Err(FIELDAUTH_ERR_INVALID_ARGUMENT);
+        }
+        let budget = Budget {
+            requests,
+            window_s,
+            burst,
+        };
+        let (answer, cell) = fieldauth_core::shared::charge_cell(tat, now_ms, budget);
+        new_tat.put(cell);
+        wait.put(match answer {
+            Charge::Granted => 0,
+            Charge::WaitUntil { unix_ms } => unix_ms,
+        });
+        Ok(())
+    })())
+}
+
 /// Initializes `worker` for one session of a fleet: `holder` is its lease
 /// holder id (random, chosen once per worker process or thread, not 0: two
 /// workers with one id would both pass as the lease holder), `fleet_size`

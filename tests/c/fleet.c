@@ -190,25 +190,16 @@ static int32_t st_release(void *ctx, uint64_t holder) {
 static int32_t st_charge(void *ctx, const char *id, uint32_t requests, uint32_t window_s,
                          uint32_t burst, uint64_t *out_wait_until_ms) {
     struct handle *h = ctx;
-    uint64_t *tat, now, t, tau, window, paced;
+    uint64_t *tat;
+    fieldauth_status rc;
     if (strcmp(id, "token") != 0 && strcmp(id, "api") != 0) return FIELDAUTH_STORE_FAILED;
     if (lock(h) != 0) return FIELDAUTH_STORE_FAILED;
     tat = &h->m->tat[strcmp(id, "api") == 0];
-    now = unix_ms();
-    if (requests == 0) requests = 1;
-    if (burst == 0) burst = 1;
-    if (burst > requests) burst = requests;
-    window = (uint64_t)window_s * 1000u;
-    paced = (uint64_t)(requests - burst) + 1u;
-    t = (window + paced - 1u) / paced;
-    tau = t * (burst - 1u);
-    if (*tat > tau && *tat - tau > now) {
-        *out_wait_until_ms = *tat - tau;
-    } else {
-        *tat = (*tat > now ? *tat : now) + t;
-    }
+    /* The library's GCRA step, on the store's clock, under the lock. */
+    rc = fieldauth_store_charge_cell(*tat, unix_ms(), requests, window_s, burst, tat,
+                                     out_wait_until_ms);
     unlock(h);
-    return FIELDAUTH_STORE_OK;
+    return rc == FIELDAUTH_OK ? FIELDAUTH_STORE_OK : FIELDAUTH_STORE_FAILED;
 }
 
 static fieldauth_store make_store(struct handle *h) {

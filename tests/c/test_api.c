@@ -1609,6 +1609,43 @@ static void test_worker(void) {
     OK(fieldauth_session_clear(&s2));
 }
 
+/* The GCRA step a C store's charge callback keeps per budget name: the core's
+ * shared::charge_cell, so a C store and the library's stores agree. */
+static void test_store_charge_cell(void) {
+    uint64_t tat = 0, next = 0, until = 7;
+    const uint64_t now = 1700000000000ull;
+    /* 3 per 3 s, a burst of 2: two back to back, the third 1.5 s later
+     * (interval ceil(3000 / 2) = 1500 ms, tolerance 1500 ms). */
+    OK(fieldauth_store_charge_cell(tat, now, 3, 3, 2, &next, &until));
+    CHECK(until == 0 && next == now + 1500);
+    tat = next;
+    OK(fieldauth_store_charge_cell(tat, now, 3, 3, 2, &next, &until));
+    CHECK(until == 0 && next == now + 3000);
+    tat = next;
+    OK(fieldauth_store_charge_cell(tat, now, 3, 3, 2, &next, &until));
+    CHECK(until == now + 1500 && next == tat); /* refused: nothing charged */
+    OK(fieldauth_store_charge_cell(tat, now + 1500, 3, 3, 2, &next, &until));
+    CHECK(until == 0 && next == now + 4500);
+    /* A burst above the count is clamped; burst 0 counts as 1. */
+    OK(fieldauth_store_charge_cell(0, now, 1, 10, 5, &next, &until));
+    CHECK(until == 0 && next == now + 10000);
+    OK(fieldauth_store_charge_cell(next, now, 1, 10, 0, &next, &until));
+    CHECK(until == now + 10000);
+    /* Bad arguments leave the outputs alone. */
+    next = until = 42;
+    EXPECT(fieldauth_store_charge_cell(0, now, 0, 10, 1, &next, &until),
+           FIELDAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(fieldauth_store_charge_cell(0, now, 10, 0, 1, &next, &until),
+           FIELDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(next == 42 && until == 42);
+    EXPECT(fieldauth_store_charge_cell(0, now, 1, 1, 1, NULL, &until), FIELDAUTH_ERR_NULL_POINTER);
+    EXPECT(fieldauth_store_charge_cell(0, now, 1, 1, 1, &next, NULL), FIELDAUTH_ERR_NULL_POINTER);
+    EXPECT(fieldauth_store_charge_cell(0, now, 1, 1, 1, &next, &next),
+           FIELDAUTH_ERR_INVALID_ARGUMENT);
+    EXPECT(fieldauth_store_charge_cell(0, now, 1, 1, 1, (uint64_t *)(void *)((char *)&next + 1), &until),
+           FIELDAUTH_ERR_MISALIGNED);
+}
+
 int main(void) {
     test_version_and_sizes();
     test_heap_storage();
@@ -1630,6 +1667,7 @@ int main(void) {
     test_extra_params();
     test_exchange();
     test_worker();
+    test_store_charge_cell();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
 }

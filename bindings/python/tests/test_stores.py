@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import stat
 import threading
 import time
@@ -20,6 +21,7 @@ from fieldauth.stores import (
     StorePermissionError,
     StoreUnavailable,
     gcra,
+    gcra_params,
     unix_ms,
 )
 from redis_fixture import RedisServer, free_port, require_redis
@@ -154,6 +156,30 @@ def test_gcra_bound() -> None:
         assert wait == 0
     assert gcra(tat, 1_000, 3, 10, 3)[1] == 11_000
     assert gcra(tat, 11_000, 3, 10, 3)[1] == 0
+
+
+def test_gcra_params_give_the_librarys_step() -> None:
+    """The Redis script's step (Lua on the server, from gcra_params) and the library's
+    (fieldauth_store_charge_cell, which FileStore and C stores use) agree on random budgets
+    and arrival times, so every store charges by one rule."""
+    rng = random.Random(21)
+    for _ in range(300):
+        requests = rng.randint(1, 700)
+        window_s, burst = rng.randint(1, 3_600), rng.randint(0, requests + 3)
+        interval, tolerance = gcra_params(requests, window_s, burst)
+        tat = lua_tat = 0
+        now = rng.randint(0, 2**41)
+        for _ in range(20):
+            now += rng.randint(0, 2 * interval)
+            # The Lua script: tat = max(stored, now); wait if tat - now > tolerance.
+            t = max(lua_tat, now)
+            lua = (lua_tat, t - tolerance) if t - now > tolerance else (t + interval, 0)
+            tat, wait = gcra(tat, now, requests, window_s, burst)
+            assert (tat, wait) == lua, (requests, window_s, burst, now)
+            lua_tat = tat
+    for bad in ((0, 0, 0, 10, 1), (0, 0, 1, 0, 1), (-1, 0, 1, 1, 1), (0, 0, 2**32, 1, 1), (0, 0, 1, 1, True)):
+        with pytest.raises(ValueError):
+            gcra(*bad)
 
 
 def test_secrets_stay_out_of_repr_and_errors(store: Store) -> None:

@@ -448,6 +448,10 @@ PROTOTYPES: dict[str, tuple[Any, List[Any]]] = {
         [_worker, _sess, _store, c_uint32, c_uint64, c_uint64, _u8p, c_size_t, POINTER(c_uint64)],
     ),
     "fieldauth_worker_take_notice": (_st, [_worker, POINTER(c_uint32)]),
+    "fieldauth_store_charge_cell": (
+        _st,
+        [c_uint64, c_uint64, c_uint32, c_uint32, c_uint32, POINTER(c_uint64), POINTER(c_uint64)],
+    ),
     "fieldauth_session_device_display": (
         _st,
         [_sess, _u8p, c_size_t, _sizep, POINTER(DeviceDisplay)],

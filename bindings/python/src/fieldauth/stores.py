@@ -42,6 +42,7 @@ exception, a log line or a ``repr()``.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import stat
@@ -137,12 +138,32 @@ def gcra_params(requests: int, window_s: int, burst: int) -> Tuple[int, int]:
 
 
 def gcra(tat: int, now: int, requests: int, window_s: int, burst: int) -> Tuple[int, int]:
-    """One GCRA step: ``(new_tat, 0)`` if granted, else ``(tat, wait_until)``."""
-    interval, tolerance = gcra_params(requests, window_s, burst)
-    tat = max(tat, now)
-    if tat - now > tolerance:
-        return tat, tat - tolerance
-    return tat + interval, 0
+    """One GCRA step: ``(new_tat, 0)`` if granted, else ``(tat, wait_until)``.
+
+    Computed by the library (``fieldauth_store_charge_cell``, the core's
+    ``fieldauth::shared::charge_cell``), so the Python stores, the Rust
+    ``FileStore`` and a C store's callback charge by one rule. The Redis script
+    gets :func:`gcra_params` and does the same step in Lua on the server.
+    """
+    gcra_params(requests, window_s, burst)
+    for name, value, top in (
+        ("tat", tat, 2**64),
+        ("now", now, 2**64),
+        ("requests", requests, 2**32),
+        ("window_s", window_s, 2**32),
+        ("burst", burst, 2**32),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < top:
+            raise ValueError(f"gcra: {name} must be an int from 0 to {top - 1}, not {value!r}")
+    from . import _lib  # the library is loaded on first use, not at import
+
+    new_tat, until = ctypes.c_uint64(), ctypes.c_uint64()
+    status = _lib.lib().fieldauth_store_charge_cell(
+        tat, now, requests, window_s, burst, ctypes.byref(new_tat), ctypes.byref(until)
+    )
+    if status != 0:
+        raise ValueError(f"gcra: the library refused the budget {requests}/{window_s} s (status {status})")
+    return new_tat.value, until.value
 
 
 def _check_args(holder: int, ttl_ms: Optional[int] = None) -> None:
