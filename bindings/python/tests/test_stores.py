@@ -345,6 +345,38 @@ def test_file_store_format_errors_are_store_corrupt(tmp_path: Path) -> None:
     assert store.lease(9, 1_000)[0] and store.save(9, 0, b"anew") == ("stored", 1)
 
 
+def test_file_store_syncs_the_directory_only_for_a_new_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rewrite syncs the file before its rename (a power loss leaves the old file or the
+    new one); only a new state, which may hold a rotated refresh token, also syncs the directory
+    so that the rename survives. A lease, a release or a charge alone skips that sync."""
+    import fieldauth.stores as stores
+
+    store = FileStore(tmp_path / "state")
+    synced: List[str] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(stores.os, "fsync", counting_fsync)
+
+    def syncs(step: Callable[[], Any]) -> List[str]:
+        synced.clear()
+        step()
+        return list(synced)
+
+    assert syncs(lambda: store.lease(7, 5_000)) == ["file"]
+    assert syncs(lambda: store.charge("api", 2, 60, 2)) == ["file"]
+    assert syncs(lambda: store.save(7, 0, b"state one")) == ["file", "dir"]
+    assert syncs(lambda: store.save(7, 1, b"state two")) == ["file", "dir"]
+    assert syncs(lambda: store.charge("api", 2, 60, 2)) == ["file"]
+    assert syncs(lambda: store.charge("api", 2, 60, 2)) == []  # refused: nothing written
+    assert syncs(lambda: store.release(7)) == ["file"]
+    assert syncs(lambda: store.release(7)) == []  # nothing changed: nothing written
+    assert store.load() == (2, b"state two")
+
+
 def test_file_store_budget_names(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "s")
     for bad in ("", "x" * 33, "\u00e9" * 17):

@@ -290,7 +290,8 @@ class FileStore:
       (exclusive; shared for :meth:`load`), reads ``path``, and, if anything
       changed, writes the new content to ``path + ".tmp"`` (created anew,
       mode 0600), syncs it (``fsync``), renames it over ``path`` (atomic: a
-      reader sees the old file or the new one) and syncs the directory; then it
+      reader sees the old file or the new one) and, for a new state, syncs the
+      directory (a lease or a charge alone skips that sync); then it
       closes the lock file, which releases the lock. A process killed at any
       point leaves the old or the new content, and its lock ends with it.
     - Opening the store creates ``path`` (an empty store) and the lock file,
@@ -396,8 +397,12 @@ class FileStore:
             os.close(fd)
         return buf
 
-    def _write(self, data: bytearray) -> None:
-        """Replaces the store file with ``data``: temporary file, fsync, rename, fsync of the directory."""
+    def _write(self, data: bytearray, durable: bool = True) -> None:
+        """Replaces the store file with ``data``: temporary file, fsync, rename, and when
+        ``durable`` (a new state), fsync of the directory, as the Rust ``FileStore`` does: the
+        data is always synced before the rename, so a power loss leaves the old file or the new
+        one; only a new state (it may hold a rotated refresh token) needs the rename itself to
+        survive one. A lease or a charge alone may be forgotten by a power loss of the host."""
         try:
             # Left by a process killed mid-write: only the lock holder writes it, so it is stale.
             os.unlink(self.tmp_path)
@@ -422,6 +427,8 @@ class FileStore:
             except OSError:
                 pass
             raise StoreUnavailable(f"fieldauth store: cannot write {self.path}: {exc.strerror}") from None
+        if not durable:
+            return
         # The rename is durable once the directory is synced; where that fails it is still atomic.
         try:
             dfd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY | os.O_CLOEXEC)
@@ -447,11 +454,15 @@ class FileStore:
             now = int(self._clock())
             data = self._read()
             image = self._parsed(data) if data is not None else _Image()
+            # The state is compared by identity: a step that saves sets a new object (copying
+            # it for comparison would leave token bytes in memory that cannot be wiped).
+            generation, state = image.generation, image.state
             out, changed = step(image, now)
             if changed or (create and data is None):
                 new = _encode(image)
                 try:
-                    self._write(new)
+                    # A new state is written durably; a lease, release or charge is not.
+                    self._write(new, durable=image.generation != generation or image.state is not state)
                 finally:
                     _wipe(new)
             return out
