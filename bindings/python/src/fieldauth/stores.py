@@ -51,6 +51,8 @@ import time
 import zlib
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Protocol, Tuple, TypeVar, Union
 
+from . import _lib  # loads the library on first use (_lib.lib()), not at import
+
 if TYPE_CHECKING:  # redis-py is an optional extra
     import redis
 
@@ -155,8 +157,6 @@ def gcra(tat: int, now: int, requests: int, window_s: int, burst: int) -> Tuple[
     ):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < top:
             raise ValueError(f"gcra: {name} must be an int from 0 to {top - 1}, not {value!r}")
-    from . import _lib  # the library is loaded on first use, not at import
-
     new_tat, until = ctypes.c_uint64(), ctypes.c_uint64()
     status = _lib.lib().fieldauth_store_charge_cell(
         tat, now, requests, window_s, burst, ctypes.byref(new_tat), ctypes.byref(until)
@@ -454,15 +454,14 @@ class FileStore:
             now = int(self._clock())
             data = self._read()
             image = self._parsed(data) if data is not None else _Image()
-            # The state is compared by identity: a step that saves sets a new object (copying
-            # it for comparison would leave token bytes in memory that cannot be wiped).
-            generation, state = image.generation, image.state
+            generation = image.generation
             out, changed = step(image, now)
             if changed or (create and data is None):
                 new = _encode(image)
                 try:
-                    # A new state is written durably; a lease, release or charge is not.
-                    self._write(new, durable=image.generation != generation or image.state is not state)
+                    # A new state (every save bumps the generation) is written durably; a
+                    # lease, release or charge is not.
+                    self._write(new, durable=image.generation != generation)
                 finally:
                     _wipe(new)
             return out
