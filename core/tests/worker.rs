@@ -591,6 +591,42 @@ fn an_unsaved_token_goes_into_a_store_that_restarted_empty() {
 }
 
 #[test]
+fn a_worker_that_keeps_losing_the_draw_asks_again_sooner() {
+    // Autotask's token budget, spent: every charge at the same instant is
+    // refused with the same wait. The jitter on it halves with each refusal
+    // since the last grant (50 ms, 25, 12, 6, 3, 1, then none), so a worker
+    // that lost the draw for a slot asks before those that did not.
+    let store = MemStore::new();
+    let mut a = W::new(&store, 11, 8);
+    let mut now = T0;
+    while a.charge(BudgetKind::Token, now).is_none() {}
+    let refusals: Vec<u64> = (0..10)
+        .map(|_| a.charge(BudgetKind::Token, now).unwrap())
+        .collect();
+    let base = refusals[9];
+    for (k, &t) in refusals.iter().enumerate().skip(1) {
+        // The first of these is the second refusal (the loop above ended on one).
+        assert!(
+            t - base <= 50 >> k.min(6),
+            "refusal {k}: {} ms of jitter",
+            t - base
+        );
+    }
+    assert!(refusals[7..].iter().all(|&t| t == base), "{refusals:?}");
+    // A grant starts the count again: the next refusals have jitter again.
+    now = base + 60 * S;
+    assert_eq!(a.charge(BudgetKind::Token, now), None);
+    while a.charge(BudgetKind::Token, now).is_none() {}
+    let again: Vec<u64> = (0..4)
+        .map(|_| a.charge(BudgetKind::Token, now).unwrap())
+        .collect();
+    assert!(
+        again.windows(2).any(|w| w[0] != w[1]),
+        "no jitter after a grant: {again:?}"
+    );
+}
+
+#[test]
 fn a_fleet_larger_than_a_budget_shares_it_in_stretched_windows() {
     // Autotask's token budget is 10 a minute; 32 workers on their own may
     // take one each every 3.2 minutes, not one each a minute (their waits

@@ -269,6 +269,38 @@ class DownStore:
     load = lease = save = release = charge = _down
 
 
+class SpentStore(DownStore):
+    """A store whose budgets are spent until ``open`` is set: charges wait 1 s, or are granted."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def charge(self, *args: object) -> int:
+        return 0 if self.open else T0 + 1_000
+
+
+def test_a_worker_that_keeps_losing_the_draw_asks_again_sooner() -> None:
+    """The jitter on a wait for the fleet's budget halves with each refusal since the worker's
+    last grant (50 ms, 25, 12, 6, 3, 1, then none), as in the Rust worker: a worker that lost
+    the draw for a slot asks before those that did not. A grant starts the count again."""
+    with Session(Preset.AUTOTASK, Config(base_url="https://x.example", client_id="c", client_secret="s")) as s:
+        store = SpentStore()
+        shared = Shared(s, store, fleet_size=8, lease_ttl_ms=1_000, solo_refresh=False)
+        for k in range(1, 10):
+            assert shared.charge("api", T0) > 0
+            assert shared.refused == k
+            spans = {shared.jitter() for _ in range(300)}
+            assert max(spans) <= 50 >> min(k - 1, 6), (k, max(spans))
+            if k <= 3:
+                assert max(spans) > (50 >> min(k, 6)), (k, max(spans))  # the span is used
+        assert shared.jitter() == 0
+        store.open = True
+        assert shared.charge("api", T0) == 0 and shared.refused == 0
+        store.open = False
+        shared.charge("api", T0)
+        assert max(shared.jitter() for _ in range(300)) > 25
+
+
 def test_a_worker_on_its_own_takes_its_share_of_the_fleets_budget() -> None:
     """While the store fails, a worker charges 1/fleet_size of each budget itself; a fleet with
     more workers than the budget has requests stretches the window instead of giving each

@@ -186,6 +186,8 @@ class Shared:
         #: with the refresh token it replaced would replay it.
         self.unsaved = False
         self._local: Dict[str, int] = {}
+        #: The fleet budget's refusals since this worker's last grant (see :meth:`jitter`).
+        self.refused = 0
         profile = session.profile
         self.budgets: Dict[str, Budget] = {"token": profile.token_budget, "api": profile.api_budget}
 
@@ -308,8 +310,11 @@ class Shared:
         return requests, window_s, 1
 
     def jitter(self) -> int:
-        """0 to :data:`BUDGET_JITTER_MS` ms, at random (this worker's own stream)."""
-        return self._rng.randint(0, BUDGET_JITTER_MS)
+        """0 to :data:`BUDGET_JITTER_MS` ms, at random (this worker's own stream), halved for
+        each refusal of the fleet's budget before the last one since this worker's last grant
+        (as the Rust worker's): a worker that keeps losing the draw for a slot asks again
+        before those that did not, so no worker loses it for long."""
+        return self._rng.randint(0, BUDGET_JITTER_MS >> min(max(self.refused - 1, 0), 6))
 
     def charge(self, budget_id: str, now: int) -> int:
         """Charges one request: 0, or how many ms to wait (the fleet's budget, or our share when the store is down)."""
@@ -324,6 +329,7 @@ class Shared:
         burst = max(1, min(budget.burst, requests))
         try:
             until = self.call(now, lambda: self.store.charge(budget_id, requests, budget.window_s, burst))
+            self.refused = self.refused + 1 if until else 0
             return max(1, until - unix_ms()) if until else 0
         except _StoreDown:
             share, window_s, burst = self.share(budget)
